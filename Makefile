@@ -1,0 +1,53 @@
+# Archway's developer entry points. `make help` lists them.
+
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+BUF := go tool -modfile=tools/go.mod buf
+GOLANGCI_LINT := go tool -modfile=tools/go.mod golangci-lint
+# The branch that `buf breaking` compares the protos against.
+BREAKING_AGAINST ?= main
+GO_TEST_FLAGS ?= -race -count=1 -timeout=15m
+
+.PHONY: help
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-16s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+third_party/.fetched: tools/fetch-protos.sh tools/third_party.sha256
+	./tools/fetch-protos.sh
+
+.PHONY: third_party
+third_party: third_party/.fetched ## Fetch and verify the third-party protos into third_party/
+
+.PHONY: generate
+generate: third_party/.fetched ## Regenerate gen/ and openapi/ from proto/
+	$(BUF) format -w
+	$(BUF) generate
+
+.PHONY: check-generated
+check-generated: generate ## Fail if gen/ or openapi/ differ from what proto/ generates
+	@if [ -n "$$(git status --porcelain -- gen openapi proto)" ]; then \
+		git status --porcelain -- gen openapi proto; \
+		echo "generated files are stale: run 'make generate' and commit the result" >&2; exit 1; \
+	fi
+
+.PHONY: lint
+lint: third_party/.fetched ## Run go vet, golangci-lint, buf lint, buf format and buf breaking
+	go vet ./...
+	$(GOLANGCI_LINT) run ./...
+	$(BUF) lint
+	$(BUF) format --exit-code -d
+	./tools/buf-breaking.sh "$(BREAKING_AGAINST)"
+
+.PHONY: test
+test: ## Run every test (unit and integration)
+	go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: build
+build: ## Build the archway and storefront binaries into bin/
+	go build -o bin/ ./cmd/...
+
+.PHONY: run
+run: ## Run the gateway with the embedded demo backends on :8080
+	go run ./cmd/archway

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Runs `buf breaking` for the workspace against a git ref (default: main). The ref's tree is checked
+# out into a temporary worktree and given the same fetched third_party/, because the fetched
+# protos are ignored by git and buf needs them to build the older image.
+set -euo pipefail
+
+ref=${1:-main}
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+if ! git rev-parse --verify --quiet "$ref^{commit}" >/dev/null; then
+  echo "buf breaking: no ref $ref to compare against; skipped"
+  exit 0
+fi
+if ! git cat-file -e "$ref:proto" 2>/dev/null; then
+  echo "buf breaking: $ref has no proto/ yet; skipped"
+  exit 0
+fi
+
+tmp=$(mktemp -d)
+trap 'git worktree remove --force "$tmp/tree" >/dev/null 2>&1 || true; rm -rf "$tmp"' EXIT
+git worktree add --detach --quiet "$tmp/tree" "$ref"
+cp -R third_party "$tmp/tree/third_party"
+go tool -modfile=tools/go.mod buf breaking --against "$tmp/tree"
