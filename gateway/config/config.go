@@ -1,0 +1,192 @@
+package config
+
+import "time"
+
+// Config is the root of archway.yaml.
+type Config struct {
+	// Listen configures the public HTTP listener that serves the REST/JSON
+	// API.
+	Listen Listen `yaml:"listen"`
+
+	// Admin configures the loopback listener for operational endpoints.
+	Admin Admin `yaml:"admin"`
+
+	// Log configures the gateway's own logs and the access log.
+	Log Log `yaml:"log"`
+
+	// API configures how REST/JSON requests are translated to gRPC.
+	API API `yaml:"api"`
+
+	// Backends lists the gRPC servers the gateway forwards to, and which
+	// services each one serves. By default the list is empty.
+	Backends []Backend `yaml:"backends"`
+
+	// Readiness configures the /readyz check of the backends.
+	Readiness Readiness `yaml:"readiness"`
+
+	// Shutdown configures graceful shutdown.
+	Shutdown Shutdown `yaml:"shutdown"`
+}
+
+// Listen configures the public HTTP listener and the limits of its
+// net/http server.
+type Listen struct {
+	// Address is the TCP address to listen on, as host:port; an empty host
+	// listens on every interface, port 0 picks a free port. By default
+	// ":8080".
+	Address string `yaml:"address"`
+
+	// ReadHeaderTimeout bounds the time to read a request's headers. Zero
+	// means no limit. By default 10s.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+
+	// ReadTimeout bounds the time to read a whole request, body included.
+	// Zero means no limit. By default 60s.
+	ReadTimeout Duration `yaml:"read_timeout"`
+
+	// WriteTimeout bounds the time to write a response. Zero means no limit.
+	// By default 0, because server-streaming responses may be long-lived.
+	WriteTimeout Duration `yaml:"write_timeout"`
+
+	// IdleTimeout bounds how long a keep-alive connection waits for its next
+	// request. Zero means no limit. By default 120s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+
+	// MaxHeaderBytes caps the size of a request's headers, in bytes. By
+	// default 65536 (64 KiB).
+	MaxHeaderBytes int `yaml:"max_header_bytes"`
+}
+
+// Admin configures the admin listener, which serves /healthz, /readyz,
+// metrics and pprof. It must not be exposed publicly.
+type Admin struct {
+	// Enabled turns the admin listener on. By default true.
+	Enabled bool `yaml:"enabled"`
+
+	// Address is the TCP address of the admin listener, as host:port. By
+	// default "127.0.0.1:9901" (loopback only).
+	Address string `yaml:"address"`
+}
+
+// Log configures logging.
+type Log struct {
+	// Format is the log encoding: "json" or "text". By default "text".
+	Format string `yaml:"format"`
+
+	// Level is the minimum level logged: "debug", "info", "warn" or "error".
+	// By default "info".
+	Level string `yaml:"level"`
+
+	// AccessLog logs one line per HTTP request. By default true.
+	AccessLog bool `yaml:"access_log"`
+}
+
+// API configures the REST/JSON side of the gateway.
+type API struct {
+	// UnknownQueryParameters decides what happens to a query parameter that
+	// matches no field of the request message: "reject" answers 400
+	// INVALID_ARGUMENT, "ignore" drops it. By default "reject".
+	UnknownQueryParameters string `yaml:"unknown_query_parameters"`
+
+	// UnknownFields decides what happens to a JSON body field that matches no
+	// field of the request message: "reject" answers 400 INVALID_ARGUMENT,
+	// "ignore" drops it. By default "reject".
+	UnknownFields string `yaml:"unknown_fields"`
+
+	// MaxRequestBodyBytes caps the size of a request body, in bytes; a larger
+	// body is answered with 413. Must be positive. By default 4194304 (4 MiB).
+	MaxRequestBodyBytes int64 `yaml:"max_request_body_bytes"`
+
+	// ForwardHeaders lists the request headers forwarded to backends as gRPC
+	// metadata. They are also the only names X accepted in a client's
+	// "Grpc-Metadata-X" headers. Each must be a header name that gRPC
+	// metadata can carry and that gRPC or HTTP do not reserve. [Load] and
+	// [Parse] store them canonicalised (as by http.CanonicalHeaderKey). By
+	// default empty: no header is forwarded.
+	ForwardHeaders []string `yaml:"forward_headers"`
+
+	// ForwardResponseHeaders lists the backend response metadata keys
+	// returned to the client as HTTP headers. [Load] and [Parse] store them
+	// in lower case, as gRPC metadata keys are. By default empty: no
+	// metadata is returned.
+	ForwardResponseHeaders []string `yaml:"forward_response_headers"`
+}
+
+// Backend is one gRPC server (or set of servers behind one target) and the
+// services it serves.
+type Backend struct {
+	// Name identifies the backend in logs, metrics and environment
+	// overrides. Required, unique, made of [a-z0-9-].
+	Name string `yaml:"name"`
+
+	// Address is the gRPC target to dial: "host:port", "dns:///host:port"
+	// (every resolved address, balanced round-robin) or "unix:///path".
+	// Required.
+	Address string `yaml:"address"`
+
+	// Services lists the fully-qualified proto services the backend serves,
+	// such as "storefront.users.v1.UserService". Required, at least one; a
+	// service may be served by only one backend.
+	Services []string `yaml:"services"`
+
+	// MaxReconnectBackoff caps the delay between reconnection attempts to
+	// the backend. Must be positive. By default 5s.
+	MaxReconnectBackoff Duration `yaml:"max_reconnect_backoff"`
+}
+
+// Readiness configures the readiness check served on the admin listener's
+// /readyz: the gateway is ready when every backend answers the gRPC health
+// check.
+type Readiness struct {
+	// CheckTimeout bounds each backend's gRPC health check. Must be
+	// positive. By default 1s.
+	CheckTimeout Duration `yaml:"check_timeout"`
+}
+
+// Shutdown configures graceful shutdown.
+type Shutdown struct {
+	// DrainTimeout bounds how long in-flight requests may take to finish
+	// once shutdown starts; requests still running then are cut off. Zero
+	// means no draining. By default 15s.
+	DrainTimeout Duration `yaml:"drain_timeout"`
+}
+
+// Default returns a Config with every default filled in and no backends.
+// Each call returns a new Config.
+func Default() *Config {
+	return &Config{
+		Listen: Listen{
+			Address:           ":8080",
+			ReadHeaderTimeout: Duration(10 * time.Second),
+			ReadTimeout:       Duration(60 * time.Second),
+			WriteTimeout:      0,
+			IdleTimeout:       Duration(120 * time.Second),
+			MaxHeaderBytes:    64 << 10,
+		},
+		Admin: Admin{
+			Enabled: true,
+			Address: "127.0.0.1:9901",
+		},
+		Log: Log{
+			Format:    "text",
+			Level:     "info",
+			AccessLog: true,
+		},
+		API: API{
+			UnknownQueryParameters: "reject",
+			UnknownFields:          "reject",
+			MaxRequestBodyBytes:    4 << 20,
+		},
+		Readiness: Readiness{
+			CheckTimeout: Duration(time.Second),
+		},
+		Shutdown: Shutdown{
+			DrainTimeout: Duration(15 * time.Second),
+		},
+	}
+}
+
+// defaultBackend returns the defaults of one backends entry.
+func defaultBackend() Backend {
+	return Backend{MaxReconnectBackoff: Duration(5 * time.Second)}
+}

@@ -1,0 +1,278 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/archway-gateway/archway/gateway/config"
+)
+
+// validConfig returns a configuration that passes validation, with one
+// backend, for tests to break one field at a time.
+func validConfig() *config.Config {
+	c := config.Default()
+	c.Backends = []config.Backend{{
+		Name:                "users",
+		Address:             "127.0.0.1:9101",
+		Services:            []string{"storefront.users.v1.UserService"},
+		MaxReconnectBackoff: config.Duration(5 * time.Second),
+	}}
+	return c
+}
+
+func TestDefault(t *testing.T) {
+	t.Parallel()
+	want := &config.Config{
+		Listen: config.Listen{
+			Address:           ":8080",
+			ReadHeaderTimeout: config.Duration(10 * time.Second),
+			ReadTimeout:       config.Duration(60 * time.Second),
+			WriteTimeout:      0,
+			IdleTimeout:       config.Duration(120 * time.Second),
+			MaxHeaderBytes:    65536,
+		},
+		Admin: config.Admin{Enabled: true, Address: "127.0.0.1:9901"},
+		Log:   config.Log{Format: "text", Level: "info", AccessLog: true},
+		API: config.API{
+			UnknownQueryParameters: "reject",
+			UnknownFields:          "reject",
+			MaxRequestBodyBytes:    4194304,
+		},
+		Readiness: config.Readiness{CheckTimeout: config.Duration(time.Second)},
+		Shutdown:  config.Shutdown{DrainTimeout: config.Duration(15 * time.Second)},
+	}
+	got := config.Default()
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Default() =\n%+v\nwant\n%+v", got, want)
+	}
+	if err := got.Validate(); err != nil {
+		t.Errorf("Default().Validate() = %v", err)
+	}
+	got.Listen.Address = "changed"
+	if config.Default().Listen.Address != ":8080" {
+		t.Error("Default() returned a shared Config")
+	}
+}
+
+func TestParseKeepsDefaults(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		yaml string
+	}{
+		{"empty", ""},
+		{"comments only", "# nothing here\n"},
+		{"empty document", "---\n"},
+		{"null document", "~\n"},
+		{"null sections", "listen:\nadmin: ~\nlog:\napi:\nreadiness:\nshutdown:\n"},
+		{"null values", "listen:\n  address: ~\n  read_timeout:\nlog:\n  level: null\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := config.Parse([]byte(tc.yaml), nil)
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if want := config.Default(); !reflect.DeepEqual(got, want) {
+				t.Errorf("Parse(%q) =\n%+v\nwant the defaults\n%+v", tc.yaml, got, want)
+			}
+		})
+	}
+}
+
+func TestParseOverridesDefaults(t *testing.T) {
+	t.Parallel()
+	got, err := config.Parse([]byte(`
+listen:
+  address: "127.0.0.1:0"
+  write_timeout: 30s
+admin:
+  enabled: false
+log:
+  format: json
+api:
+  unknown_fields: ignore
+  forward_headers: [x-tenant, X-DEBUG, x-b3-traceid]
+  forward_response_headers: [X-RateLimit-Remaining]
+`), nil)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	want := config.Default()
+	want.Listen.Address = "127.0.0.1:0"
+	want.Listen.WriteTimeout = config.Duration(30 * time.Second)
+	want.Admin.Enabled = false
+	want.Log.Format = "json"
+	want.API.UnknownFields = "ignore"
+	want.API.ForwardHeaders = []string{"X-Tenant", "X-Debug", "X-B3-Traceid"}
+	want.API.ForwardResponseHeaders = []string{"x-ratelimit-remaining"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Parse =\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+func TestParseBackendDefaults(t *testing.T) {
+	t.Parallel()
+	got, err := config.Parse([]byte(`
+backends:
+  - name: users
+    address: "127.0.0.1:9101"
+    services: [storefront.users.v1.UserService]
+  - name: orders
+    address: "dns:///orders.internal:9090"
+    services: [storefront.orders.v1.OrderService]
+    max_reconnect_backoff: 30s
+  - name: catalog
+    address: "unix:///run/catalog.sock"
+    services: [storefront.catalog.v1.CatalogService]
+    max_reconnect_backoff: ~
+`), nil)
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	for i, want := range []time.Duration{5 * time.Second, 30 * time.Second, 5 * time.Second} {
+		if d := got.Backends[i].MaxReconnectBackoff.D(); d != want {
+			t.Errorf("backends[%d].max_reconnect_backoff = %v, want %v", i, d, want)
+		}
+	}
+}
+
+func TestParseRejectsBadYAML(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		yaml string
+		want []string // substrings of the error
+	}{
+		{
+			name: "unknown top-level key",
+			yaml: "listen:\n  address: \":8080\"\nlisten_address: \":9090\"\n",
+			want: []string{"line 3", "listen_address"},
+		},
+		{
+			name: "unknown nested key",
+			yaml: "log:\n  level: info\n  colour: true\n",
+			want: []string{"line 3", "colour"},
+		},
+		{
+			name: "unknown backend key",
+			yaml: "backends:\n  - name: users\n    addres: \"127.0.0.1:9101\"\n",
+			want: []string{"line 3", "addres"},
+		},
+		{
+			name: "wrong type",
+			yaml: "listen:\n  max_header_bytes: lots\n",
+			want: []string{"line 2", "lots"},
+		},
+		{
+			name: "duration without unit",
+			yaml: "shutdown:\n  drain_timeout: 15\n",
+			want: []string{"line 2", `"15"`, "duration"},
+		},
+		{
+			name: "duration as mapping",
+			yaml: "readiness:\n  check_timeout:\n    seconds: 1\n",
+			want: []string{"line 3", "mapping", "duration"},
+		},
+		{
+			name: "every type error",
+			yaml: "listen:\n  idle_timeout: soon\nadmin:\n  enabled: maybe\n",
+			want: []string{"line 2", "soon", "line 4", "maybe"},
+		},
+		{
+			name: "duplicate key",
+			yaml: "log:\n  level: info\n  level: debug\n",
+			want: []string{"line 3", "level"},
+		},
+		{
+			name: "syntax",
+			yaml: "listen:\n  address: [\n",
+			want: []string{"line"},
+		},
+		{
+			name: "not a mapping",
+			yaml: "- listen\n",
+			want: []string{"line 1"},
+		},
+		{
+			name: "two documents",
+			yaml: "log:\n  level: info\n---\nlog:\n  level: debug\n",
+			want: []string{"line 3", "single YAML document"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Parse([]byte(tc.yaml), nil)
+			if err == nil {
+				t.Fatalf("Parse(%q) succeeded, want an error", tc.yaml)
+			}
+			assertError(t, err, append([]string{"config.Parse: "}, tc.want...)...)
+		})
+	}
+}
+
+func TestLoad(t *testing.T) {
+	t.Parallel()
+	c, err := config.Load(filepath.Join("testdata", "archway.yaml"))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Errorf("Validate: %v", err)
+	}
+	var got [][3]string
+	for _, b := range c.Backends {
+		if len(b.Services) != 1 || b.MaxReconnectBackoff.D() != 5*time.Second {
+			t.Errorf("backend %s: services %q, max_reconnect_backoff %v; want one service, 5s", b.Name, b.Services, b.MaxReconnectBackoff)
+		}
+		got = append(got, [3]string{b.Name, b.Address, strings.Join(b.Services, ",")})
+	}
+	want := [][3]string{
+		{"users", "127.0.0.1:9101", "storefront.users.v1.UserService"},
+		{"orders", "127.0.0.1:9102", "storefront.orders.v1.OrderService"},
+		{"catalog", "127.0.0.1:9103", "storefront.catalog.v1.CatalogService"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("backends = %q, want %q", got, want)
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "archway.yaml")
+	if err := os.WriteFile(bad, []byte("log:\n  level: loud\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		path string
+		want []string
+	}{
+		{"missing file", filepath.Join(dir, "missing.yaml"), []string{"config.Load: ", "missing.yaml"}},
+		{"invalid value", bad, []string{"config.Load: " + bad + ": ", `log.level: must be one of "debug", "info", "warn" or "error", got "loud"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := config.Load(tc.path)
+			if err == nil {
+				t.Fatal("Load succeeded, want an error")
+			}
+			assertError(t, err, tc.want...)
+		})
+	}
+}
+
+// assertError fails t unless err's text contains every one of want.
+func assertError(t *testing.T, err error, want ...string) {
+	t.Helper()
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q\ndoes not contain %q", err, w)
+		}
+	}
+}

@@ -1,0 +1,54 @@
+package config_test
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/archway-gateway/archway/gateway/config"
+)
+
+// yamlPaths returns the dotted YAML path of every scalar or list field below
+// t, writing the elements of a list of structs as "backends[].address".
+func yamlPaths(t reflect.Type, prefix string) []string {
+	var paths []string
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		path := prefix + key
+		switch {
+		case f.Type.Kind() == reflect.Struct:
+			paths = append(paths, yamlPaths(f.Type, path+".")...)
+		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
+			paths = append(paths, yamlPaths(f.Type.Elem(), path+"[].")...)
+		default:
+			paths = append(paths, path)
+		}
+	}
+	return paths
+}
+
+// TestReferenceDocumentsEveryKey keeps docs/configuration.md in step with the
+// structs: every key must appear there as `path`, with its variable.
+func TestReferenceDocumentsEveryKey(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile(filepath.Join("..", "..", "docs", "configuration.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	for _, path := range yamlPaths(reflect.TypeFor[config.Config](), "") {
+		if !strings.Contains(doc, "`"+path+"`") {
+			t.Errorf("docs/configuration.md does not document `%s`", path)
+		}
+		if path == "backends[].name" {
+			continue
+		}
+		env := "ARCHWAY_" + strings.ToUpper(strings.ReplaceAll(strings.ReplaceAll(path, "backends[].", "backends.<name>."), ".", "_"))
+		if !strings.Contains(doc, "`"+env+"`") {
+			t.Errorf("docs/configuration.md does not give `%s` for `%s`", env, path)
+		}
+	}
+}

@@ -1,0 +1,175 @@
+package edge
+
+import (
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// Options configures [Chain].
+type Options struct {
+	// Logger receives the access log and recovered panics. By default, slog.Default() is used.
+	Logger *slog.Logger
+	// AccessLog turns the access log on. By default, it is off.
+	AccessLog bool
+	// MaxBodyBytes caps the request body. By default (0), bodies are not limited.
+	MaxBodyBytes int64
+}
+
+// Chain wraps next in the gateway's HTTP chain. The order of the links is written down here
+// and nowhere else:
+//
+//  1. Recover: a panic becomes a 500 google.rpc.Status naming the request id; the stack is logged.
+//  2. Request id: accept the client's X-Request-Id when it is well formed, else make one; echo it.
+//  3. Access log: one record per request with id, method, route, status, size and latency.
+//  4. Method override: drop X-HTTP-Method-Override, so the method a client sends is the method
+//     that is routed and logged.
+//  5. Body limit: 413 up front for an oversized Content-Length, and a capped reader otherwise.
+func Chain(next http.Handler, opts Options) http.Handler {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	h := next
+	if opts.MaxBodyBytes > 0 {
+		h = LimitBody(h, opts.MaxBodyBytes)
+	}
+	h = StripMethodOverride(h)
+	if opts.AccessLog {
+		h = AccessLog(h, logger)
+	}
+	h = Recover(h, logger)
+	return RequestID(h)
+}
+
+// HeaderRequestID is the header that carries the request id in both directions.
+const HeaderRequestID = "X-Request-Id"
+
+const maxRequestIDLen = 128
+
+// RequestID makes sure every request has an id: a well-formed X-Request-Id from the client
+// (1 to 128 characters of letters, digits and "-._:") is kept, anything else is replaced by a
+// random id. The id is set on the response and stored in the request's [State].
+func RequestID(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.Header.Get(HeaderRequestID)
+		if !validRequestID(id) {
+			id = rand.Text()
+			r.Header.Set(HeaderRequestID, id)
+		}
+		w.Header().Set(HeaderRequestID, id)
+		r, _ = WithState(r, id)
+		next.ServeHTTP(w, r)
+	})
+}
+
+func validRequestID(id string) bool {
+	if id == "" || len(id) > maxRequestIDLen {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-', c == '.', c == '_', c == ':':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// Recover turns a panic in next into a 500 google.rpc.Status response (when nothing has been
+// written yet) and logs the panic with its stack. http.ErrAbortHandler is re-raised, as
+// net/http expects.
+func Recover(next http.Handler, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rw := wrapWriter(w)
+		defer func() {
+			p := recover()
+			if p == nil {
+				return
+			}
+			if p == http.ErrAbortHandler { //nolint:errorlint // net/http panics with this exact value
+				panic(p)
+			}
+			id := RequestIDFrom(r.Context())
+			logger.ErrorContext(r.Context(), "panic serving request",
+				slog.String("request_id", id), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
+			if !rw.started() {
+				WriteStatus(rw, http.StatusInternalServerError, InternalError(id))
+			}
+		}()
+		next.ServeHTTP(rw, r)
+	})
+}
+
+// InternalError is the status a client sees for any failure whose details must stay inside
+// the gateway: a fixed message and the request id to quote when reporting it.
+func InternalError(requestID string) *status.Status {
+	return status.New(codes.Internal, GenericMessage(codes.Internal, requestID))
+}
+
+// GenericMessage is the client-facing message for a code whose original message is withheld.
+func GenericMessage(c codes.Code, requestID string) string {
+	var what string
+	switch c {
+	case codes.Unavailable:
+		what = "the service is unavailable, try again later"
+	case codes.DeadlineExceeded:
+		what = "the request took too long"
+	case codes.Unimplemented:
+		what = "the operation is not implemented"
+	default:
+		what = "internal error"
+	}
+	if requestID == "" {
+		return what
+	}
+	return fmt.Sprintf("%s (request id %s)", what, requestID)
+}
+
+// AccessLog logs one record per request after it completes: request id, method, path, matched
+// route pattern, status, response bytes and duration.
+func AccessLog(next http.Handler, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rw := wrapWriter(w)
+		next.ServeHTTP(rw, r)
+		st := rw.status
+		if st == 0 {
+			st = http.StatusOK
+		}
+		var id, route string
+		if s := StateFrom(r.Context()); s != nil {
+			id, route = s.RequestID(), s.Route()
+		}
+		logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("request_id", id),
+			slog.String("method", r.Method),
+			slog.String("path", r.URL.Path),
+			slog.String("route", route),
+			slog.Int("status", st),
+			slog.Int64("bytes", rw.bytes),
+			slog.Duration("duration", time.Since(start)),
+			slog.String("remote", r.RemoteAddr),
+		)
+	})
+}
+
+// StripMethodOverride removes X-HTTP-Method-Override and its relatives, so no layer behind the
+// edge routes a request by a method other than the one on the request line.
+func StripMethodOverride(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, h := range [...]string{"X-Http-Method-Override", "X-Http-Method", "X-Method-Override"} {
+			r.Header.Del(h)
+		}
+		next.ServeHTTP(w, r)
+	})
+}

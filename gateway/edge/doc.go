@@ -1,0 +1,7 @@
+// Package edge holds the gateway's HTTP chain: the links that every request passes through before
+// it reaches the transcoder, and the one place that writes errors as google.rpc.Status JSON.
+//
+// The order of the links is fixed by [Chain]; each link is also usable on its own. Per-request
+// state that later layers need (the request id, the matched route, whether the body was cut off
+// at its limit) is kept in one [State] value in the request context.
+package edge

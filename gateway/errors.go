@@ -1,0 +1,134 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/archway-gateway/archway/gateway/edge"
+)
+
+// clientStatus turns the status of a failed call into what the client may see. Codes that
+// describe the request (INVALID_ARGUMENT, NOT_FOUND, FAILED_PRECONDITION, ...) keep the backend's
+// message and details: they are part of the API. Codes that describe the system (INTERNAL,
+// UNKNOWN, DATA_LOSS, UNAVAILABLE, DEADLINE_EXCEEDED, UNIMPLEMENTED) get a fixed message with the
+// request id instead, because their text comes from transports, runtimes and other layers.
+// The second result reports whether the status was replaced.
+func clientStatus(st *status.Status, requestID string) (*status.Status, bool) {
+	switch st.Code() {
+	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unavailable, codes.DeadlineExceeded, codes.Unimplemented:
+		return status.New(st.Code(), edge.GenericMessage(st.Code(), requestID)), true
+	case codes.Canceled:
+		return status.New(codes.Canceled, "the request was cancelled by the client"), true
+	default:
+		return st, false
+	}
+}
+
+// handleError is the ServeMux's error handler: every failed request ends here, whether it
+// failed while decoding, at the backend or while writing the response.
+func (g *Gateway) handleError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
+	state := edge.StateFrom(r.Context())
+	if state != nil && state.BodyTooLarge() {
+		edge.WriteStatus(w, http.StatusRequestEntityTooLarge, edge.BodyTooLargeStatus(g.cfg.API.MaxRequestBodyBytes))
+		return
+	}
+	requestID := edge.RequestIDFrom(ctx)
+	httpStatus := 0
+	var st *status.Status
+	var hse *runtime.HTTPStatusError
+	if errors.As(err, &hse) {
+		httpStatus = hse.HTTPStatus
+		st = status.New(codes.InvalidArgument, "the URL path contains a malformed escape sequence")
+	} else {
+		st = status.Convert(err)
+	}
+	shown, replaced := clientStatus(st, requestID)
+	if replaced {
+		g.logger.LogAttrs(ctx, slog.LevelWarn, "backend call failed",
+			slog.String("request_id", requestID),
+			slog.String("code", st.Code().String()),
+			slog.String("error", st.Message()))
+	}
+	edge.WriteStatus(w, httpStatus, shown)
+}
+
+// handleStreamError renders an error that ends a server stream after it started.
+func (g *Gateway) handleStreamError(ctx context.Context, err error) *status.Status {
+	st := status.Convert(err)
+	requestID := edge.RequestIDFrom(ctx)
+	shown, replaced := clientStatus(st, requestID)
+	if replaced {
+		g.logger.LogAttrs(ctx, slog.LevelWarn, "stream failed",
+			slog.String("request_id", requestID),
+			slog.String("code", st.Code().String()),
+			slog.String("error", st.Message()))
+	}
+	return shown
+}
+
+type probeKey struct{}
+
+// allowProbeMethods are the methods tried when working out a path's Allow header.
+var allowProbeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// handleRoutingError answers requests that match no route: 404 for an unknown path, 405 with an
+// Allow header for a path that exists under other methods, 400 for a path that cannot be parsed.
+func (g *Gateway) handleRoutingError(ctx context.Context, mux *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+	if probe, ok := ctx.Value(probeKey{}).(*[]string); ok && probe != nil {
+		return
+	}
+	switch httpStatus {
+	case http.StatusMethodNotAllowed:
+		allowed := g.allowedMethods(mux, r)
+		w.Header().Set("Allow", strings.Join(allowed, ", "))
+		edge.WriteStatus(w, http.StatusMethodNotAllowed, status.New(codes.Unimplemented,
+			fmt.Sprintf("method %s is not allowed for this path; allowed: %s", r.Method, strings.Join(allowed, ", "))))
+	case http.StatusNotFound:
+		edge.WriteStatus(w, http.StatusNotFound, status.New(codes.NotFound, "no API operation matches this path"))
+	default:
+		edge.WriteStatus(w, http.StatusBadRequest, status.New(codes.InvalidArgument, "the request path is malformed"))
+	}
+}
+
+// allowedMethods asks the mux which methods route r's path, by replaying the request with each
+// method under a probe marker: the probe middleware records a match without calling the
+// handler, and the routing error handler stays silent.
+func (g *Gateway) allowedMethods(mux *runtime.ServeMux, r *http.Request) []string {
+	var found []string
+	ctx := context.WithValue(r.Context(), probeKey{}, &found)
+	for _, m := range allowProbeMethods {
+		pr := r.Clone(ctx)
+		pr.Method = m
+		pr.Body = http.NoBody
+		pr.ContentLength = 0
+		mux.ServeHTTP(discardWriter{}, pr)
+	}
+	slices.Sort(found)
+	return slices.Compact(found)
+}
+
+// probeMiddleware short-circuits probe requests made by allowedMethods.
+func probeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+		if probe, ok := r.Context().Value(probeKey{}).(*[]string); ok && probe != nil {
+			*probe = append(*probe, r.Method)
+			return
+		}
+		next(w, r, params)
+	}
+}
+
+type discardWriter struct{}
+
+func (discardWriter) Header() http.Header         { return http.Header{} }
+func (discardWriter) Write(p []byte) (int, error) { return len(p), nil }
+func (discardWriter) WriteHeader(int)             {}

@@ -1,0 +1,328 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/archway-gateway/archway/gateway/backend"
+	"github.com/archway-gateway/archway/gateway/config"
+	"github.com/archway-gateway/archway/gateway/edge"
+)
+
+// Gateway serves the REST API of its backends. Create it with [New]; it is safe for concurrent
+// use.
+type Gateway struct {
+	cfg      *config.Config
+	logger   *slog.Logger
+	backends *backend.Set
+	routes   routeTable
+	// creates holds the full names of the methods whose successful POST answers 201 Created.
+	creates  map[string]bool
+	mux      *runtime.ServeMux
+	handler  http.Handler
+	draining atomic.Bool
+}
+
+// New builds a gateway for cfg: it creates one gRPC connection per backend (connections are
+// made lazily, so a backend that is down does not fail New), registers the REST handlers of
+// every configured service, and wraps them in the edge chain. cfg must be valid (see
+// config.Config.Validate). Call Close to release the connections.
+func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, error) {
+	o := options{logger: slog.Default(), services: make(map[string]RegisterFunc)}
+	for name, fn := range builtinServices {
+		o.services[name] = fn
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("gateway.New: %w", err)
+	}
+	specs := make([]backend.Spec, 0, len(cfg.Backends))
+	var services []string
+	for _, b := range cfg.Backends {
+		for _, svc := range b.Services {
+			if _, ok := o.services[svc]; !ok {
+				return nil, fmt.Errorf("gateway.New: backend %q: service %s has no REST handlers linked into the gateway", b.Name, svc)
+			}
+		}
+		services = append(services, b.Services...)
+		specs = append(specs, backend.Spec{
+			Name:                b.Name,
+			Target:              b.Address,
+			Services:            b.Services,
+			MaxReconnectBackoff: b.MaxReconnectBackoff.D(),
+		})
+	}
+	routes, err := buildRoutes(services)
+	if err != nil {
+		return nil, fmt.Errorf("gateway.New: %w", err)
+	}
+	backends, err := backend.Dial(specs, o.logger, o.dialOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("gateway.New: %w", err)
+	}
+	g := &Gateway{cfg: cfg, logger: o.logger, backends: backends, routes: routes, creates: createMethods(routes)}
+	g.mux = g.newServeMux()
+	for _, b := range backends.All() {
+		for _, svc := range b.Services {
+			if err := o.services[svc](ctx, g.mux, b.Conn); err != nil {
+				_ = backends.Close()
+				return nil, fmt.Errorf("gateway.New: register %s: %w", svc, err)
+			}
+		}
+	}
+	g.handler = edge.Chain(g.routesWithHealth(), edge.Options{
+		Logger:       g.logger,
+		AccessLog:    cfg.Log.AccessLog,
+		MaxBodyBytes: cfg.API.MaxRequestBodyBytes,
+	})
+	return g, nil
+}
+
+// newServeMux sets every grpc-gateway option the gateway relies on, in one place.
+func (g *Gateway) newServeMux() *runtime.ServeMux {
+	api := g.cfg.API
+	return runtime.NewServeMux(
+		// JSON in and out; unknown body fields are rejected unless configured otherwise.
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, newJSONMarshaler(api.UnknownFields == "reject")),
+		// Every error, routing errors included, is a google.rpc.Status with a mapped HTTP status.
+		runtime.WithErrorHandler(g.handleError),
+		runtime.WithStreamErrorHandler(g.handleStreamError),
+		runtime.WithRoutingErrorHandler(g.handleRoutingError),
+		// A POST is a POST: no method override, no form-encoded POST served as a GET.
+		runtime.WithDisablePathLengthFallback(),
+		runtime.WithDisableHTTPMethodOverride(),
+		// Only allowlisted headers reach backends, and only allowlisted metadata comes back.
+		runtime.WithIncomingHeaderMatcher(headerAllowlist(api.ForwardHeaders, true)),
+		runtime.WithOutgoingHeaderMatcher(headerAllowlist(api.ForwardResponseHeaders, false)),
+		runtime.WithOutgoingTrailerMatcher(headerAllowlist(api.ForwardResponseHeaders, false)),
+		runtime.WithMetadata(forwardRequestID),
+		runtime.WithForwardResponseOption(g.created),
+		// Per matched route: answer Allow probes, record the route, check the query string.
+		runtime.WithMiddlewares(probeMiddleware, g.routeMiddleware),
+	)
+}
+
+// routeMiddleware records the matched route for the access log and rejects query parameters
+// that would be dropped silently.
+func (g *Gateway) routeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
+		var pattern string
+		if p, ok := runtime.HTTPPattern(r.Context()); ok {
+			pattern = p.String()
+		}
+		if s := edge.StateFrom(r.Context()); s != nil {
+			s.SetRoute(pattern)
+		}
+		if g.cfg.API.UnknownQueryParameters == "reject" && r.URL.RawQuery != "" {
+			if rt, ok := g.routes.lookup(r.Method, pattern); ok {
+				if err := rt.checkQuery(r.URL.Query()); err != nil {
+					g.handleError(r.Context(), g.mux, nil, w, r, err)
+					return
+				}
+			}
+		}
+		next(w, r, params)
+	}
+}
+
+// headerAllowlist builds a grpc-gateway header matcher that passes only the listed names. For
+// incoming requests, a client's "Grpc-Metadata-X" header also passes when X is listed.
+func headerAllowlist(names []string, incoming bool) runtime.HeaderMatcherFunc {
+	allowed := make(map[string]bool, len(names))
+	for _, n := range names {
+		allowed[http.CanonicalHeaderKey(n)] = true
+	}
+	return func(key string) (string, bool) {
+		key = http.CanonicalHeaderKey(key)
+		if incoming {
+			if rest, ok := strings.CutPrefix(key, runtime.MetadataHeaderPrefix); ok {
+				key = http.CanonicalHeaderKey(rest)
+			}
+		}
+		if allowed[key] {
+			return strings.ToLower(key), true
+		}
+		return "", false
+	}
+}
+
+// forwardRequestID sends the request id to the backend as x-request-id metadata.
+func forwardRequestID(ctx context.Context, _ *http.Request) metadata.MD {
+	if id := edge.RequestIDFrom(ctx); id != "" {
+		return metadata.Pairs("x-request-id", id)
+	}
+	return nil
+}
+
+// createMethods finds the AIP-style create methods: named Create… and bound to POST.
+func createMethods(routes routeTable) map[string]bool {
+	m := make(map[string]bool)
+	for _, r := range routes {
+		if r.httpMethod == http.MethodPost && strings.HasPrefix(string(r.method.Name()), "Create") {
+			m["/"+string(r.method.Parent().FullName())+"/"+string(r.method.Name())] = true
+		}
+	}
+	return m
+}
+
+// created answers a successful create with 201 Created and, when the new resource has a
+// resource name ("users/ada-lovelace"), a Location header under the route's version prefix.
+func (g *Gateway) created(ctx context.Context, w http.ResponseWriter, resp proto.Message) error {
+	if resp == nil {
+		return nil
+	}
+	method, ok := runtime.RPCMethod(ctx)
+	if !ok || !g.creates[method] {
+		return nil
+	}
+	if fd := resp.ProtoReflect().Descriptor().Fields().ByName("name"); fd != nil && fd.Kind() == protoreflect.StringKind {
+		if name := resp.ProtoReflect().Get(fd).String(); name != "" {
+			pattern, _ := runtime.HTTPPathPattern(ctx)
+			w.Header().Set("Location", versionPrefix(pattern)+"/"+name)
+		}
+	}
+	w.WriteHeader(http.StatusCreated)
+	return nil
+}
+
+// versionPrefix returns the first segment of a route pattern, "/v1" for "/v1/users".
+func versionPrefix(pattern string) string {
+	seg, _, _ := strings.Cut(strings.TrimPrefix(pattern, "/"), "/")
+	if seg == "" || strings.Contains(seg, "{") {
+		return ""
+	}
+	return "/" + seg
+}
+
+// routesWithHealth serves /healthz and /readyz next to the API.
+func (g *Gateway) routesWithHealth() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/healthz", getOnly(http.HandlerFunc(g.serveHealthz)))
+	mux.Handle("/readyz", getOnly(http.HandlerFunc(g.serveReadyz)))
+	mux.Handle("/", g.mux)
+	return mux
+}
+
+// Handler returns the gateway's HTTP handler: the edge chain, the API and the health endpoints.
+func (g *Gateway) Handler() http.Handler { return g.handler }
+
+// AdminHandler returns the handler for the admin listener: detailed readiness and pprof.
+func (g *Gateway) AdminHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/healthz", getOnly(http.HandlerFunc(g.serveHealthz)))
+	mux.Handle("/readyz", getOnly(http.HandlerFunc(g.serveReadyzDetail)))
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}
+
+// Close releases the backend connections.
+func (g *Gateway) Close() error { return g.backends.Close() }
+
+// Run serves the API on cfg.Listen.Address (and the admin endpoints on cfg.Admin.Address when
+// enabled) until ctx ends, then shuts down gracefully: readiness turns false, listeners close,
+// and in-flight requests get up to cfg.Shutdown.DrainTimeout to finish.
+func (g *Gateway) Run(ctx context.Context) error {
+	var lc net.ListenConfig
+	apiLn, err := lc.Listen(ctx, "tcp", g.cfg.Listen.Address)
+	if err != nil {
+		return fmt.Errorf("gateway.Run: listen: %w", err)
+	}
+	var adminLn net.Listener
+	if g.cfg.Admin.Enabled {
+		adminLn, err = lc.Listen(ctx, "tcp", g.cfg.Admin.Address)
+		if err != nil {
+			_ = apiLn.Close()
+			return fmt.Errorf("gateway.Run: admin listen: %w", err)
+		}
+	}
+	return g.Serve(ctx, apiLn, adminLn)
+}
+
+// Serve is Run on listeners the caller opened; adminLn may be nil. It closes both.
+func (g *Gateway) Serve(ctx context.Context, apiLn, adminLn net.Listener) error {
+	l := g.cfg.Listen
+	servers := []*http.Server{{
+		Handler:           g.handler,
+		ReadHeaderTimeout: l.ReadHeaderTimeout.D(),
+		ReadTimeout:       l.ReadTimeout.D(),
+		WriteTimeout:      l.WriteTimeout.D(),
+		IdleTimeout:       l.IdleTimeout.D(),
+		MaxHeaderBytes:    l.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
+	}}
+	listeners := []net.Listener{apiLn}
+	names := []string{"api"}
+	if adminLn != nil {
+		servers = append(servers, &http.Server{
+			Handler:           g.AdminHandler(),
+			ReadHeaderTimeout: l.ReadHeaderTimeout.D(),
+			ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
+		})
+		listeners = append(listeners, adminLn)
+		names = append(names, "admin")
+	}
+	errc := make(chan error, len(servers))
+	for i, srv := range servers {
+		g.logger.Info("listening", slog.String("listener", names[i]), slog.String("addr", listeners[i].Addr().String()))
+		go func() {
+			if err := srv.Serve(listeners[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("gateway.Serve: %s listener: %w", names[i], err)
+				return
+			}
+			errc <- nil
+		}()
+	}
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	g.draining.Store(true)
+	g.logger.Info("shutting down", slog.Duration("drain_timeout", g.cfg.Shutdown.DrainTimeout.D()))
+	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Shutdown.DrainTimeout.D())
+	defer cancel()
+	var errs []error
+	for _, srv := range slices.Backward(servers) {
+		if err := srv.Shutdown(drainCtx); err != nil {
+			errs = append(errs, fmt.Errorf("gateway.Serve: drain: %w", err))
+			_ = srv.Close()
+		}
+	}
+	for range len(servers) - boolToInt(serveErr != nil) {
+		if err := <-errc; err != nil {
+			errs = append(errs, err)
+		}
+	}
+	g.logger.Info("stopped")
+	return errors.Join(append([]error{serveErr}, errs...)...)
+}
+
+func boolToInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// checkTimeout bounds one readiness check of one backend service.
+func (g *Gateway) checkTimeout() time.Duration { return g.cfg.Readiness.CheckTimeout.D() }

@@ -1,0 +1,526 @@
+package gateway_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/types/known/emptypb"
+
+	"github.com/archway-gateway/archway/gateway"
+	"github.com/archway-gateway/archway/gateway/config"
+	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
+	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+)
+
+// fakeUsers is a UserService whose answers each test sets, recording the metadata it received.
+type fakeUsers struct {
+	usersv1.UnimplementedUserServiceServer
+	mu       sync.Mutex
+	lastMD   metadata.MD
+	lastList *usersv1.ListUsersRequest
+	getErr   error
+}
+
+func (f *fakeUsers) record(ctx context.Context) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	f.mu.Lock()
+	f.lastMD = md
+	f.mu.Unlock()
+}
+
+func (f *fakeUsers) metadata() metadata.MD {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastMD
+}
+
+func (f *fakeUsers) GetUser(ctx context.Context, req *usersv1.GetUserRequest) (*usersv1.User, error) {
+	f.record(ctx)
+	if f.getErr != nil {
+		return nil, f.getErr
+	}
+	return &usersv1.User{Name: req.GetName(), DisplayName: "Ada Lovelace", Email: "ada@example.com"}, nil
+}
+
+func (f *fakeUsers) ListUsers(ctx context.Context, req *usersv1.ListUsersRequest) (*usersv1.ListUsersResponse, error) {
+	f.record(ctx)
+	f.mu.Lock()
+	f.lastList = req
+	f.mu.Unlock()
+	return &usersv1.ListUsersResponse{TotalSize: 0}, nil
+}
+
+func (f *fakeUsers) CreateUser(ctx context.Context, req *usersv1.CreateUserRequest) (*usersv1.User, error) {
+	f.record(ctx)
+	u := req.GetUser()
+	u.Name = "users/grace-hopper"
+	return u, nil
+}
+
+func (f *fakeUsers) DeleteUser(ctx context.Context, _ *usersv1.DeleteUserRequest) (*emptypb.Empty, error) {
+	f.record(ctx)
+	return &emptypb.Empty{}, nil
+}
+
+// fakeOrders streams three events for any order, or fails after the first one.
+type fakeOrders struct {
+	ordersv1.UnimplementedOrderServiceServer
+	failMidStream bool
+}
+
+func (f *fakeOrders) WatchOrder(req *ordersv1.WatchOrderRequest, stream grpc.ServerStreamingServer[ordersv1.OrderEvent]) error {
+	for i, st := range []ordersv1.OrderState{ordersv1.OrderState_ORDER_STATE_PENDING, ordersv1.OrderState_ORDER_STATE_PAID, ordersv1.OrderState_ORDER_STATE_SHIPPED} {
+		if i == 1 && f.failMidStream {
+			return status.Error(codes.Internal, "disk on fire at /var/lib/orders")
+		}
+		if err := stream.Send(&ordersv1.OrderEvent{Order: &ordersv1.Order{Name: req.GetName(), State: st}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type testEnv struct {
+	url    string
+	users  *fakeUsers
+	health *health.Server
+}
+
+// newTestEnv starts the fakes on in-memory listeners, a gateway in front of them (configured by
+// the YAML in extra, appended to the backends) and an HTTP test server for the gateway.
+func newTestEnv(t *testing.T, extra string, orders *fakeOrders) *testEnv {
+	t.Helper()
+	env := &testEnv{users: &fakeUsers{}, health: health.NewServer()}
+	if orders == nil {
+		orders = &fakeOrders{}
+	}
+	listeners := map[string]*bufconn.Listener{"users": bufconn.Listen(1 << 20), "orders": bufconn.Listen(1 << 20)}
+	srv := grpc.NewServer()
+	usersv1.RegisterUserServiceServer(srv, env.users)
+	ordersv1.RegisterOrderServiceServer(srv, orders)
+	healthpb.RegisterHealthServer(srv, env.health)
+	for _, l := range listeners {
+		go func() { _ = srv.Serve(l) }()
+	}
+	t.Cleanup(srv.Stop)
+
+	yaml := `
+admin: {enabled: false}
+log: {access_log: false}
+backends:
+  - name: users
+    address: passthrough:///users
+    services: [storefront.users.v1.UserService]
+  - name: orders
+    address: passthrough:///orders
+    services: [storefront.orders.v1.OrderService]
+` + extra
+	cfg, err := config.Parse([]byte(yaml), nil)
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	dialer := grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+		return listeners[addr].DialContext(ctx)
+	})
+	gw, err := gateway.New(t.Context(), cfg,
+		gateway.WithLogger(slog.New(slog.DiscardHandler)),
+		gateway.WithDialOptions(dialer, grpc.WithTransportCredentials(insecure.NewCredentials())))
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	t.Cleanup(func() { _ = gw.Close() })
+	hs := httptest.NewServer(gw.Handler())
+	t.Cleanup(hs.Close)
+	env.url = hs.URL
+	return env
+}
+
+type statusBody struct {
+	Code    int               `json:"code"`
+	Message string            `json:"message"`
+	Details []json.RawMessage `json:"details"`
+}
+
+// reply is what a test reads of a response; the body is already read and closed.
+type reply struct {
+	StatusCode int
+	Header     http.Header
+}
+
+func do(t *testing.T, method, url, body string, header map[string]string) (reply, []byte) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, url, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply{StatusCode: resp.StatusCode, Header: resp.Header}, b
+}
+
+func decodeStatus(t *testing.T, resp reply, body []byte) statusBody {
+	t.Helper()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("error Content-Type = %q, want application/json; body %s", ct, body)
+	}
+	var s statusBody
+	if err := json.Unmarshal(body, &s); err != nil {
+		t.Fatalf("error body is not a google.rpc.Status: %v: %s", err, body)
+	}
+	if s.Code == 0 || s.Message == "" {
+		t.Fatalf("error body lacks code or message: %s", body)
+	}
+	return s
+}
+
+func TestErrorsAreStatusJSON(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		method      string
+		path        string
+		body        string
+		header      map[string]string
+		wantHTTP    int
+		wantCode    codes.Code
+		wantMessage string
+		wantAllow   string
+	}{
+		{name: "unknown path", method: "GET", path: "/v2/nothing", wantHTTP: 404, wantCode: codes.NotFound, wantMessage: "no API operation"},
+		{name: "root", method: "GET", path: "/", wantHTTP: 404, wantCode: codes.NotFound},
+		{name: "wrong method", method: "PUT", path: "/v1/users/ada", wantHTTP: 405, wantCode: codes.Unimplemented, wantAllow: "DELETE, GET, PATCH"},
+		{name: "wrong method on collection", method: "DELETE", path: "/v1/users", wantHTTP: 405, wantCode: codes.Unimplemented, wantAllow: "GET, POST"},
+		{name: "unknown query parameter", method: "GET", path: "/v1/users?page_size=2&colour=red", wantHTTP: 400, wantCode: codes.InvalidArgument, wantMessage: `"colour"`},
+		{name: "query into a scalar", method: "GET", path: "/v1/users?pageSize.x=1", wantHTTP: 400, wantCode: codes.InvalidArgument, wantMessage: `"pageSize.x"`},
+		{name: "query sets a path field", method: "GET", path: "/v1/users/ada?name=users/bob", wantHTTP: 400, wantCode: codes.InvalidArgument, wantMessage: "set by the URL path"},
+		{name: "query on a body route", method: "POST", path: "/v1/users?user.email=x", body: `{"displayName":"x"}`, wantHTTP: 400, wantCode: codes.InvalidArgument, wantMessage: "set by the request body"},
+		{name: "bad query value", method: "GET", path: "/v1/users?page_size=lots", wantHTTP: 400, wantCode: codes.InvalidArgument},
+		{name: "unknown body field", method: "POST", path: "/v1/users", body: `{"displayName":"Grace","nickname":"x"}`, wantHTTP: 400, wantCode: codes.InvalidArgument, wantMessage: `unknown field "nickname"`},
+		{name: "malformed JSON", method: "POST", path: "/v1/users", body: `{"displayName":`, wantHTTP: 400, wantCode: codes.InvalidArgument, wantMessage: "invalid JSON body"},
+		{name: "JSON of the wrong type", method: "POST", path: "/v1/users", body: `["a"]`, wantHTTP: 400, wantCode: codes.InvalidArgument, wantMessage: "invalid JSON body"},
+		{name: "body too large by Content-Length", method: "POST", path: "/v1/users", body: `{"displayName":"` + strings.Repeat("a", 2048) + `"}`, wantHTTP: 413, wantCode: codes.InvalidArgument, wantMessage: "larger than the limit of 1024 bytes"},
+		{name: "malformed grpc-timeout", method: "GET", path: "/v1/users/ada", header: map[string]string{"Grpc-Timeout": "soon"}, wantHTTP: 400, wantCode: codes.InvalidArgument},
+		{name: "health wrong method", method: "POST", path: "/healthz", wantHTTP: 405, wantCode: codes.Unimplemented, wantAllow: "GET, HEAD"},
+	}
+	env := newTestEnv(t, "api: {max_request_body_bytes: 1024}\n", nil)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			resp, body := do(t, tc.method, env.url+tc.path, tc.body, tc.header)
+			if resp.StatusCode != tc.wantHTTP {
+				t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, tc.wantHTTP, body)
+			}
+			st := decodeStatus(t, resp, body)
+			if codes.Code(st.Code) != tc.wantCode {
+				t.Errorf("code = %v, want %v", codes.Code(st.Code), tc.wantCode)
+			}
+			if !strings.Contains(st.Message, tc.wantMessage) {
+				t.Errorf("message = %q, want it to contain %q", st.Message, tc.wantMessage)
+			}
+			if strings.Contains(st.Message, "proto:") || strings.Contains(st.Message, "rpc error") {
+				t.Errorf("message leaks another layer's text: %q", st.Message)
+			}
+			if got := resp.Header.Get("Allow"); got != tc.wantAllow {
+				t.Errorf("Allow = %q, want %q", got, tc.wantAllow)
+			}
+			if resp.Header.Get("X-Request-Id") == "" {
+				t.Error("no X-Request-Id on the error response")
+			}
+		})
+	}
+}
+
+func TestChunkedBodyOverLimitIs413(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, "api: {max_request_body_bytes: 1024}\n", nil)
+	pr, pw := io.Pipe()
+	go func() {
+		_, _ = pw.Write([]byte(`{"displayName":"` + strings.Repeat("a", 4096) + `"}`))
+		_ = pw.Close()
+	}()
+	req, err := http.NewRequestWithContext(t.Context(), "POST", env.url+"/v1/users", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Fatalf("status = %d, want 413; body %s", resp.StatusCode, body)
+	}
+	decodeStatus(t, reply{StatusCode: resp.StatusCode, Header: resp.Header}, body)
+}
+
+func TestBackendErrors(t *testing.T) {
+	t.Parallel()
+	badRequest, _ := status.New(codes.InvalidArgument, "display_name is too long").WithDetails(&errdetails.BadRequest{
+		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "user.display_name", Description: "at most 100 characters"}},
+	})
+	tests := []struct {
+		name        string
+		err         error
+		wantHTTP    int
+		wantMessage string
+		hidden      string
+		wantDetails int
+	}{
+		{"not found passes through", status.Error(codes.NotFound, "user users/ada not found"), 404, "user users/ada not found", "", 0},
+		{"invalid argument keeps details", badRequest.Err(), 400, "display_name is too long", "", 1},
+		{"failed precondition", status.Error(codes.FailedPrecondition, "order has shipped"), 400, "order has shipped", "", 0},
+		{"already exists", status.Error(codes.AlreadyExists, "email taken"), 409, "email taken", "", 0},
+		{"internal is hidden", status.Error(codes.Internal, "pq: password authentication failed for user admin"), 500, "internal error (request id ", "password", 0},
+		{"unknown is hidden", fmt.Errorf("panic: runtime error at main.go:12"), 500, "internal error", "main.go", 0},
+		{"unavailable is hidden", status.Error(codes.Unavailable, "dial tcp 10.0.0.7:9090: connection refused"), 503, "unavailable", "10.0.0.7", 0},
+		{"deadline is hidden", status.Error(codes.DeadlineExceeded, "context deadline exceeded in db.Query"), 504, "took too long", "db.Query", 0},
+		{"resource exhausted", status.Error(codes.ResourceExhausted, "quota exceeded"), 429, "quota exceeded", "", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t, "", nil)
+			env.users.getErr = tc.err
+			resp, body := do(t, "GET", env.url+"/v1/users/ada", "", map[string]string{"X-Request-Id": "req-42"})
+			if resp.StatusCode != tc.wantHTTP {
+				t.Fatalf("status = %d, want %d; body %s", resp.StatusCode, tc.wantHTTP, body)
+			}
+			st := decodeStatus(t, resp, body)
+			if !strings.Contains(st.Message, tc.wantMessage) {
+				t.Errorf("message = %q, want it to contain %q", st.Message, tc.wantMessage)
+			}
+			if tc.hidden != "" && strings.Contains(string(body), tc.hidden) {
+				t.Errorf("body leaks %q: %s", tc.hidden, body)
+			}
+			if tc.wantHTTP == 500 && !strings.Contains(st.Message, "req-42") {
+				t.Errorf("internal error message %q lacks the request id", st.Message)
+			}
+			if len(st.Details) != tc.wantDetails {
+				t.Errorf("details = %d, want %d: %s", len(st.Details), tc.wantDetails, body)
+			}
+		})
+	}
+}
+
+func TestCreateAnswers201WithLocation(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, "", nil)
+	resp, body := do(t, "POST", env.url+"/v1/users", `{"displayName":"Grace Hopper","email":"grace@example.com"}`, nil)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("status = %d, want 201; body %s", resp.StatusCode, body)
+	}
+	if got := resp.Header.Get("Location"); got != "/v1/users/grace-hopper" {
+		t.Errorf("Location = %q, want /v1/users/grace-hopper", got)
+	}
+	var u map[string]any
+	if err := json.Unmarshal(body, &u); err != nil || u["name"] != "users/grace-hopper" {
+		t.Errorf("body = %s (%v)", body, err)
+	}
+	// A delete is not a create.
+	resp, _ = do(t, "DELETE", env.url+"/v1/users/grace-hopper", "", nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Location") != "" {
+		t.Errorf("delete: status %d, Location %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
+
+func TestHeadersForwardedOnlyWhenAllowlisted(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, "api: {forward_headers: [X-Tenant]}\n", nil)
+	resp, body := do(t, "GET", env.url+"/v1/users/ada", "", map[string]string{
+		"X-Tenant":               "acme",
+		"X-Secret":               "s3cret",
+		"Grpc-Metadata-X-Admin":  "yes",
+		"Grpc-Metadata-X-Tenant": "other",
+		"X-Request-Id":           "trace-me-1",
+	})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	md := env.users.metadata()
+	if got := md.Get("x-tenant"); len(got) == 0 || got[0] != "acme" && got[len(got)-1] != "acme" {
+		t.Errorf("x-tenant = %q, want acme forwarded", got)
+	}
+	for _, k := range []string{"x-secret", "x-admin", "grpcgateway-x-secret"} {
+		if v := md.Get(k); len(v) != 0 {
+			t.Errorf("metadata %s = %q forwarded without being allowlisted", k, v)
+		}
+	}
+	if got := md.Get("x-request-id"); len(got) != 1 || got[0] != "trace-me-1" {
+		t.Errorf("x-request-id = %q, want [trace-me-1]", got)
+	}
+}
+
+func TestMethodOverrideIsIgnored(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, "", nil)
+	// Were the override honoured, this POST would become a DELETE and succeed.
+	resp, body := do(t, "POST", env.url+"/v1/users/ada", "", map[string]string{
+		"X-HTTP-Method-Override": "DELETE",
+		"Content-Type":           "application/x-www-form-urlencoded",
+	})
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Fatalf("status = %d, want 405; body %s", resp.StatusCode, body)
+	}
+}
+
+func TestUnknownInputCanBeIgnored(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, "api: {unknown_query_parameters: ignore, unknown_fields: ignore}\n", nil)
+	resp, body := do(t, "GET", env.url+"/v1/users?page_size=3&utm_source=mail", "", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("query: status %d: %s", resp.StatusCode, body)
+	}
+	if got := env.users.lastList.GetPageSize(); got != 3 {
+		t.Errorf("page_size reached the backend as %d, want 3", got)
+	}
+	resp, body = do(t, "POST", env.url+"/v1/users", `{"displayName":"G","futureField":1}`, nil)
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("body: status %d: %s", resp.StatusCode, body)
+	}
+}
+
+func TestServerStreamIsNDJSON(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, "", nil)
+	resp, body := do(t, "GET", env.url+"/v1/orders/ord-1:watch", "", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/x-ndjson" {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	var states []string
+	sc := bufio.NewScanner(strings.NewReader(string(body)))
+	for sc.Scan() {
+		var line struct {
+			Result struct {
+				Order struct {
+					Name  string `json:"name"`
+					State string `json:"state"`
+				} `json:"order"`
+			} `json:"result"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			t.Fatalf("line %q: %v", sc.Text(), err)
+		}
+		states = append(states, line.Result.Order.State)
+	}
+	want := "ORDER_STATE_PENDING,ORDER_STATE_PAID,ORDER_STATE_SHIPPED"
+	if got := strings.Join(states, ","); got != want {
+		t.Errorf("states = %s, want %s", got, want)
+	}
+}
+
+func TestStreamErrorIsHidden(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, "", &fakeOrders{failMidStream: true})
+	_, body := do(t, "GET", env.url+"/v1/orders/ord-1:watch", "", nil)
+	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
+	if len(lines) != 2 {
+		t.Fatalf("want a result line and an error line, got %q", body)
+	}
+	var last struct {
+		Error statusBody `json:"error"`
+	}
+	if err := json.Unmarshal([]byte(lines[1]), &last); err != nil {
+		t.Fatal(err)
+	}
+	if codes.Code(last.Error.Code) != codes.Internal || strings.Contains(lines[1], "/var/lib") {
+		t.Errorf("stream error line = %s", lines[1])
+	}
+}
+
+func TestReadiness(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, "readiness: {check_timeout: 200ms}\n", nil)
+	env.health.SetServingStatus("storefront.users.v1.UserService", healthpb.HealthCheckResponse_SERVING)
+	env.health.SetServingStatus("storefront.orders.v1.OrderService", healthpb.HealthCheckResponse_SERVING)
+	if resp, body := do(t, "GET", env.url+"/readyz", "", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("readyz = %d: %s", resp.StatusCode, body)
+	}
+	env.health.SetServingStatus("storefront.orders.v1.OrderService", healthpb.HealthCheckResponse_NOT_SERVING)
+	resp, body := do(t, "GET", env.url+"/readyz", "", nil)
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with a backend NOT_SERVING = %d: %s", resp.StatusCode, body)
+	}
+	decodeStatus(t, resp, body)
+	if resp, _ := do(t, "GET", env.url+"/healthz", "", nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("healthz = %d", resp.StatusCode)
+	}
+}
+
+func TestRunDrainsAndStops(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse([]byte(`
+listen: {address: "127.0.0.1:0"}
+admin: {enabled: false}
+shutdown: {drain_timeout: 2s}
+backends:
+  - name: users
+    address: 127.0.0.1:1
+    services: [storefront.users.v1.UserService]
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(t.Context(), cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- gw.Serve(ctx, ln, nil) }()
+	resp, _ := do(t, "GET", "http://"+ln.Addr().String()+"/healthz", "", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("healthz = %d", resp.StatusCode)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after its context ended")
+	}
+}

@@ -1,0 +1,74 @@
+package gateway
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+// jsonMarshaler is the gateway's JSON codec: proto3 JSON out (lowerCamelCase names, unpopulated
+// fields included so clients see a stable shape), and a strict, bounded decoder in. Decoding
+// errors carry messages written for API clients.
+type jsonMarshaler struct {
+	runtime.JSONPb
+}
+
+func newJSONMarshaler(rejectUnknownFields bool) *jsonMarshaler {
+	return &jsonMarshaler{JSONPb: runtime.JSONPb{
+		MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
+		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: !rejectUnknownFields},
+	}}
+}
+
+// StreamContentType is the media type of a server stream: one JSON object per line.
+func (*jsonMarshaler) StreamContentType(any) string { return "application/x-ndjson" }
+
+// NewDecoder reads the whole body (already capped by the edge's body limit) and decodes it.
+func (m *jsonMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
+	return runtime.DecoderFunc(func(v any) error { return m.decode(r, v) })
+}
+
+var errEmptyBody = io.EOF
+
+func (m *jsonMarshaler) decode(r io.Reader, v any) error {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return fmt.Errorf("request body is larger than the limit of %d bytes", tooLarge.Limit)
+		}
+		return errors.New("request body could not be read")
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return errEmptyBody
+	}
+	if msg, ok := v.(proto.Message); ok {
+		err = m.UnmarshalOptions.Unmarshal(data, msg)
+	} else {
+		err = m.Unmarshal(data, v)
+	}
+	if err != nil {
+		return bodyError(err)
+	}
+	return nil
+}
+
+// bodyError rewords a JSON decoding error for clients: protojson's text names the position and
+// the problem ("(line 1:12): unknown field "nickname""), which is useful, but its "proto:" prefix
+// and encoding/json's Go type names are not.
+func bodyError(err error) error {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "proto:")
+	msg = strings.TrimSpace(strings.ReplaceAll(msg, "\u00a0", " "))
+	if strings.HasPrefix(msg, "json: ") {
+		msg = "the body is not valid JSON for this field"
+	}
+	return fmt.Errorf("invalid JSON body: %s", msg)
+}

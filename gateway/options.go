@@ -1,0 +1,35 @@
+package gateway
+
+import (
+	"log/slog"
+
+	"google.golang.org/grpc"
+)
+
+// Option configures [New].
+type Option func(*options)
+
+type options struct {
+	logger   *slog.Logger
+	services map[string]RegisterFunc
+	dialOpts []grpc.DialOption
+}
+
+// WithLogger sets the logger for the access log, errors and lifecycle events. By default,
+// slog.Default() is used.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.logger = l }
+}
+
+// WithService makes the REST handlers of the named gRPC service (its full name, such as
+// "shop.billing.v1.InvoiceService") available to backends that list it in their services. By
+// default, the gateway knows the storefront demo services only.
+func WithService(name string, register RegisterFunc) Option {
+	return func(o *options) { o.services[name] = register }
+}
+
+// WithDialOptions adds gRPC dial options to every backend connection, after the gateway's own
+// (so they win). By default, none are added. Tests use it to dial in-memory listeners.
+func WithDialOptions(opts ...grpc.DialOption) Option {
+	return func(o *options) { o.dialOpts = append(o.dialOpts, opts...) }
+}

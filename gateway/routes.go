@@ -1,0 +1,173 @@
+package gateway
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+)
+
+// route is one HTTP binding of a gRPC method, as declared by its google.api.http annotation.
+type route struct {
+	method     protoreflect.MethodDescriptor
+	httpMethod string
+	pattern    string
+	// body is the annotation's body: "" (none), "*" (the whole request) or a top-level field.
+	body string
+	// pathFields are the request fields bound by path variables, such as "user.name".
+	pathFields []string
+}
+
+// routeTable finds a route by HTTP method and the pattern that grpc-gateway matched.
+type routeTable map[string]*route
+
+func routeKey(httpMethod, pattern string) string { return httpMethod + " " + pattern }
+
+func (t routeTable) lookup(httpMethod, pattern string) (*route, bool) {
+	r, ok := t[routeKey(httpMethod, pattern)]
+	return r, ok
+}
+
+// buildRoutes reads the google.api.http bindings of the named services from the compiled
+// descriptors linked into the binary.
+func buildRoutes(services []string) (routeTable, error) {
+	t := make(routeTable)
+	for _, name := range services {
+		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
+		if err != nil {
+			return nil, fmt.Errorf("service %s: no descriptor linked into the gateway: %w", name, err)
+		}
+		sd, ok := d.(protoreflect.ServiceDescriptor)
+		if !ok {
+			return nil, fmt.Errorf("%s is not a service", name)
+		}
+		methods := sd.Methods()
+		for i := range methods.Len() {
+			md := methods.Get(i)
+			rule, ok := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule)
+			if !ok || rule == nil {
+				continue
+			}
+			for _, b := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
+				r := newRoute(md, b)
+				if r == nil {
+					continue
+				}
+				t[routeKey(r.httpMethod, r.pattern)] = r
+			}
+		}
+	}
+	return t, nil
+}
+
+var pathVariable = regexp.MustCompile(`\{([^}=]+)(=[^}]*)?\}`)
+
+func newRoute(md protoreflect.MethodDescriptor, rule *annotations.HttpRule) *route {
+	var method, template string
+	switch p := rule.GetPattern().(type) {
+	case *annotations.HttpRule_Get:
+		method, template = "GET", p.Get
+	case *annotations.HttpRule_Post:
+		method, template = "POST", p.Post
+	case *annotations.HttpRule_Put:
+		method, template = "PUT", p.Put
+	case *annotations.HttpRule_Patch:
+		method, template = "PATCH", p.Patch
+	case *annotations.HttpRule_Delete:
+		method, template = "DELETE", p.Delete
+	case *annotations.HttpRule_Custom:
+		method, template = p.Custom.GetKind(), p.Custom.GetPath()
+	default:
+		return nil
+	}
+	r := &route{method: md, httpMethod: method, body: rule.GetBody()}
+	// grpc-gateway renders a bare "{id}" as "{id=*}" when it reports the matched pattern.
+	r.pattern = pathVariable.ReplaceAllStringFunc(template, func(v string) string {
+		m := pathVariable.FindStringSubmatch(v)
+		r.pathFields = append(r.pathFields, m[1])
+		if m[2] == "" {
+			return "{" + m[1] + "=*}"
+		}
+		return v
+	})
+	return r
+}
+
+// checkQuery returns an INVALID_ARGUMENT status naming the first query parameter that would
+// not set a field of the request message: an unknown name, a path into a scalar, a field that
+// the path or the body already binds, or any parameter on a route whose body is the whole
+// request. grpc-gateway itself drops such parameters silently.
+func (r *route) checkQuery(values url.Values) error {
+	for key := range values {
+		if reason := r.queryProblem(key); reason != "" {
+			return badRequest("query parameter", key, reason)
+		}
+	}
+	return nil
+}
+
+func (r *route) queryProblem(key string) string {
+	if r.body == "*" {
+		return "this operation takes its input from the request body, not the query string"
+	}
+	fieldPath := key
+	if i := strings.IndexByte(fieldPath, '['); i >= 0 {
+		fieldPath = fieldPath[:i]
+	}
+	segs := strings.Split(fieldPath, ".")
+	md := r.method.Input()
+	var names []string
+	for i, seg := range segs {
+		fd := md.Fields().ByName(protoreflect.Name(seg))
+		if fd == nil {
+			fd = md.Fields().ByJSONName(seg)
+		}
+		if fd == nil {
+			return "unknown parameter"
+		}
+		names = append(names, string(fd.Name()))
+		last := i == len(segs)-1
+		if !last {
+			if fd.Kind() != protoreflect.MessageKind || fd.IsList() || fd.IsMap() || isScalarLike(fd.Message()) {
+				return "unknown parameter"
+			}
+			md = fd.Message()
+		}
+	}
+	bound := strings.Join(names, ".")
+	for _, p := range r.pathFields {
+		if bound == p || strings.HasPrefix(p, bound+".") || strings.HasPrefix(bound, p+".") {
+			return "the field is set by the URL path"
+		}
+	}
+	if r.body != "" && (names[0] == r.body) {
+		return "the field is set by the request body"
+	}
+	return ""
+}
+
+// isScalarLike reports whether a message type is written as a single query value, such as a
+// Timestamp ("2026-01-02T15:04:05Z") or a FieldMask ("title,price").
+func isScalarLike(md protoreflect.MessageDescriptor) bool {
+	return md.ParentFile().Package() == "google.protobuf"
+}
+
+// badRequest is an INVALID_ARGUMENT status with a google.rpc.BadRequest detail for one field.
+func badRequest(kind, field, reason string) error {
+	st := status.New(codes.InvalidArgument, fmt.Sprintf("%s %q: %s", kind, field, reason))
+	withDetails, err := st.WithDetails(&errdetails.BadRequest{
+		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: reason}},
+	})
+	if err != nil {
+		return st.Err()
+	}
+	return withDetails.Err()
+}
