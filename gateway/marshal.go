@@ -13,16 +13,17 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// jsonMarshaler is the gateway's JSON codec: proto3 JSON out (lowerCamelCase names, unpopulated
-// fields included so clients see a stable shape), and a strict, bounded decoder in. Decoding
-// errors carry messages written for API clients.
+// jsonMarshaler is the gateway's JSON codec: canonical proto3 JSON out (lowerCamelCase names,
+// fields at their default value omitted, so a response shaped by a read mask shows only the
+// fields asked for), and a strict decoder in. Decoding errors carry messages written for API
+// clients.
 type jsonMarshaler struct {
 	runtime.JSONPb
 }
 
 func newJSONMarshaler(rejectUnknownFields bool) *jsonMarshaler {
 	return &jsonMarshaler{JSONPb: runtime.JSONPb{
-		MarshalOptions:   protojson.MarshalOptions{EmitUnpopulated: true},
+		MarshalOptions:   protojson.MarshalOptions{},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: !rejectUnknownFields},
 	}}
 }
