@@ -1,0 +1,152 @@
+// Command archway is the Archway edge gateway.
+//
+//	archway                          run the gateway with the demo storefront backends (same as "archway demo")
+//	archway serve -config FILE       run the gateway in front of the backends configured in FILE
+//
+// Settings come from the config file (see docs/configuration.md) and ARCHWAY_* environment
+// variables. The process stops gracefully on SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/archway-gateway/archway/gateway"
+	"github.com/archway-gateway/archway/gateway/config"
+	"github.com/archway-gateway/archway/server"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Environ(), os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "archway:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+const usage = `usage:
+  archway [demo]               run the gateway with the demo storefront backends in-process
+  archway serve -config FILE   run the gateway in front of the backends configured in FILE
+
+Environment variables ARCHWAY_* override config values; see docs/configuration.md.
+`
+
+func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
+	cmd := "demo"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "demo":
+		return runDemo(ctx, args, environ, stderr)
+	case "serve":
+		return runServe(ctx, args, environ, stderr)
+	case "help":
+		fmt.Fprint(stderr, usage)
+		return nil
+	default:
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("unknown command %q", cmd)
+	}
+}
+
+func runServe(ctx context.Context, args, environ []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("archway serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "archway.yaml", "path of the `archway.yaml` config file")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	data, err := os.ReadFile(*path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	cfg, err := config.Parse(data, environ)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, newLogger(cfg.Log, stderr))
+}
+
+// demoServices are the storefront services the demo runs, with the gRPC service each serves.
+var demoServices = []struct{ name, service string }{
+	{"users", "storefront.users.v1.UserService"},
+	{"orders", "storefront.orders.v1.OrderService"},
+	{"catalog", "storefront.catalog.v1.CatalogService"},
+}
+
+func runDemo(ctx context.Context, args, environ []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("archway demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	// Settle the logging settings first (env overrides included), so the backends log alike.
+	base, err := config.Parse([]byte(demoConfig(nil)), environ)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(base.Log, stderr)
+	names := make([]string, len(demoServices))
+	for i, s := range demoServices {
+		names[i] = s.name
+	}
+	sf, err := server.Start(ctx, server.Options{Services: names, Logger: logger.With(slog.String("component", "storefront"))})
+	if err != nil {
+		return fmt.Errorf("start demo backends: %w", err)
+	}
+	defer sf.Stop()
+	addrs := make(map[string]string, len(demoServices))
+	for _, s := range demoServices {
+		addrs[s.name] = sf.Addr(s.name)
+	}
+	cfg, err := config.Parse([]byte(demoConfig(addrs)), environ)
+	if err != nil {
+		return err
+	}
+	return serve(ctx, cfg, logger)
+}
+
+// demoConfig is the archway.yaml of the demo: one backend per storefront service. With nil
+// addrs it holds placeholders, for reading the settings that do not depend on addresses.
+func demoConfig(addrs map[string]string) string {
+	s := "backends:\n"
+	for _, d := range demoServices {
+		addr := addrs[d.name]
+		if addr == "" {
+			addr = "127.0.0.1:1"
+		}
+		s += fmt.Sprintf("  - name: %s\n    address: %q\n    services: [%s]\n", d.name, addr, d.service)
+	}
+	return s
+}
+
+func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	gw, err := gateway.New(ctx, cfg, gateway.WithLogger(logger))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = gw.Close() }()
+	return gw.Run(ctx)
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if c.Format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(h)
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRunRejectsBadInvocations(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	if err := os.WriteFile(bad, []byte("backends:\n  - name: users\n    address: \"\"\n    services: [storefront.users.v1.UserService]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  []string
+		want string
+	}{
+		{"unknown command", []string{"launch"}, nil, `unknown command "launch"`},
+		{"missing config file", []string{"serve", "-config", filepath.Join(dir, "none.yaml")}, nil, "read config"},
+		{"invalid config", []string{"serve", "-config", bad}, nil, "backends[0].address"},
+		{"bad environment override", []string{"demo"}, []string{"ARCHWAY_LOG_LEVEL=loud"}, "ARCHWAY_LOG_LEVEL"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := run(t.Context(), tc.args, tc.env, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("run(%v) = %v, want an error containing %q", tc.args, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestDemoServesAndStops runs the demo in-process: backends and gateway on loopback ports, one
+// API call through all of it, then a clean stop when the context ends.
+func TestDemoServesAndStops(t *testing.T) {
+	t.Parallel()
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	env := []string{"ARCHWAY_LISTEN_ADDRESS=127.0.0.1:0", "ARCHWAY_ADMIN_ADDRESS=127.0.0.1:0", "ARCHWAY_LOG_FORMAT=json"}
+	go func() {
+		done <- run(ctx, nil, env, pw)
+		_ = pw.Close()
+	}()
+	addr := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			var rec struct{ Msg, Listener, Addr string }
+			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "listening" && rec.Listener == "api" {
+				addr <- rec.Addr
+			}
+		}
+	}()
+	var api string
+	select {
+	case api = <-addr:
+	case err := <-done:
+		t.Fatalf("demo stopped early: %v", err)
+	case <-time.After(20 * time.Second):
+		t.Fatal("demo did not start listening")
+	}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, "http://"+api+"/v1/users/ada-lovelace", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"displayName":"Ada Lovelace"`) {
+		t.Fatalf("GET user = %d %s", resp.StatusCode, body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("demo returned %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("demo did not stop")
+	}
+}
