@@ -118,8 +118,8 @@ func (g *Gateway) newServeMux() *runtime.ServeMux {
 	)
 }
 
-// routeMiddleware records the matched route for the access log and rejects query parameters
-// that would be dropped silently.
+// routeMiddleware records the matched route for the access log, rejects query parameters that
+// would be dropped silently, and gives server streams a plain error when they fail at once.
 func (g *Gateway) routeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
 		var pattern string
@@ -129,13 +129,15 @@ func (g *Gateway) routeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc 
 		if s := edge.StateFrom(r.Context()); s != nil {
 			s.SetRoute(pattern)
 		}
-		if g.cfg.API.UnknownQueryParameters == "reject" && r.URL.RawQuery != "" {
-			if rt, ok := g.routes.lookup(r.Method, pattern); ok {
-				if err := rt.checkQuery(r.URL.Query()); err != nil {
-					g.handleError(r.Context(), g.mux, nil, w, r, err)
-					return
-				}
+		rt, ok := g.routes.lookup(r.Method, pattern)
+		if ok && g.cfg.API.UnknownQueryParameters == "reject" && r.URL.RawQuery != "" {
+			if err := rt.checkQuery(r.URL.Query()); err != nil {
+				g.handleError(r.Context(), g.mux, nil, w, r, err)
+				return
 			}
+		}
+		if ok && rt.method.IsStreamingServer() {
+			w = &streamWriter{ResponseWriter: w}
 		}
 		next(w, r, params)
 	}

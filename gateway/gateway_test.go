@@ -82,13 +82,17 @@ func (f *fakeUsers) DeleteUser(ctx context.Context, _ *usersv1.DeleteUserRequest
 	return &emptypb.Empty{}, nil
 }
 
-// fakeOrders streams three events for any order, or fails after the first one.
+// fakeOrders streams three events for any order, or fails at once or after the first one.
 type fakeOrders struct {
 	ordersv1.UnimplementedOrderServiceServer
 	failMidStream bool
+	failAtOnce    error
 }
 
 func (f *fakeOrders) WatchOrder(req *ordersv1.WatchOrderRequest, stream grpc.ServerStreamingServer[ordersv1.OrderEvent]) error {
+	if f.failAtOnce != nil {
+		return f.failAtOnce
+	}
 	for i, st := range []ordersv1.OrderState{ordersv1.OrderState_ORDER_STATE_PENDING, ordersv1.OrderState_ORDER_STATE_PAID, ordersv1.OrderState_ORDER_STATE_SHIPPED} {
 		if i == 1 && f.failMidStream {
 			return status.Error(codes.Internal, "disk on fire at /var/lib/orders")
@@ -522,5 +526,18 @@ backends:
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Serve did not return after its context ended")
+	}
+}
+
+func TestStreamFailingAtOnceIsPlainStatus(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, "", &fakeOrders{failAtOnce: status.Error(codes.NotFound, `order "orders/x" not found`)})
+	resp, body := do(t, "GET", env.url+"/v1/orders/x:watch", "", nil)
+	if resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("status = %d, want 404: %s", resp.StatusCode, body)
+	}
+	st := decodeStatus(t, resp, body)
+	if codes.Code(st.Code) != codes.NotFound || !strings.Contains(st.Message, "not found") {
+		t.Errorf("body = %s", body)
 	}
 }
