@@ -116,6 +116,17 @@ func (g *Gateway) allowedMethods(mux *runtime.ServeMux, r *http.Request) []strin
 	return slices.Compact(found)
 }
 
+// routable reports whether the mux has a route for method and path, without calling it.
+func (g *Gateway) routable(ctx context.Context, method, path string) bool {
+	var found []string
+	req, err := http.NewRequestWithContext(context.WithValue(ctx, probeKey{}, &found), method, path, http.NoBody)
+	if err != nil {
+		return false
+	}
+	g.mux.ServeHTTP(discardWriter{}, req)
+	return len(found) > 0
+}
+
 // probeMiddleware short-circuits probe requests made by allowedMethods.
 func probeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {

@@ -184,7 +184,8 @@ func createMethods(routes routeTable) map[string]bool {
 }
 
 // created answers a successful create with 201 Created and, when the new resource has a
-// resource name ("users/ada-lovelace"), a Location header under the route's version prefix.
+// resource name ("users/ada-lovelace") that a GET route serves under the route's version prefix,
+// a Location header with that path.
 func (g *Gateway) created(ctx context.Context, w http.ResponseWriter, resp proto.Message) error {
 	if resp == nil {
 		return nil
@@ -196,7 +197,9 @@ func (g *Gateway) created(ctx context.Context, w http.ResponseWriter, resp proto
 	if fd := resp.ProtoReflect().Descriptor().Fields().ByName("name"); fd != nil && fd.Kind() == protoreflect.StringKind {
 		if name := resp.ProtoReflect().Get(fd).String(); name != "" {
 			pattern, _ := runtime.HTTPPathPattern(ctx)
-			w.Header().Set("Location", versionPrefix(pattern)+"/"+name)
+			if loc := versionPrefix(pattern) + "/" + name; g.routable(ctx, http.MethodGet, loc) {
+				w.Header().Set("Location", loc)
+			}
 		}
 	}
 	w.WriteHeader(http.StatusCreated)

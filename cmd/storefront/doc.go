@@ -1,0 +1,19 @@
+// Command storefront runs Archway's demo backends, the users, orders and catalog gRPC services,
+// each on its own listener, until SIGINT or SIGTERM; then it stops them gracefully.
+//
+// Usage:
+//
+//	storefront [flags]
+//
+// Flags:
+//
+//	-services        comma-separated services to run (default "users,orders,catalog")
+//	-users-addr      listen address of users (default "127.0.0.1:9101")
+//	-orders-addr     listen address of orders (default "127.0.0.1:9102")
+//	-catalog-addr    listen address of catalog (default "127.0.0.1:9103")
+//	-catalog-target  gRPC target of a remote catalog, required when orders runs without catalog
+//	-log-format      json or text (default "text")
+//	-log-level       debug, info, warn or error (default "info")
+//
+// Logs go to standard error; each service logs one "listening" record with its service and addr.
+package main

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"slices"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/archway-gateway/archway/server"
+)
+
+// shutdownTimeout bounds the graceful stop; calls still running then are cut off.
+const shutdownTimeout = 10 * time.Second
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stderr)
+	stop()
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "storefront:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, serves the chosen services until ctx ends, then shuts them down. It logs to
+// stderr.
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := flag.NewFlagSet("storefront", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	services := fs.String("services", "users,orders,catalog", "comma-separated services to run")
+	usersAddr := fs.String("users-addr", "127.0.0.1:9101", "listen address of users")
+	ordersAddr := fs.String("orders-addr", "127.0.0.1:9102", "listen address of orders")
+	catalogAddr := fs.String("catalog-addr", "127.0.0.1:9103", "listen address of catalog")
+	catalogTarget := fs.String("catalog-target", "", "gRPC target of a remote catalog, required when orders runs without catalog")
+	logFormat := fs.String("log-format", "text", "log format: json or text")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	logger, err := newLogger(stderr, *logFormat, *logLevel)
+	if err != nil {
+		return err
+	}
+
+	var names []string
+	for name := range strings.SplitSeq(*services, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			names = append(names, name)
+		}
+	}
+	if len(names) == 0 {
+		return errors.New("-services: no service named")
+	}
+	if slices.Contains(names, server.Orders) && !slices.Contains(names, server.Catalog) && *catalogTarget == "" {
+		return errors.New("-catalog-target is required when orders runs without catalog")
+	}
+	sf, err := server.Start(ctx, server.Options{
+		Services: names,
+		Addrs: map[string]string{
+			server.Users:   *usersAddr,
+			server.Orders:  *ordersAddr,
+			server.Catalog: *catalogAddr,
+		},
+		CatalogTarget: *catalogTarget,
+		Logger:        logger,
+	})
+	if err != nil {
+		return err
+	}
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+		logger.Info("shutting down")
+	case serveErr = <-sf.Err():
+		logger.Error("service failed; shutting down", slog.Any("error", serveErr))
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
+	defer cancel()
+	return errors.Join(serveErr, sf.Shutdown(shutdownCtx))
+}
+
+// newLogger returns the slog logger for the -log-format and -log-level flags.
+func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level: %w", err)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("-log-format: %q is neither json nor text", format)
+	}
+}

@@ -1,0 +1,129 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// lockedBuffer collects run's log output while it runs.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// listening returns the service → addr pairs of the "listening" records in JSON logs.
+func listening(logs string) map[string]string {
+	out := map[string]string{}
+	sc := bufio.NewScanner(strings.NewReader(logs))
+	for sc.Scan() {
+		var rec struct{ Msg, Service, Addr string }
+		if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "listening" {
+			out[rec.Service] = rec.Addr
+		}
+	}
+	return out
+}
+
+func TestRunServesUntilCancelled(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	var logs lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{
+			"-services", "catalog, users",
+			"-catalog-addr", "127.0.0.1:0",
+			"-users-addr", "127.0.0.1:0",
+			"-log-format", "json",
+		}, &logs)
+	}()
+
+	var addrs map[string]string
+	deadline := time.Now().Add(5 * time.Second)
+	for addrs = listening(logs.String()); len(addrs) < 2; addrs = listening(logs.String()) {
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("no listening records after 5s; logs:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, ok := addrs["orders"]; ok {
+		t.Error("orders started though not asked for")
+	}
+	conn, err := grpc.NewClient(addrs["catalog"], grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := catalogv1.NewCatalogServiceClient(conn).GetProduct(ctx, &catalogv1.GetProductRequest{Id: "sku-espresso-250"}); err != nil {
+		t.Errorf("GetProduct: %v", err)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("run = %v, want nil after cancellation", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return after cancellation")
+	}
+	if !strings.Contains(logs.String(), `"msg":"shutting down"`) {
+		t.Errorf("no shutdown record in logs:\n%s", logs.String())
+	}
+}
+
+func TestRunErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"-port", "1"}, "flag provided but not defined"},
+		{"extra argument", []string{"serve"}, "unexpected arguments"},
+		{"log format", []string{"-log-format", "xml"}, "-log-format"},
+		{"log level", []string{"-log-level", "loud"}, "-log-level"},
+		{"no services", []string{"-services", " , "}, "-services"},
+		{"unknown service", []string{"-services", "payments"}, "unknown service"},
+		{"orders alone", []string{"-services", "orders", "-orders-addr", "127.0.0.1:0"}, "-catalog-target"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var stderr lockedBuffer
+			err := run(t.Context(), tt.args, &stderr)
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("run(%q) = %v, want an error mentioning %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,28 @@
+// Package server runs Archway's demo backends, the storefront services users, orders and
+// catalog, over gRPC.
+//
+// NewGRPCServer builds the gRPC server every backend uses. Its interceptor chain, outermost
+// first, is: recovery (a panic becomes INTERNAL with a generic message and is logged with its
+// stack), logging (one record per finished call), and validation (the buf.validate rules of the
+// request, checked with protovalidate; violations become INVALID_ARGUMENT with a
+// google.rpc.BadRequest detail holding one field violation per rule violation, such as
+// "user.email"). The server also serves gRPC health, with every service and "" SERVING, and
+// server reflection.
+//
+// Start runs a chosen set of services, each on its own listener and gRPC server, and logs one
+// INFO record per listener with message "listening" and attributes service and addr. Both the
+// storefront binary and the gateway's embedded demo use it:
+//
+//	sf, err := server.Start(ctx, server.Options{Logger: logger})
+//	if err != nil {
+//		return err
+//	}
+//	defer sf.Stop()
+//	usersAddr := sf.Addr(server.Users)
+//
+// Orders prices new orders from the catalog over gRPC: Start connects it to the catalog's
+// listener when both run in the same Storefront, and to Options.CatalogTarget otherwise.
+//
+// The services live in the sub-packages users, orders and catalog; their shared helpers
+// (pagination tokens, field masks, error details) in server/internal.
+package server

@@ -1,0 +1,232 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
+	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
+	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+	"github.com/archway-gateway/archway/server/catalog"
+	"github.com/archway-gateway/archway/server/orders"
+	"github.com/archway-gateway/archway/server/users"
+)
+
+// The names of the demo services, as used in Options.Services, Options.Addrs and Storefront.Addr.
+const (
+	Users   = "users"
+	Orders  = "orders"
+	Catalog = "catalog"
+)
+
+// DefaultAddr is the listen address of a service that Options.Addrs leaves out: a free loopback
+// port.
+const DefaultAddr = "127.0.0.1:0"
+
+// ServiceNames returns the names of all demo services, in the order Start starts them.
+func ServiceNames() []string {
+	return []string{Catalog, Users, Orders}
+}
+
+// Options configures Start.
+type Options struct {
+	// Services lists the services to start, each one of Users, Orders and Catalog, at most once.
+	// By default, all three.
+	Services []string
+	// Addrs maps a service name to its listen address, such as "127.0.0.1:9101". By default,
+	// a service listens on DefaultAddr. Entries for services that are not started are ignored.
+	Addrs map[string]string
+	// CatalogTarget is the gRPC target, such as "127.0.0.1:9103" or "dns:///catalog:9090",
+	// through which orders reaches the catalog when Catalog is not among Services. It is
+	// required then, and ignored when Catalog is started too: orders then dials the catalog's
+	// own listener.
+	CatalogTarget string
+	// Logger receives one "listening" record per service (with attributes service and addr) and
+	// the servers' call logs. By default, records are discarded.
+	Logger *slog.Logger
+}
+
+// Storefront is a running set of demo services, each on its own listener and gRPC server.
+type Storefront struct {
+	addrs   map[string]string
+	servers []*grpc.Server
+	orders  *orders.Service  // nil when orders is not served
+	conn    *grpc.ClientConn // orders' catalog client; nil when orders is not served
+	serving sync.WaitGroup   // one per running Serve
+	errs    chan error       // Serve failures, buffered for every server
+	release func() error     // closes conn, once
+}
+
+// Start listens on the address of every service in opts.Services and serves them until Stop or
+// Shutdown. ctx bounds start-up only. Start returns an error, having released whatever it opened,
+// when opts names an unknown service or one twice, when orders has no catalog to reach, or
+// when a listener cannot be opened.
+func Start(ctx context.Context, opts Options) (*Storefront, error) {
+	services, err := opts.services()
+	if err != nil {
+		return nil, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+
+	listeners := make(map[string]net.Listener, len(services))
+	closeListeners := func() {
+		for _, l := range listeners {
+			l.Close()
+		}
+	}
+	var lc net.ListenConfig
+	for _, name := range services {
+		addr := opts.Addrs[name]
+		if addr == "" {
+			addr = DefaultAddr
+		}
+		l, err := lc.Listen(ctx, "tcp", addr)
+		if err != nil {
+			closeListeners()
+			return nil, fmt.Errorf("server.Start: %s: %w", name, err)
+		}
+		listeners[name] = l
+	}
+
+	sf := &Storefront{
+		addrs:   make(map[string]string, len(services)),
+		errs:    make(chan error, len(services)),
+		release: func() error { return nil },
+	}
+	if slices.Contains(services, Orders) {
+		target := opts.CatalogTarget
+		if l, ok := listeners[Catalog]; ok {
+			target = l.Addr().String()
+		}
+		conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			closeListeners()
+			return nil, fmt.Errorf("server.Start: catalog client for %q: %w", target, err)
+		}
+		sf.conn = conn
+		sf.release = sync.OnceValue(conn.Close)
+		sf.orders = orders.New(catalogv1.NewCatalogServiceClient(conn))
+	}
+
+	for _, name := range services {
+		l := listeners[name]
+		srv := NewGRPCServer(logger.With(slog.String("service", name)), sf.registrar(name))
+		sf.servers = append(sf.servers, srv)
+		sf.addrs[name] = l.Addr().String()
+		sf.serving.Add(1)
+		go func() {
+			defer sf.serving.Done()
+			if err := srv.Serve(l); err != nil {
+				sf.errs <- fmt.Errorf("server: %s: %w", name, err)
+			}
+		}()
+		logger.InfoContext(ctx, "listening", slog.String("service", name), slog.String("addr", sf.addrs[name]))
+	}
+	return sf, nil
+}
+
+// services returns the validated list of services to start, in start order.
+func (o Options) services() ([]string, error) {
+	requested := o.Services
+	if len(requested) == 0 {
+		requested = ServiceNames()
+	}
+	for i, name := range requested {
+		if !slices.Contains(ServiceNames(), name) {
+			return nil, fmt.Errorf("server.Start: unknown service %q; known: %v", name, ServiceNames())
+		}
+		if slices.Contains(requested[:i], name) {
+			return nil, fmt.Errorf("server.Start: service %q listed twice", name)
+		}
+	}
+	if slices.Contains(requested, Orders) && !slices.Contains(requested, Catalog) && o.CatalogTarget == "" {
+		return nil, errors.New("server.Start: orders needs the catalog: start it too or set CatalogTarget")
+	}
+	var out []string
+	for _, name := range ServiceNames() {
+		if slices.Contains(requested, name) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+// registrar returns the function that registers the service called name.
+func (sf *Storefront) registrar(name string) func(grpc.ServiceRegistrar) {
+	return func(r grpc.ServiceRegistrar) {
+		switch name {
+		case Users:
+			usersv1.RegisterUserServiceServer(r, users.New())
+		case Orders:
+			ordersv1.RegisterOrderServiceServer(r, sf.orders)
+		case Catalog:
+			catalogv1.RegisterCatalogServiceServer(r, catalog.New())
+		}
+	}
+}
+
+// Addr returns the host:port that the service called name listens on, or "" when it was not
+// started.
+func (sf *Storefront) Addr(name string) string {
+	return sf.addrs[name]
+}
+
+// Err returns a channel that receives an error for every server that stopped serving on its
+// own, such as after its listener failed. Servers stopped by Stop or Shutdown send nothing.
+func (sf *Storefront) Err() <-chan error {
+	return sf.errs
+}
+
+// Shutdown stops the services gracefully: it ends open order watches, stops accepting
+// connections and waits for in-flight calls to finish. When ctx ends first, it closes the
+// remaining connections at once and returns ctx's error. Shutdown and Stop may be called more
+// than once.
+func (sf *Storefront) Shutdown(ctx context.Context) error {
+	if sf.orders != nil {
+		sf.orders.Close()
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var wg sync.WaitGroup
+		for _, srv := range sf.servers {
+			wg.Go(srv.GracefulStop)
+		}
+		wg.Wait()
+	}()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		for _, srv := range sf.servers {
+			srv.Stop()
+		}
+		<-done
+		err = fmt.Errorf("server.Shutdown: %w", ctx.Err())
+	}
+	sf.serving.Wait()
+	return errors.Join(err, sf.release())
+}
+
+// Stop stops the services at once, closing every connection and open call.
+func (sf *Storefront) Stop() {
+	if sf.orders != nil {
+		sf.orders.Close()
+	}
+	for _, srv := range sf.servers {
+		srv.Stop()
+	}
+	sf.serving.Wait()
+	_ = sf.release()
+}
