@@ -26,10 +26,11 @@ generate: third_party/.fetched ## Regenerate gen/ and openapi/ from proto/
 	$(BUF) generate
 
 .PHONY: check-generated
-check-generated: generate ## Fail if gen/ or openapi/ differ from what proto/ generates
+check-generated: generate ## Fail if gen/ or openapi/ differ from what the committed proto/ generates
 	@if [ -n "$$(git status --porcelain -- gen openapi proto)" ]; then \
 		git status --porcelain -- gen openapi proto; \
-		echo "generated files are stale: run 'make generate' and commit the result" >&2; exit 1; \
+		echo "proto/, gen/ or openapi/ differ from the committed tree after 'make generate':" >&2; \
+		echo "the generated files are stale or not committed yet; commit them with the protos" >&2; exit 1; \
 	fi
 
 .PHONY: lint

@@ -437,7 +437,7 @@ func send(method, url string, body io.Reader, header http.Header) (*response, er
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return nil, err
@@ -575,7 +575,7 @@ func openStream(t *testing.T, url string) *ndjsonStream {
 	}
 	got := make(chan result, 1)
 	go func() {
-		resp, err := http.DefaultTransport.RoundTrip(req)
+		resp, err := http.DefaultTransport.RoundTrip(req) //nolint:bodyclose // the stream owns the body; t.Cleanup closes it
 		got <- result{resp, err}
 	}()
 	var res result

@@ -25,7 +25,7 @@ func ExampleStart() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	u, err := usersv1.NewUserServiceClient(conn).GetUser(ctx, &usersv1.GetUserRequest{Name: "users/ada-lovelace"})
 	if err != nil {
 		log.Fatal(err)

@@ -82,7 +82,7 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 	listeners := make(map[string]net.Listener, len(services))
 	closeListeners := func() {
 		for _, l := range listeners {
-			l.Close()
+			_ = l.Close()
 		}
 	}
 	var lc net.ListenConfig

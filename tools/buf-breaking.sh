@@ -9,8 +9,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 if ! git rev-parse --verify --quiet "$ref^{commit}" >/dev/null; then
-  echo "buf breaking: no ref $ref to compare against; skipped"
-  exit 0
+  if git rev-parse --verify --quiet "origin/$ref^{commit}" >/dev/null; then
+    ref="origin/$ref"
+  else
+    echo "buf breaking: SKIPPED, no ref $ref (nor origin/$ref) to compare against"
+    exit 0
+  fi
 fi
 if ! git cat-file -e "$ref:proto" 2>/dev/null; then
   echo "buf breaking: $ref has no proto/ yet; skipped"

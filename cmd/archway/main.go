@@ -52,10 +52,10 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
 	case "serve":
 		return runServe(ctx, args, environ, stderr)
 	case "help":
-		fmt.Fprint(stderr, usage)
+		_, _ = fmt.Fprint(stderr, usage)
 		return nil
 	default:
-		fmt.Fprint(stderr, usage)
+		_, _ = fmt.Fprint(stderr, usage)
 		return fmt.Errorf("unknown command %q", cmd)
 	}
 }

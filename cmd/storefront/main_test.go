@@ -82,7 +82,7 @@ func TestRunServesUntilCancelled(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	defer func() { _ = conn.Close() }()
 	if _, err := catalogv1.NewCatalogServiceClient(conn).GetProduct(ctx, &catalogv1.GetProductRequest{Id: "sku-espresso-250"}); err != nil {
 		t.Errorf("GetProduct: %v", err)
 	}

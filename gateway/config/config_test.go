@@ -160,8 +160,8 @@ func TestParseRejectsBadYAML(t *testing.T) {
 		},
 		{
 			name: "unknown backend key",
-			yaml: "backends:\n  - name: users\n    addres: \"127.0.0.1:9101\"\n",
-			want: []string{"line 3", "addres"},
+			yaml: "backends:\n  - name: users\n    adr: \"127.0.0.1:9101\"\n",
+			want: []string{"line 3", "adr"},
 		},
 		{
 			name: "wrong type",

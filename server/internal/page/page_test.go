@@ -28,15 +28,15 @@ func TestKeysOrder(t *testing.T) {
 	nums := []int64{math.MinInt64, -5, -1, 0, 1, 42, math.MaxInt64}
 	for i := 1; i < len(nums); i++ {
 		a, b := nums[i-1], nums[i]
-		if !(page.AscInt(a) < page.AscInt(b)) {
+		if page.AscInt(a) >= page.AscInt(b) {
 			t.Errorf("AscInt(%d) >= AscInt(%d)", a, b)
 		}
-		if !(page.DescInt(a) > page.DescInt(b)) {
+		if page.DescInt(a) <= page.DescInt(b) {
 			t.Errorf("DescInt(%d) <= DescInt(%d)", a, b)
 		}
 	}
 	early, late := time.Date(1999, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 1, 0, 0, 0, 1, time.UTC)
-	if !(page.DescTime(late) < page.DescTime(early)) {
+	if page.DescTime(late) >= page.DescTime(early) {
 		t.Error("DescTime does not put the later time first")
 	}
 }

@@ -34,7 +34,7 @@ func Dial(t testing.TB, register func(grpc.ServiceRegistrar)) *grpc.ClientConn {
 		t.Fatalf("grpc.NewClient: %v", err)
 	}
 	t.Cleanup(func() {
-		conn.Close()
+		_ = conn.Close()
 		srv.Stop()
 		if err := <-served; err != nil {
 			t.Errorf("Serve: %v", err)
