@@ -6,8 +6,10 @@ import (
 	"runtime/debug"
 
 	"buf.build/go/protovalidate"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
@@ -51,15 +53,16 @@ func NewGRPCServer(logger *slog.Logger, register func(grpc.ServiceRegistrar), op
 			// recovery: a panic anywhere below becomes INTERNAL with a generic message; the
 			// panic and its stack are logged, never sent.
 			recovery.UnaryServerInterceptor(recoveryOpt),
-			// logging: one record per finished call with method, code and duration.
-			logging.UnaryServerInterceptor(callLogger, logOpt),
+			// logging: one record per finished call with method, code and duration; health
+			// checks, which gateways and orchestrators send every few seconds, are not logged.
+			selector.UnaryServerInterceptor(logging.UnaryServerInterceptor(callLogger, logOpt), notHealth),
 			// validation: the buf.validate rules of the request; violations become
 			// INVALID_ARGUMENT with a google.rpc.BadRequest detail.
 			unaryValidate(validator),
 		),
 		grpc.ChainStreamInterceptor(
 			recovery.StreamServerInterceptor(recoveryOpt),
-			logging.StreamServerInterceptor(callLogger, logOpt),
+			selector.StreamServerInterceptor(logging.StreamServerInterceptor(callLogger, logOpt), notHealth),
 			streamValidate(validator),
 		),
 	}
@@ -75,6 +78,11 @@ func NewGRPCServer(logger *slog.Logger, register func(grpc.ServiceRegistrar), op
 	reflection.Register(srv)
 	return srv
 }
+
+// notHealth selects every call except those to the gRPC health service.
+var notHealth = selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
+	return c.Service != healthpb.Health_ServiceDesc.ServiceName
+})
 
 // panicMessage is what a client sees of a panic.
 const panicMessage = "internal error"
