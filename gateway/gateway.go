@@ -19,8 +19,10 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/archway-gateway/archway/gateway/backend"
+	"github.com/archway-gateway/archway/gateway/composite"
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/edge"
+	edgev1 "github.com/archway-gateway/archway/gen/archway/edge/v1"
 )
 
 // Gateway serves the REST API of its backends. Create it with [New]; it is safe for concurrent
@@ -68,7 +70,15 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 			MaxReconnectBackoff: b.MaxReconnectBackoff.D(),
 		})
 	}
-	routes, err := buildRoutes(services)
+	serveComposite, err := compositeWanted(cfg.Composite.Mode, services, o.logger)
+	if err != nil {
+		return nil, fmt.Errorf("gateway.New: %w", err)
+	}
+	routeServices := services
+	if serveComposite {
+		routeServices = append(slices.Clone(services), composite.ServiceName)
+	}
+	routes, err := buildRoutes(routeServices)
 	if err != nil {
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
@@ -86,12 +96,57 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 			}
 		}
 	}
+	if serveComposite {
+		if err := g.registerComposite(ctx); err != nil {
+			_ = backends.Close()
+			return nil, fmt.Errorf("gateway.New: %w", err)
+		}
+	}
 	g.handler = edge.Chain(g.routesWithHealth(), edge.Options{
 		Logger:       g.logger,
 		AccessLog:    cfg.Log.AccessLog,
 		MaxBodyBytes: cfg.API.MaxRequestBodyBytes,
 	})
 	return g, nil
+}
+
+// compositeWanted decides, from composite.mode and the configured backend services, whether the
+// archway.edge.v1 composites are served; see config.Composite.
+func compositeWanted(mode string, services []string, logger *slog.Logger) (bool, error) {
+	if mode == "never" {
+		return false, nil
+	}
+	var missing []string
+	for _, svc := range composite.Needs() {
+		if !slices.Contains(services, svc) {
+			missing = append(missing, svc)
+		}
+	}
+	switch {
+	case len(missing) == 0:
+		return true, nil
+	case mode == "always":
+		return false, fmt.Errorf("composite.mode is \"always\", but no backend serves %s: configure them, or set composite.mode to \"auto\" or \"never\"",
+			strings.Join(missing, ", "))
+	default:
+		logger.Info("composite endpoints not served: no backend serves their services",
+			slog.String("missing", strings.Join(missing, ", ")))
+		return false, nil
+	}
+}
+
+// registerComposite registers the composite endpoints on the mux: in-process handlers of the
+// archway.edge.v1 service, which call the backends through the gateway's ClientConns.
+func (g *Gateway) registerComposite(ctx context.Context) error {
+	svc, err := composite.New(g.backends, composite.Options{Timeout: g.cfg.Composite.Timeout.D(), Logger: g.logger})
+	if err != nil {
+		return err
+	}
+	if err := edgev1.RegisterCompositeServiceHandlerServer(ctx, g.mux, svc); err != nil {
+		return fmt.Errorf("register %s: %w", composite.ServiceName, err)
+	}
+	g.logger.Info("composite endpoints served", slog.Duration("timeout", g.cfg.Composite.Timeout.D()))
+	return nil
 }
 
 // newServeMux sets every grpc-gateway option the gateway relies on, in one place.
@@ -112,6 +167,9 @@ func (g *Gateway) newServeMux() *runtime.ServeMux {
 		runtime.WithOutgoingHeaderMatcher(headerAllowlist(api.ForwardResponseHeaders, false)),
 		runtime.WithOutgoingTrailerMatcher(headerAllowlist(api.ForwardResponseHeaders, false)),
 		runtime.WithMetadata(forwardRequestID),
+		// Composite responses with degraded parts say so in a header; creates answer 201. The
+		// header must be set first: created writes the status line.
+		runtime.WithForwardResponseOption(composite.SetPartialHeader),
 		runtime.WithForwardResponseOption(g.created),
 		// Per matched route: answer Allow probes, record the route, check the query string.
 		runtime.WithMiddlewares(probeMiddleware, g.routeMiddleware),

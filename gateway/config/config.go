@@ -21,6 +21,10 @@ type Config struct {
 	// services each one serves. By default the list is empty.
 	Backends []Backend `yaml:"backends"`
 
+	// Composite configures the composite endpoints that the gateway serves
+	// itself (archway.edge.v1).
+	Composite Composite `yaml:"composite"`
+
 	// Readiness configures the /readyz check of the backends.
 	Readiness Readiness `yaml:"readiness"`
 
@@ -134,6 +138,23 @@ type Backend struct {
 	MaxReconnectBackoff Duration `yaml:"max_reconnect_backoff"`
 }
 
+// Composite configures the archway.edge.v1 composite endpoints, which call
+// several backends for one request (see docs/composites.md).
+type Composite struct {
+	// Mode decides whether the composite endpoints are served. "auto" serves
+	// them when a backend serves every service they call (users, orders and
+	// catalog) and leaves them out otherwise; "always" serves them and
+	// refuses to start when one of those services has no backend; "never"
+	// leaves them out. By default "auto".
+	Mode string `yaml:"mode"`
+
+	// Timeout is the total time budget of one composite request: every
+	// backend call it makes gets at most what is left of it, and optional
+	// parts still running when it is spent are reported as degraded. Must be
+	// positive. By default 2s.
+	Timeout Duration `yaml:"timeout"`
+}
+
 // Readiness configures the readiness check served on the admin listener's
 // /readyz: the gateway is ready when every backend answers the gRPC health
 // check.
@@ -176,6 +197,10 @@ func Default() *Config {
 			UnknownQueryParameters: "reject",
 			UnknownFields:          "reject",
 			MaxRequestBodyBytes:    4 << 20,
+		},
+		Composite: Composite{
+			Mode:    "auto",
+			Timeout: Duration(2 * time.Second),
 		},
 		Readiness: Readiness{
 			CheckTimeout: Duration(time.Second),

@@ -42,6 +42,7 @@ func TestDefault(t *testing.T) {
 			UnknownFields:          "reject",
 			MaxRequestBodyBytes:    4194304,
 		},
+		Composite: config.Composite{Mode: "auto", Timeout: config.Duration(2 * time.Second)},
 		Readiness: config.Readiness{CheckTimeout: config.Duration(time.Second)},
 		Shutdown:  config.Shutdown{DrainTimeout: config.Duration(15 * time.Second)},
 	}

@@ -75,6 +75,9 @@ func (c *Config) check() []error {
 
 	ch.backends(c.Backends)
 
+	ch.oneOf("composite.mode", c.Composite.Mode, "auto", "always", "never")
+	ch.positive("composite.timeout", c.Composite.Timeout)
+
 	ch.positive("readiness.check_timeout", c.Readiness.CheckTimeout)
 	ch.nonNegative("shutdown.drain_timeout", c.Shutdown.DrainTimeout)
 	return ch.errs

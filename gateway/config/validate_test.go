@@ -64,6 +64,8 @@ func TestValidateRules(t *testing.T) {
 			c.Backends[1].Services = append(c.Backends[1].Services, c.Backends[1].Services[0])
 		}, `backends[1].services[1]: "storefront.orders.v1.OrderService" is already listed at backends[1].services[0]`},
 		{"zero reconnect backoff", func(c *config.Config) { c.Backends[1].MaxReconnectBackoff = 0 }, "backends[1].max_reconnect_backoff: must be positive, got 0s"},
+		{"composite mode", func(c *config.Config) { c.Composite.Mode = "on" }, `composite.mode: must be one of "auto", "always" or "never", got "on"`},
+		{"zero composite timeout", func(c *config.Config) { c.Composite.Timeout = 0 }, "composite.timeout: must be positive, got 0s"},
 		{"zero check timeout", func(c *config.Config) { c.Readiness.CheckTimeout = 0 }, "readiness.check_timeout: must be positive, got 0s"},
 		{"negative drain timeout", func(c *config.Config) { c.Shutdown.DrainTimeout = config.Duration(-time.Second) }, "shutdown.drain_timeout: must not be negative, got -1s"},
 	} {
