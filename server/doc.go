@@ -6,7 +6,9 @@
 // stack), logging (one record per finished call), and validation (the buf.validate rules of the
 // request, checked with protovalidate; violations become INVALID_ARGUMENT with a
 // google.rpc.BadRequest detail holding one field violation per rule violation, such as
-// "user.email"). The server also serves gRPC health, with every service and "" SERVING, and
+// "user.email"). Only in tests, a fault link comes last: Options.Faults (or the storefront
+// binary's -test-faults flag) delays, holds or fails every call of a service, and logs what the
+// call observed; see ParseFaults. The server also serves gRPC health, with every service and "" SERVING, and
 // server reflection.
 //
 // Start runs a chosen set of services, each on its own listener and gRPC server, and logs one

@@ -37,6 +37,12 @@ var validatedByHandler = []protoreflect.FullName{
 // logger receives one record per finished call and one per recovered panic; nil discards them.
 // opts are passed to grpc.NewServer after the interceptors.
 func NewGRPCServer(logger *slog.Logger, register func(grpc.ServiceRegistrar), opts ...grpc.ServerOption) *grpc.Server {
+	return newGRPCServer(logger, register, Fault{}, opts...)
+}
+
+// newGRPCServer is NewGRPCServer with a test fault, which adds a last link to the chain when it
+// is not the zero Fault.
+func newGRPCServer(logger *slog.Logger, register func(grpc.ServiceRegistrar), fault Fault, opts ...grpc.ServerOption) *grpc.Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -48,24 +54,29 @@ func NewGRPCServer(logger *slog.Logger, register func(grpc.ServiceRegistrar), op
 	validator := protovalidate.GlobalValidator
 
 	// The chain, outermost first. The same links in the same order for unary and stream calls.
-	chain := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(
-			// recovery: a panic anywhere below becomes INTERNAL with a generic message; the
-			// panic and its stack are logged, never sent.
-			recovery.UnaryServerInterceptor(recoveryOpt),
-			// logging: one record per finished call with method, code and duration; health
-			// checks, which gateways and orchestrators send every few seconds, are not logged.
-			selector.UnaryServerInterceptor(logging.UnaryServerInterceptor(callLogger, logOpt), notHealth),
-			// validation: the buf.validate rules of the request; violations become
-			// INVALID_ARGUMENT with a google.rpc.BadRequest detail.
-			unaryValidate(validator),
-		),
-		grpc.ChainStreamInterceptor(
-			recovery.StreamServerInterceptor(recoveryOpt),
-			selector.StreamServerInterceptor(logging.StreamServerInterceptor(callLogger, logOpt), notHealth),
-			streamValidate(validator),
-		),
+	unary := []grpc.UnaryServerInterceptor{
+		// recovery: a panic anywhere below becomes INTERNAL with a generic message; the
+		// panic and its stack are logged, never sent.
+		recovery.UnaryServerInterceptor(recoveryOpt),
+		// logging: one record per finished call with method, code and duration; health
+		// checks, which gateways and orchestrators send every few seconds, are not logged.
+		selector.UnaryServerInterceptor(logging.UnaryServerInterceptor(callLogger, logOpt), notHealth),
+		// validation: the buf.validate rules of the request; violations become
+		// INVALID_ARGUMENT with a google.rpc.BadRequest detail.
+		unaryValidate(validator),
 	}
+	stream := []grpc.StreamServerInterceptor{
+		recovery.StreamServerInterceptor(recoveryOpt),
+		selector.StreamServerInterceptor(logging.StreamServerInterceptor(callLogger, logOpt), notHealth),
+		streamValidate(validator),
+	}
+	if !fault.IsZero() {
+		// test faults, only when configured: delay or fail the storefront's calls (never
+		// health or reflection) after validation, right before the service.
+		unary = append(unary, selector.UnaryServerInterceptor(fault.unary(logger), storefrontOnly))
+		stream = append(stream, selector.StreamServerInterceptor(fault.stream(logger), storefrontOnly))
+	}
+	chain := []grpc.ServerOption{grpc.ChainUnaryInterceptor(unary...), grpc.ChainStreamInterceptor(stream...)}
 	srv := grpc.NewServer(append(chain, opts...)...)
 	register(srv)
 

@@ -52,6 +52,9 @@ type Options struct {
 	// Logger receives one "listening" record per service (with attributes service and addr) and
 	// the servers' call logs. By default, records are discarded.
 	Logger *slog.Logger
+	// Faults injects delays and failures into every call of the named services, for tests (see
+	// ParseFaults and Fault). By default, none: a service without an entry behaves normally.
+	Faults map[string]Fault
 }
 
 // Storefront is a running set of demo services, each on its own listener and gRPC server.
@@ -121,7 +124,12 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 
 	for _, name := range services {
 		l := listeners[name]
-		srv := NewGRPCServer(logger.With(slog.String("service", name)), sf.registrar(name))
+		svcLogger := logger.With(slog.String("service", name))
+		fault := opts.Faults[name]
+		if !fault.IsZero() {
+			svcLogger.WarnContext(ctx, "test faults injected into every call", slog.String("fault", fault.String()))
+		}
+		srv := newGRPCServer(svcLogger, sf.registrar(name), fault)
 		sf.servers = append(sf.servers, srv)
 		sf.addrs[name] = l.Addr().String()
 		sf.serving.Add(1)
@@ -148,6 +156,11 @@ func (o Options) services() ([]string, error) {
 		}
 		if slices.Contains(requested[:i], name) {
 			return nil, fmt.Errorf("server.Start: service %q listed twice", name)
+		}
+	}
+	for name := range o.Faults {
+		if !slices.Contains(ServiceNames(), name) {
+			return nil, fmt.Errorf("server.Start: fault for unknown service %q; known: %v", name, ServiceNames())
 		}
 	}
 	if slices.Contains(requested, Orders) && !slices.Contains(requested, Catalog) && o.CatalogTarget == "" {

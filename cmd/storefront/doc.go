@@ -14,6 +14,9 @@
 //	-catalog-target  gRPC target of a remote catalog, required when orders runs without catalog
 //	-log-format      json or text (default "text")
 //	-log-level       debug, info, warn or error (default "info")
+//	-test-faults     for tests only: delays and failures to inject per service (default none),
+//	                 such as "users=delay:50ms;catalog=fail:unavailable;orders=hang"; see
+//	                 server.ParseFaults. Every injection is logged as "injected fault".
 //
 // Logs go to standard error; each service logs one "listening" record with its service and addr.
 package main

@@ -45,6 +45,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	catalogTarget := fs.String("catalog-target", "", "gRPC target of a remote catalog, required when orders runs without catalog")
 	logFormat := fs.String("log-format", "text", "log format: json or text")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	testFaults := fs.String("test-faults", "", "for tests only: inject delays and failures, as in \"users=delay:50ms;catalog=fail:unavailable;orders=hang\"")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,6 +66,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if len(names) == 0 {
 		return errors.New("-services: no service named")
 	}
+	faults, err := server.ParseFaults(*testFaults)
+	if err != nil {
+		return fmt.Errorf("-test-faults: %w", err)
+	}
 	if slices.Contains(names, server.Orders) && !slices.Contains(names, server.Catalog) && *catalogTarget == "" {
 		return errors.New("-catalog-target is required when orders runs without catalog")
 	}
@@ -77,6 +82,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		},
 		CatalogTarget: *catalogTarget,
 		Logger:        logger,
+		Faults:        faults,
 	})
 	if err != nil {
 		return err
