@@ -302,7 +302,14 @@ type storefront struct {
 // a service (by default 127.0.0.1:0); catalogTarget is passed as -catalog-target when not empty.
 func startStorefront(t *testing.T, services []string, addrs map[string]string, catalogTarget string) *storefront {
 	t.Helper()
+	return startStorefrontArgs(t, services, addrs, catalogTarget)
+}
+
+// startStorefrontArgs is startStorefront with extra flags, such as -test-faults.
+func startStorefrontArgs(t *testing.T, services []string, addrs map[string]string, catalogTarget string, extra ...string) *storefront {
+	t.Helper()
 	args := []string{"-services", strings.Join(services, ","), "-log-format", "json", "-log-level", "info"}
+	args = append(args, extra...)
 	for _, s := range services {
 		addr := addrs[s]
 		if addr == "" {
@@ -358,8 +365,15 @@ type gateway struct {
 // listens. It does not wait for readiness.
 func startGateway(t *testing.T, addrs map[string]string) *gateway {
 	t.Helper()
+	return startGatewayConfig(t, gatewayConfig(addrs))
+}
+
+// startGatewayConfig runs "archway serve" with the configuration yaml and waits until it
+// listens.
+func startGatewayConfig(t *testing.T, yaml string) *gateway {
+	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "archway.yaml")
-	if err := os.WriteFile(cfg, []byte(gatewayConfig(addrs)), 0o600); err != nil {
+	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	p := startProc(t, "archway", binaries(t).archway, []string{"serve", "-config", cfg}, nil)
