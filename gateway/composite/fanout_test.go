@@ -95,7 +95,7 @@ func TestFanOutRequiredFailureCancelsTheRest(t *testing.T) {
 	if status.Code(err) != codes.NotFound || degraded != nil {
 		t.Fatalf("Wait() = %v, %v; want the required part's NOT_FOUND", degraded, err)
 	}
-	if got := slowErr.Load(); got != context.Canceled {
+	if got, _ := slowErr.Load().(error); !errors.Is(got, context.Canceled) {
 		t.Errorf("the slow part saw %v, want context.Canceled", got)
 	}
 	if d := time.Since(begin); d > time.Second {

@@ -3,6 +3,7 @@ package composite_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -371,7 +372,7 @@ func TestRequiredPartFails(t *testing.T) {
 			// cancelled then: the response came long before the 2s budget.
 			waitFor(t, func() bool { return len(e.calls.endedWith("ListOrders")) == len(e.calls.metadata("ListOrders")) })
 			for _, err := range e.calls.endedWith("ListOrders") {
-				if err != context.Canceled {
+				if !errors.Is(err, context.Canceled) {
 					t.Errorf("the held ListOrders ended with %v, want context.Canceled", err)
 				}
 			}
@@ -424,7 +425,7 @@ func TestClientGoesAway(t *testing.T) {
 		return len(e.calls.endedWith("GetUser")) == 1 && len(e.calls.endedWith("ListOrders")) == 1
 	})
 	for _, m := range []string{"GetUser", "ListOrders"} {
-		if got := e.calls.endedWith(m); got[0] != context.Canceled {
+		if got := e.calls.endedWith(m); !errors.Is(got[0], context.Canceled) {
 			t.Errorf("%s ended with %v, want context.Canceled", m, got[0])
 		}
 	}
