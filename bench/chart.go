@@ -32,7 +32,7 @@ func (r *Report) WriteCharts(dir string) (map[string]string, error) {
 			labels[i] = pc.label
 		}
 		p.NominalX(labels...)
-		width := vg.Points(60 / float64(len(names)))
+		width := vg.Points(100 / float64(len(names)))
 		for i, name := range names {
 			res := w.Latency[name]
 			values := make(plotter.Values, len(percentiles))
