@@ -45,6 +45,22 @@ lint: third_party/.fetched ## Run go vet, golangci-lint, buf lint, buf format an
 test: ## Run every test (unit and integration)
 	go test $(GO_TEST_FLAGS) ./...
 
+BENCH_OUT ?= results/$(shell date -u +%Y%m%dT%H%M%SZ)
+
+.PHONY: bench
+bench: ## Run the load harness against every target (several minutes); report in results/<time>/
+	go build -o bin/archway-bench ./bench/cmd/archway-bench
+	bin/archway-bench -out $(BENCH_OUT)
+
+.PHONY: bench-quick
+bench-quick: ## Run the load harness with short runs (under 3 minutes), as CI does
+	go build -o bin/archway-bench ./bench/cmd/archway-bench
+	bin/archway-bench -quick -out $(BENCH_OUT)
+
+.PHONY: bench-micro
+bench-micro: ## Run the hot-path Go micro-benchmarks (benchstat-friendly output)
+	go test -run '^$$' -bench . -benchmem -count 6 ./gateway/
+
 .PHONY: build
 build: ## Build the archway and storefront binaries into bin/
 	go build -o bin/ ./cmd/...

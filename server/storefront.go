@@ -49,6 +49,9 @@ type Options struct {
 	// required then, and ignored when Catalog is started too: orders then dials the catalog's
 	// own listener.
 	CatalogTarget string
+	// Catalog are options for the catalog service, such as catalog.WithExtraProducts. By
+	// default, none.
+	Catalog []catalog.Option
 	// Logger receives one "listening" record per service (with attributes service and addr) and
 	// the servers' call logs. By default, records are discarded.
 	Logger *slog.Logger
@@ -59,13 +62,14 @@ type Options struct {
 
 // Storefront is a running set of demo services, each on its own listener and gRPC server.
 type Storefront struct {
-	addrs   map[string]string
-	servers []*grpc.Server
-	orders  *orders.Service  // nil when orders is not served
-	conn    *grpc.ClientConn // orders' catalog client; nil when orders is not served
-	serving sync.WaitGroup   // one per running Serve
-	errs    chan error       // Serve failures, buffered for every server
-	release func() error     // closes conn, once
+	addrs       map[string]string
+	servers     []*grpc.Server
+	orders      *orders.Service // nil when orders is not served
+	catalogOpts []catalog.Option
+	conn        *grpc.ClientConn // orders' catalog client; nil when orders is not served
+	serving     sync.WaitGroup   // one per running Serve
+	errs        chan error       // Serve failures, buffered for every server
+	release     func() error     // closes conn, once
 }
 
 // Start listens on the address of every service in opts.Services and serves them until Stop or
@@ -103,9 +107,10 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 	}
 
 	sf := &Storefront{
-		addrs:   make(map[string]string, len(services)),
-		errs:    make(chan error, len(services)),
-		release: func() error { return nil },
+		addrs:       make(map[string]string, len(services)),
+		errs:        make(chan error, len(services)),
+		release:     func() error { return nil },
+		catalogOpts: opts.Catalog,
 	}
 	if slices.Contains(services, Orders) {
 		target := opts.CatalogTarget
@@ -184,7 +189,7 @@ func (sf *Storefront) registrar(name string) func(grpc.ServiceRegistrar) {
 		case Orders:
 			ordersv1.RegisterOrderServiceServer(r, sf.orders)
 		case Catalog:
-			catalogv1.RegisterCatalogServiceServer(r, catalog.New())
+			catalogv1.RegisterCatalogServiceServer(r, catalog.New(sf.catalogOpts...))
 		}
 	}
 }

@@ -343,3 +343,24 @@ func TestConcurrentAdjustStock(t *testing.T) {
 		t.Errorf("%d takes succeeded and %d failed, want 40 and 20", ok, fail)
 	}
 }
+
+func TestWithExtraProducts(t *testing.T) {
+	t.Parallel()
+	svc := catalog.New(catalog.WithExtraProducts(60))
+	conn := servertest.Dial(t, func(r grpc.ServiceRegistrar) { catalogv1.RegisterCatalogServiceServer(r, svc) })
+	client := catalogv1.NewCatalogServiceClient(conn)
+	resp, err := client.ListProducts(t.Context(), &catalogv1.ListProductsRequest{PageSize: 100})
+	if err != nil {
+		t.Fatalf("ListProducts: %v", err)
+	}
+	if got := len(resp.GetProducts()); got != 80 {
+		t.Errorf("ListProducts returned %d products, want the 20 seed products and 60 extra", got)
+	}
+	p, err := client.GetProduct(t.Context(), &catalogv1.GetProductRequest{Id: "sku-bench-0060"})
+	if err != nil {
+		t.Fatalf("GetProduct(sku-bench-0060): %v", err)
+	}
+	if p.GetPrice().GetAmountMinor() == 0 || p.GetDescription() == "" {
+		t.Errorf("generated product is incomplete: %v", p)
+	}
+}

@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"fmt"
 	"time"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -70,6 +71,32 @@ func seed() []seedProduct {
 			stock: &catalogv1.StockLevel{
 				ProductId:  r.id,
 				Available:  r.stock,
+				UpdateTime: timestamppb.New(seedTime.AddDate(0, 0, -1)),
+			},
+		})
+	}
+	return products
+}
+
+// extraSeed returns n generated products for WithExtraProducts, each about as large as a
+// seed product.
+func extraSeed(n int) []seedProduct {
+	products := make([]seedProduct, 0, n)
+	for i := range n {
+		id := fmt.Sprintf("sku-bench-%04d", i+1)
+		products = append(products, seedProduct{
+			product: &catalogv1.Product{
+				Id:          id,
+				Title:       fmt.Sprintf("Bench Item %d", i+1),
+				Description: "A generated product for load tests, described at about the length of a real one.",
+				Category:    catalogv1.Category_CATEGORY_EQUIPMENT,
+				Price:       &catalogv1.Money{CurrencyCode: "EUR", AmountMinor: int64(1000 + i)},
+				Tags:        []string{"bench", "generated"},
+				CreateTime:  timestamppb.New(seedTime.AddDate(0, 0, -(i%365)-1)),
+			},
+			stock: &catalogv1.StockLevel{
+				ProductId:  id,
+				Available:  100,
 				UpdateTime: timestamppb.New(seedTime.AddDate(0, 0, -1)),
 			},
 		})

@@ -42,7 +42,7 @@ func New(opts ...Option) *Service {
 	for _, o := range opts {
 		o(&s.opts)
 	}
-	for _, p := range seed() {
+	for _, p := range append(seed(), extraSeed(s.opts.extra)...) {
 		s.products[p.product.GetId()] = p.product
 		s.stock[p.product.GetId()] = p.stock
 	}

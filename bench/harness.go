@@ -1,0 +1,357 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// Options configures Run.
+type Options struct {
+	// Launcher starts the backend and the targets. By default, InProcess.
+	Launcher Launcher
+	// Nginx launches nginx, pinned like Launcher's children; its Dir must be set. By default,
+	// nginx runs unpinned with its files in a temporary folder.
+	Nginx *Subprocess
+	// Targets and Workloads select by name; by default, all of them.
+	Targets, Workloads []string
+	// Workers is the concurrency of the maximum-throughput runs. By default, 32.
+	Workers int
+	// Connections caps the HTTP connections to a target, and so the requests in flight in the
+	// latency runs (a request that finds all of them busy waits, and the wait counts in its
+	// latency), as wrk2 does. By default, 64; at least Workers.
+	Connections int
+	// Warmup precedes every measured run. By default, 1s.
+	Warmup time.Duration
+	// MaxDuration is the length of each maximum-throughput run. By default, 10s.
+	MaxDuration time.Duration
+	// LatencyDuration is the length of each fixed-rate latency run. By default, 15s.
+	LatencyDuration time.Duration
+	// LatencyLoad is the fraction of the slowest target's maximum throughput at which
+	// latency is measured. By default, 0.5.
+	LatencyLoad float64
+	// Mode names the run in the report, such as "full" or "quick".
+	Mode string
+	// Log receives progress lines. By default, discarded.
+	Log func(format string, args ...any)
+}
+
+func (o *Options) defaults() {
+	if o.Launcher == nil {
+		o.Launcher = InProcess{}
+	}
+	if o.Workers <= 0 {
+		o.Workers = 32
+	}
+	if o.Connections <= 0 {
+		o.Connections = 64
+	}
+	o.Connections = max(o.Connections, o.Workers)
+	if o.Warmup <= 0 {
+		o.Warmup = time.Second
+	}
+	if o.MaxDuration <= 0 {
+		o.MaxDuration = 10 * time.Second
+	}
+	if o.LatencyDuration <= 0 {
+		o.LatencyDuration = 15 * time.Second
+	}
+	if o.LatencyLoad <= 0 {
+		o.LatencyLoad = 0.5
+	}
+	if o.Log == nil {
+		o.Log = func(string, ...any) {}
+	}
+}
+
+// Run measures every selected target under every selected workload: first each one's
+// maximum throughput, then latency at a fixed rate, LatencyLoad times the slowest target's
+// maximum for that workload. It returns the report, and an error naming every target that did
+// not answer; the report is complete up to that point either way.
+func Run(ctx context.Context, opts Options) (*Report, error) {
+	opts.defaults()
+	rep := newReport(opts)
+	dir, err := os.MkdirTemp("", "archway-bench-")
+	if err != nil {
+		return nil, fmt.Errorf("bench.Run: %w", err)
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	nginx := opts.Nginx
+	if nginx == nil {
+		nginx = &Subprocess{}
+	}
+	if nginx.Dir == "" {
+		nginx.Dir = dir
+	}
+
+	for i := range rep.Targets {
+		if t := &rep.Targets[i]; t.Skip == "" && len(opts.Targets) > 0 && !slices.Contains(opts.Targets, t.Name) {
+			t.Skip = "not selected in this run"
+		}
+	}
+	var active []*WorkloadReport
+	for _, w := range rep.Workloads {
+		if w.Workload.Skip == "" && len(opts.Workloads) > 0 && !slices.Contains(opts.Workloads, w.Workload.Name) {
+			w.Workload.Skip = "not selected in this run"
+		}
+		if w.Workload.Skip == "" {
+			active = append(active, w)
+		}
+	}
+	if len(active) == 0 {
+		return nil, errors.New("bench.Run: no workload selected")
+	}
+
+	responses, err := cannedResponses(ctx, opts.Launcher, active)
+	if err != nil {
+		return nil, fmt.Errorf("bench.Run: %w", err)
+	}
+	h := &harness{opts: opts, nginx: *nginx, responses: responses}
+	for _, w := range active {
+		h.workloads = append(h.workloads, w.Workload)
+	}
+
+	var failed []string
+	// Phase 1: maximum throughput, closed loop.
+	for i := range rep.Targets {
+		t := &rep.Targets[i]
+		if t.Skip != "" {
+			continue
+		}
+		opts.Log("max throughput: %s", t.Name)
+		err := h.withTarget(ctx, t.Name, func(doers map[string]Doer) error {
+			for _, w := range active {
+				res, err := ClosedLoop{Workers: opts.Workers, Duration: opts.MaxDuration, Warmup: opts.Warmup}.Run(ctx, doers[w.Workload.Name])
+				if err != nil {
+					return err
+				}
+				w.Max[t.Name] = res
+				opts.Log("  %-10s %8.0f req/s, %d errors", w.Workload.Name, res.Throughput(), res.Errors)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Failure = err.Error()
+			failed = append(failed, t.Name)
+			opts.Log("  failed: %v", err)
+		}
+	}
+
+	// Phase 2: latency at a fixed rate, open loop.
+	for _, w := range active {
+		w.setRate(rep.Targets, opts.LatencyLoad)
+	}
+	for i := range rep.Targets {
+		t := &rep.Targets[i]
+		if t.Skip != "" || t.Failure != "" {
+			continue
+		}
+		opts.Log("latency: %s", t.Name)
+		err := h.withTarget(ctx, t.Name, func(doers map[string]Doer) error {
+			for _, w := range active {
+				if w.Rate <= 0 {
+					continue
+				}
+				do := doers[w.Workload.Name]
+				if _, err := (ClosedLoop{Workers: 4, Duration: opts.Warmup}).Run(ctx, do); err != nil {
+					return err
+				}
+				res, err := OpenLoop{Rate: w.Rate, Duration: opts.LatencyDuration, MaxInFlight: opts.Connections}.Run(ctx, do)
+				if err != nil {
+					return err
+				}
+				w.Latency[t.Name] = res
+				opts.Log("  %-10s at %.0f req/s: p50 %v p99 %v max %v, %d errors", w.Workload.Name, w.Rate,
+					res.Percentile(50), res.Percentile(99), res.Max(), res.Errors)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Failure = err.Error()
+			failed = append(failed, t.Name)
+			opts.Log("  failed: %v", err)
+		}
+	}
+	rep.Finished = time.Now()
+	if len(failed) > 0 {
+		return rep, fmt.Errorf("bench.Run: targets that did not answer: %s", strings.Join(failed, ", "))
+	}
+	return rep, nil
+}
+
+type harness struct {
+	opts      Options
+	nginx     Subprocess
+	workloads []Workload // the selected ones
+	responses map[string][]byte
+}
+
+// withTarget starts target (and the backend behind it), checks that it answers every workload
+// with 200 OK, runs fn with one Doer per workload, and stops everything.
+func (h *harness) withTarget(ctx context.Context, target string, fn func(map[string]Doer) error) (err error) {
+	var stops []func() error
+	defer func() {
+		for _, stop := range slices.Backward(stops) {
+			err = errors.Join(err, stop())
+		}
+	}()
+	launch := func(role string, args ServeArgs) (*Serving, error) {
+		s, err := h.opts.Launcher.Launch(ctx, role, args)
+		if err != nil {
+			return nil, err
+		}
+		stops = append(stops, s.Close)
+		return s, nil
+	}
+	var base string
+	doers := make(map[string]Doer)
+	switch target {
+	case TargetJSON, TargetNginx:
+		js, err := launch(RoleJSON, ServeArgs{Responses: h.responses})
+		if err != nil {
+			return err
+		}
+		base = js.Addrs[0]
+		if target == TargetNginx {
+			ng, err := startNginx(ctx, h.nginx, base)
+			if err != nil {
+				return err
+			}
+			stops = append(stops, ng.Close)
+			base = ng.Addrs[0]
+		}
+	default:
+		backend, err := launch(RoleBackend, ServeArgs{})
+		if err != nil {
+			return err
+		}
+		args := ServeArgs{Catalog: backend.Addrs[0], Users: backend.Addrs[1]}
+		if target == TargetGRPC {
+			clients, closeConns, err := dialClients(args)
+			if err != nil {
+				return err
+			}
+			stops = append(stops, closeConns)
+			for _, w := range h.workloads {
+				doers[w.Name] = grpcDoer(clients, w)
+			}
+			break
+		}
+		role := map[string]string{TargetArchway: RoleArchway, TargetGRPCGateway: RoleGRPCGateway, TargetVanguard: RoleVanguard}[target]
+		if role == "" {
+			return fmt.Errorf("unknown target %q", target)
+		}
+		proxy, err := launch(role, args)
+		if err != nil {
+			return err
+		}
+		base = proxy.Addrs[0]
+	}
+	if base != "" {
+		conns := h.opts.Connections
+		transport := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}
+		stops = append(stops, func() error { transport.CloseIdleConnections(); return nil })
+		client := &http.Client{Transport: transport}
+		for _, w := range h.workloads {
+			doers[w.Name] = httpDoer(client, "http://"+base, w)
+		}
+	}
+	for name, do := range doers {
+		if err := probe(ctx, do); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+	}
+	return fn(doers)
+}
+
+// probe checks that a target answers, retrying briefly while connections come up.
+func probe(ctx context.Context, do Doer) error {
+	var err error
+	for range 20 {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err = do(pctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("target did not answer: %w", err)
+}
+
+func dialClients(args ServeArgs) (Clients, func() error, error) {
+	creds := grpc.WithTransportCredentials(insecure.NewCredentials())
+	catalogConn, err := grpc.NewClient(args.Catalog, creds)
+	if err != nil {
+		return Clients{}, nil, err
+	}
+	usersConn, err := grpc.NewClient(args.Users, creds)
+	if err != nil {
+		_ = catalogConn.Close()
+		return Clients{}, nil, err
+	}
+	return NewClients(catalogConn, usersConn), func() error { return errors.Join(catalogConn.Close(), usersConn.Close()) }, nil
+}
+
+// cannedResponses asks a backend for every workload's response once and returns them as the
+// JSON a gateway would send, keyed as the JSON server looks them up.
+func cannedResponses(ctx context.Context, l Launcher, workloads []*WorkloadReport) (map[string][]byte, error) {
+	backend, err := l.Launch(ctx, RoleBackend, ServeArgs{})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = backend.Close() }()
+	clients, closeConns, err := dialClients(ServeArgs{Catalog: backend.Addrs[0], Users: backend.Addrs[1]})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = closeConns() }()
+	out := make(map[string][]byte)
+	for _, w := range workloads {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		msg, err := w.Workload.Call(cctx, clients)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("canned response for %s: %w", w.Workload.Name, err)
+		}
+		data, err := protojson.Marshal(msg)
+		if err != nil {
+			return nil, err
+		}
+		out[w.Workload.Method+" "+w.Workload.Path] = data
+		w.ResponseBytes = len(data)
+	}
+	return out, nil
+}
+
+// machine describes the host for the report.
+func machine() (cores int, cpu string) {
+	// runtime.NumCPU counts the CPUs this process may use, which pinning narrows; the
+	// machine's count is in /proc/cpuinfo.
+	cores, cpu = runtime.NumCPU(), "unknown"
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return cores, cpu
+	}
+	processors := 0
+	for line := range strings.SplitSeq(string(data), "\n") {
+		key, value, _ := strings.Cut(line, ":")
+		switch strings.TrimSpace(key) {
+		case "processor":
+			processors++
+		case "model name":
+			cpu = strings.TrimSpace(value)
+		}
+	}
+	return max(cores, processors), cpu
+}

@@ -1,0 +1,271 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"strings"
+	"time"
+)
+
+// Report is the outcome of Run.
+type Report struct {
+	Started, Finished time.Time
+	// Mode, Cores, CPU, GoVersion and Pinning describe the run and the machine.
+	Mode      string
+	Cores     int
+	CPU       string
+	GoVersion string
+	Pinning   string
+	// Options are the settings the run used.
+	Options Options
+	// Targets are all targets in report order; skipped ones carry Skip, failed ones Failure.
+	Targets []TargetReport
+	// Workloads are all workloads in report order.
+	Workloads []*WorkloadReport
+}
+
+// TargetReport is a target and what became of it.
+type TargetReport struct {
+	Target
+	// Failure is why the target failed during the run; empty when it answered throughout.
+	Failure string
+}
+
+// WorkloadReport holds one workload's results, keyed by target name.
+type WorkloadReport struct {
+	Workload Workload
+	// ResponseBytes is the size of the JSON response.
+	ResponseBytes int
+	// Max holds the closed-loop (maximum throughput) results.
+	Max map[string]*Result
+	// Rate is the fixed rate of the latency runs, and RateFrom the target whose maximum set it.
+	Rate     float64
+	RateFrom string
+	// Latency holds the open-loop results at Rate.
+	Latency map[string]*Result
+}
+
+func newReport(opts Options) *Report {
+	cores, cpu := machine()
+	rep := &Report{
+		Started:   time.Now(),
+		Mode:      opts.Mode,
+		Cores:     cores,
+		CPU:       cpu,
+		GoVersion: runtime.Version(),
+		Pinning:   opts.Launcher.Pinning(),
+		Options:   opts,
+	}
+	for _, t := range Targets() {
+		rep.Targets = append(rep.Targets, TargetReport{Target: t})
+	}
+	for _, w := range Workloads() {
+		rep.Workloads = append(rep.Workloads, &WorkloadReport{Workload: w, Max: map[string]*Result{}, Latency: map[string]*Result{}})
+	}
+	return rep
+}
+
+// setRate picks the latency runs' rate: load times the lowest maximum throughput among the
+// targets that ran.
+func (w *WorkloadReport) setRate(targets []TargetReport, load float64) {
+	lowest := math.Inf(1)
+	for _, t := range targets {
+		if r, ok := w.Max[t.Name]; ok && t.Failure == "" && r.Throughput() < lowest {
+			lowest, w.RateFrom = r.Throughput(), t.Name
+		}
+	}
+	if !math.IsInf(lowest, 1) {
+		w.Rate = math.Floor(lowest * load)
+	}
+}
+
+// Answered reports whether every target that was not skipped answered throughout the run.
+func (r *Report) Answered() bool {
+	for _, t := range r.Targets {
+		if t.Skip == "" && t.Failure != "" {
+			return false
+		}
+	}
+	return true
+}
+
+// percentiles are the latency percentiles the report shows.
+var percentiles = []struct {
+	label string
+	p     float64
+}{{"p50", 50}, {"p90", 90}, {"p99", 99}, {"p99.9", 99.9}}
+
+// WriteMarkdown writes the report as markdown; charts names the PNG chart of each workload
+// (by workload name), linked when present.
+func (r *Report) WriteMarkdown(out io.Writer, charts map[string]string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Archway benchmark, %s\n\n", r.Started.UTC().Format("2006-01-02 15:04 UTC"))
+	fmt.Fprintf(&b, "- Mode: %s (closed loop: %d workers, %v warm-up, %v per run; latency: open loop at %.0f%% of the slowest target's maximum, "+
+		"%v per run, at most %d HTTP connections and requests in flight)\n",
+		r.Mode, r.Options.Workers, r.Options.Warmup, r.Options.MaxDuration, r.Options.LatencyLoad*100, r.Options.LatencyDuration, r.Options.Connections)
+	fmt.Fprintf(&b, "- Machine: %d cores (%s), %s, %s/%s\n", r.Cores, r.CPU, r.GoVersion, runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(&b, "- CPU budget: %s\n", r.Pinning)
+	fmt.Fprintf(&b, "- Duration: %v\n\n", r.Finished.Sub(r.Started).Round(time.Second))
+
+	b.WriteString("## Targets\n\n| Target | What runs | Status |\n|---|---|---|\n")
+	for _, t := range r.Targets {
+		status := "ran"
+		switch {
+		case t.Skip != "":
+			status = "skipped: " + t.Skip
+		case t.Failure != "":
+			status = "FAILED: " + oneLine(t.Failure)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", t.Name, t.Description, status)
+	}
+	b.WriteString("\n## Workloads\n\n| Workload | Request | Response | Status |\n|---|---|---|---|\n")
+	for _, w := range r.Workloads {
+		if w.Workload.Skip != "" {
+			fmt.Fprintf(&b, "| %s | | | skipped: %s |\n", w.Workload.Name, w.Workload.Skip)
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | `%s %s` — %s | %d B | ran |\n", w.Workload.Name, w.Workload.Method, w.Workload.Path, w.Workload.Description, w.ResponseBytes)
+	}
+	b.WriteString("\nRatios are to Archway in this run: throughput ×Archway above 1 is faster than Archway, " +
+		"latency ×Archway below 1 is faster. json-direct and nginx serve canned JSON and do not call the backend, " +
+		"so they are the reference for pure proxy overhead, not peers of the translating targets.\n")
+	for _, w := range r.Workloads {
+		if w.Workload.Skip != "" {
+			continue
+		}
+		r.writeWorkload(&b, w, charts[w.Workload.Name])
+	}
+	_, err := io.WriteString(out, b.String())
+	return err
+}
+
+func (r *Report) writeWorkload(b *strings.Builder, w *WorkloadReport, chart string) {
+	fmt.Fprintf(b, "\n## %s\n\n### Maximum throughput (closed loop, %d workers)\n\n", w.Workload.Name, r.Options.Workers)
+	b.WriteString("| Target | req/s | ×Archway | errors |\n|---|--:|--:|--:|\n")
+	ref := w.Max[TargetArchway]
+	for _, t := range r.Targets {
+		res, ok := w.Max[t.Name]
+		if !ok {
+			continue
+		}
+		ratio := "—"
+		if ref != nil && ref.Throughput() > 0 {
+			ratio = fmt.Sprintf("%.2f", res.Throughput()/ref.Throughput())
+		}
+		fmt.Fprintf(b, "| %s | %.0f | %s | %d |\n", t.Name, res.Throughput(), ratio, res.Errors)
+	}
+	if w.Rate <= 0 {
+		return
+	}
+	fmt.Fprintf(b, "\n### Latency at %.0f req/s (open loop, %.0f%% of %s's maximum)\n\n", w.Rate, r.Options.LatencyLoad*100, w.RateFrom)
+	b.WriteString("| Target | p50 | p90 | p99 | p99.9 | max | achieved req/s | errors | p50 ×Archway | p99 ×Archway | p99 over gRPC |\n")
+	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	ref = w.Latency[TargetArchway]
+	floor := w.Latency[TargetGRPC]
+	for _, t := range r.Targets {
+		res, ok := w.Latency[t.Name]
+		if !ok {
+			continue
+		}
+		fmt.Fprintf(b, "| %s |", t.Name)
+		for _, p := range percentiles {
+			fmt.Fprintf(b, " %s |", ms(res.Percentile(p.p)))
+		}
+		fmt.Fprintf(b, " %s | %.0f | %d | %s | %s |", ms(res.Max()), res.Throughput(), res.Errors,
+			latencyRatio(res, ref, 50), latencyRatio(res, ref, 99))
+		if floor != nil && t.Translates {
+			fmt.Fprintf(b, " %s |\n", ms(res.Percentile(99)-floor.Percentile(99)))
+		} else {
+			b.WriteString(" — |\n")
+		}
+		if res.FirstError != nil {
+			fmt.Fprintf(b, "| | first error: %s |||||||||\n", oneLine(res.FirstError.Error()))
+		}
+	}
+	if chart != "" {
+		fmt.Fprintf(b, "\n![latency percentiles, %s](%s)\n", w.Workload.Name, chart)
+	}
+}
+
+func latencyRatio(res, ref *Result, p float64) string {
+	if ref == nil || ref.Percentile(p) <= 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.2f", float64(res.Percentile(p))/float64(ref.Percentile(p)))
+}
+
+// ms formats d in milliseconds with three decimals, the resolution the histogram keeps.
+func ms(d time.Duration) string {
+	return fmt.Sprintf("%.3f ms", float64(d)/float64(time.Millisecond))
+}
+
+func oneLine(s string) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	return strings.ReplaceAll(s, "|", "/")
+}
+
+// Summary is the report's figures in a form for scripts (results.json).
+type Summary struct {
+	Mode      string            `json:"mode"`
+	Cores     int               `json:"cores"`
+	CPU       string            `json:"cpu"`
+	GoVersion string            `json:"go_version"`
+	Pinning   string            `json:"pinning"`
+	Answered  bool              `json:"all_targets_answered"`
+	Targets   []TargetSummary   `json:"targets"`
+	Workloads []WorkloadSummary `json:"workloads"`
+}
+
+// TargetSummary is one target's status.
+type TargetSummary struct {
+	Name    string `json:"name"`
+	Skip    string `json:"skipped,omitempty"`
+	Failure string `json:"failure,omitempty"`
+}
+
+// WorkloadSummary is one workload's figures by target.
+type WorkloadSummary struct {
+	Name          string                `json:"name"`
+	Skip          string                `json:"skipped,omitempty"`
+	ResponseBytes int                   `json:"response_bytes,omitempty"`
+	Rate          float64               `json:"latency_rate,omitempty"`
+	Results       map[string]RunSummary `json:"results,omitempty"`
+}
+
+// RunSummary is one target's figures under one workload; latencies are in milliseconds.
+type RunSummary struct {
+	MaxThroughput float64            `json:"max_rps"`
+	MaxErrors     int64              `json:"max_errors"`
+	Latency       map[string]float64 `json:"latency_ms,omitempty"`
+	Achieved      float64            `json:"latency_achieved_rps,omitempty"`
+	LatencyErrors int64              `json:"latency_errors"`
+}
+
+// Summary returns the report's figures.
+func (r *Report) Summary() Summary {
+	s := Summary{Mode: r.Mode, Cores: r.Cores, CPU: r.CPU, GoVersion: r.GoVersion, Pinning: r.Pinning, Answered: r.Answered()}
+	for _, t := range r.Targets {
+		s.Targets = append(s.Targets, TargetSummary{Name: t.Name, Skip: t.Skip, Failure: t.Failure})
+	}
+	for _, w := range r.Workloads {
+		ws := WorkloadSummary{Name: w.Workload.Name, Skip: w.Workload.Skip, ResponseBytes: w.ResponseBytes, Rate: w.Rate}
+		for name, m := range w.Max {
+			if ws.Results == nil {
+				ws.Results = make(map[string]RunSummary)
+			}
+			rs := RunSummary{MaxThroughput: m.Throughput(), MaxErrors: m.Errors}
+			if l, ok := w.Latency[name]; ok {
+				rs.Latency = map[string]float64{"max": float64(l.Max()) / float64(time.Millisecond)}
+				for _, p := range percentiles {
+					rs.Latency[p.label] = float64(l.Percentile(p.p)) / float64(time.Millisecond)
+				}
+				rs.Achieved, rs.LatencyErrors = l.Throughput(), l.Errors
+			}
+			ws.Results[name] = rs
+		}
+		s.Workloads = append(s.Workloads, ws)
+	}
+	return s
+}

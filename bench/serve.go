@@ -1,0 +1,217 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"time"
+
+	"connectrpc.com/vanguard"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/archway-gateway/archway/gateway"
+	"github.com/archway-gateway/archway/gateway/config"
+	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
+	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+	"github.com/archway-gateway/archway/server"
+	"github.com/archway-gateway/archway/server/catalog"
+)
+
+// The roles a serving process can take: the backend, one of the HTTP targets in front of it,
+// or the canned-JSON server behind nginx.
+const (
+	RoleBackend     = "backend"
+	RoleArchway     = "archway"
+	RoleGRPCGateway = "grpc-gateway"
+	RoleVanguard    = "vanguard"
+	RoleJSON        = "json"
+)
+
+// ServeArgs are what a role needs: the backend's addresses for the proxies, the canned
+// responses for the JSON server.
+type ServeArgs struct {
+	// Catalog and Users are the backend's gRPC listen addresses.
+	Catalog, Users string
+	// Responses maps "METHOD /path?query" to the body the JSON server answers with.
+	Responses map[string][]byte
+}
+
+// Serving is a running role.
+type Serving struct {
+	// Addrs are its listen addresses: catalog and users for the backend, the HTTP address
+	// otherwise.
+	Addrs []string
+	close func() error
+}
+
+// Close stops it and releases what it holds.
+func (s *Serving) Close() error { return s.close() }
+
+// Serve starts role on loopback listeners chosen by the system and returns once it accepts
+// connections.
+func Serve(ctx context.Context, role string, args ServeArgs) (*Serving, error) {
+	if role == RoleBackend {
+		sf, err := server.Start(ctx, server.Options{
+			Services: []string{server.Catalog, server.Users},
+			Catalog:  []catalog.Option{catalog.WithExtraProducts(ExtraProducts)},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("bench.Serve: %w", err)
+		}
+		return &Serving{
+			Addrs: []string{sf.Addr(server.Catalog), sf.Addr(server.Users)},
+			close: func() error { sf.Stop(); return nil },
+		}, nil
+	}
+	var handler http.Handler
+	var release func() error
+	var err error
+	switch role {
+	case RoleArchway:
+		handler, release, err = archwayHandler(ctx, args)
+	case RoleGRPCGateway:
+		handler, release, err = grpcGatewayHandler(ctx, args)
+	case RoleVanguard:
+		handler, release, err = vanguardHandler(args)
+	case RoleJSON:
+		handler, release, err = jsonHandler(args), func() error { return nil }, nil
+	default:
+		return nil, fmt.Errorf("bench.Serve: unknown role %q", role)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bench.Serve: %s: %w", role, err)
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
+	if err != nil {
+		_ = release()
+		return nil, fmt.Errorf("bench.Serve: %s: %w", role, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(slog.DiscardHandler, slog.LevelError)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(ln)
+	}()
+	return &Serving{
+		Addrs: []string{ln.Addr().String()},
+		close: func() error {
+			err := srv.Close()
+			<-done
+			return errors.Join(err, release())
+		},
+	}, nil
+}
+
+// ArchwayConfig is the archway.yaml of the Archway target: the two backends, the admin
+// listener off and the access log off; everything else is the default edge chain.
+func ArchwayConfig(catalogAddr, usersAddr string) string {
+	return fmt.Sprintf(`admin: {enabled: false}
+log: {access_log: false, level: warn}
+backends:
+  - name: catalog
+    address: %q
+    services: [storefront.catalog.v1.CatalogService]
+  - name: users
+    address: %q
+    services: [storefront.users.v1.UserService]
+`, catalogAddr, usersAddr)
+}
+
+func archwayHandler(ctx context.Context, args ServeArgs) (http.Handler, func() error, error) {
+	cfg, err := config.Parse([]byte(ArchwayConfig(args.Catalog, args.Users)), nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	gw, err := gateway.New(ctx, cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		return nil, nil, err
+	}
+	return gw.Handler(), gw.Close, nil
+}
+
+// grpcGatewayHandler is what a team gets from grpc-gateway alone: a ServeMux with default
+// options and the generated Register…Handler functions.
+func grpcGatewayHandler(ctx context.Context, args ServeArgs) (http.Handler, func() error, error) {
+	catalogConn, usersConn, err := dialBackend(args)
+	if err != nil {
+		return nil, nil, err
+	}
+	release := func() error { return errors.Join(catalogConn.Close(), usersConn.Close()) }
+	mux := runtime.NewServeMux()
+	if err := catalogv1.RegisterCatalogServiceHandler(ctx, mux, catalogConn); err != nil {
+		return nil, nil, errors.Join(err, release())
+	}
+	if err := usersv1.RegisterUserServiceHandler(ctx, mux, usersConn); err != nil {
+		return nil, nil, errors.Join(err, release())
+	}
+	return mux, release, nil
+}
+
+func dialBackend(args ServeArgs) (catalogConn, usersConn *grpc.ClientConn, err error) {
+	creds := grpc.WithTransportCredentials(insecure.NewCredentials())
+	catalogConn, err = grpc.NewClient(args.Catalog, creds)
+	if err != nil {
+		return nil, nil, err
+	}
+	usersConn, err = grpc.NewClient(args.Users, creds)
+	if err != nil {
+		_ = catalogConn.Close()
+		return nil, nil, err
+	}
+	return catalogConn, usersConn, nil
+}
+
+// vanguardHandler transcodes REST to gRPC with vanguard and forwards the gRPC requests to the
+// backend through a reverse proxy speaking HTTP/2 without TLS (h2c), as gRPC servers expect.
+func vanguardHandler(args ServeArgs) (http.Handler, func() error, error) {
+	transport := &http.Transport{Protocols: new(http.Protocols)}
+	transport.Protocols.SetUnencryptedHTTP2(true)
+	proxy := func(addr string) http.Handler {
+		target := &url.URL{Scheme: "http", Host: addr}
+		return &httputil.ReverseProxy{
+			Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(target) },
+			Transport: transport,
+			ErrorLog:  slog.NewLogLogger(slog.DiscardHandler, slog.LevelError),
+		}
+	}
+	grpcOnly := []vanguard.ServiceOption{
+		vanguard.WithTargetProtocols(vanguard.ProtocolGRPC),
+		vanguard.WithTargetCodecs(vanguard.CodecProto),
+	}
+	transcoder, err := vanguard.NewTranscoder([]*vanguard.Service{
+		vanguard.NewService(catalogv1.CatalogService_ServiceDesc.ServiceName, proxy(args.Catalog), grpcOnly...),
+		vanguard.NewService(usersv1.UserService_ServiceDesc.ServiceName, proxy(args.Users), grpcOnly...),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	release := func() error {
+		transport.CloseIdleConnections()
+		return nil
+	}
+	return transcoder, release, nil
+}
+
+// jsonHandler answers every request with the canned body for its method and URI, after
+// reading the request body; unknown requests get 404.
+func jsonHandler(args ServeArgs) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		body, ok := args.Responses[r.Method+" "+r.URL.RequestURI()]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(body)
+	})
+}

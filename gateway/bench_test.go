@@ -1,0 +1,236 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/archway-gateway/archway/gateway/config"
+	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
+	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+)
+
+// The hot-path benchmarks measure one request's steps through the gateway, each alone:
+//
+//	decode   JSON body → request message, through the gateway's marshaler
+//	route    the ServeMux's match of method and path (a probe request: no handler runs)
+//	forward  the whole handler, edge chain included, over an in-memory backend (bufconn)
+//	encode   response message → JSON, through the gateway's marshaler
+//
+// Run them with `make bench-micro` and compare runs with benchstat.
+
+func benchProduct(i int) *catalogv1.Product {
+	return &catalogv1.Product{
+		Id:          fmt.Sprintf("sku-bench-%04d", i),
+		Title:       "Espresso Blend, 250 g",
+		Description: "Chocolatey house blend of Brazilian and Indian beans, roasted for espresso.",
+		Category:    catalogv1.Category_CATEGORY_COFFEE,
+		Price:       &catalogv1.Money{CurrencyCode: "EUR", AmountMinor: 1290},
+		Tags:        []string{"blend", "espresso", "bestseller"},
+		CreateTime:  timestamppb.New(time.Date(2026, time.March, 2, 9, 0, 0, 0, time.UTC)),
+	}
+}
+
+func benchUser() *usersv1.User {
+	tags := make([]string, 20)
+	for i := range tags {
+		tags[i] = fmt.Sprintf("benchmark-label-%02d-abcdefghijk", i)
+	}
+	return &usersv1.User{
+		Name:        "users/ada-lovelace",
+		DisplayName: "Ada Lovelace, Countess of Lovelace, mathematician and writer",
+		Email:       "ada@example.org",
+		State:       usersv1.UserState_USER_STATE_ACTIVE,
+		Tags:        tags,
+		Address: &usersv1.Address{
+			Street: "12 St James's Square, Westminster, second floor, the door on the left past the garden gate",
+			City:   "London", PostalCode: "SW1Y 4JH", CountryCode: "GB",
+		},
+	}
+}
+
+// benchList is a ListProducts page of about 16 KB as JSON.
+func benchList() *catalogv1.ListProductsResponse {
+	resp := &catalogv1.ListProductsResponse{NextPageToken: "bmV4dC1wYWdlLXRva2Vu"}
+	for i := range 54 {
+		resp.Products = append(resp.Products, benchProduct(i))
+	}
+	return resp
+}
+
+// benchBackend answers the benchmarked RPCs with fixed messages.
+type benchBackend struct {
+	catalogv1.UnimplementedCatalogServiceServer
+	usersv1.UnimplementedUserServiceServer
+	product *catalogv1.Product
+	list    *catalogv1.ListProductsResponse
+	user    *usersv1.User
+}
+
+func (b *benchBackend) GetProduct(context.Context, *catalogv1.GetProductRequest) (*catalogv1.Product, error) {
+	return b.product, nil
+}
+
+func (b *benchBackend) ListProducts(context.Context, *catalogv1.ListProductsRequest) (*catalogv1.ListProductsResponse, error) {
+	return b.list, nil
+}
+
+func (b *benchBackend) UpdateUser(context.Context, *usersv1.UpdateUserRequest) (*usersv1.User, error) {
+	return b.user, nil
+}
+
+// newBenchGateway returns a gateway with the default edge chain (access log off) in front of
+// benchBackend on in-memory listeners.
+func newBenchGateway(b *testing.B) *Gateway {
+	b.Helper()
+	backend := &benchBackend{product: benchProduct(0), list: benchList(), user: benchUser()}
+	listeners := map[string]*bufconn.Listener{"catalog": bufconn.Listen(1 << 20), "users": bufconn.Listen(1 << 20)}
+	srv := grpc.NewServer()
+	catalogv1.RegisterCatalogServiceServer(srv, backend)
+	usersv1.RegisterUserServiceServer(srv, backend)
+	for _, l := range listeners {
+		go func() { _ = srv.Serve(l) }()
+	}
+	b.Cleanup(srv.Stop)
+	cfg, err := config.Parse([]byte(`
+admin: {enabled: false}
+log: {access_log: false}
+backends:
+  - name: catalog
+    address: passthrough:///catalog
+    services: [storefront.catalog.v1.CatalogService]
+  - name: users
+    address: passthrough:///users
+    services: [storefront.users.v1.UserService]
+`), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dialer := grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+		return listeners[addr].DialContext(ctx)
+	})
+	g, err := New(b.Context(), cfg, WithLogger(slog.New(slog.DiscardHandler)),
+		WithDialOptions(dialer, grpc.WithTransportCredentials(insecure.NewCredentials())))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = g.Close() })
+	return g
+}
+
+// benchRequest is one benchmarked REST request.
+type benchRequest struct {
+	name, method, path string
+	body               []byte
+}
+
+func benchRequests(b *testing.B) []benchRequest {
+	u := benchUser()
+	body, err := protojson.Marshal(&usersv1.User{DisplayName: u.GetDisplayName(), Email: u.GetEmail(), Tags: u.GetTags(), Address: u.GetAddress()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return []benchRequest{
+		{"small-get", http.MethodGet, "/v1/products/sku-espresso-250", nil},
+		{"body-1k", http.MethodPatch, "/v1/users/ada-lovelace", body},
+		{"list-16k", http.MethodGet, "/v1/products?page_size=54", nil},
+	}
+}
+
+func BenchmarkHotPath(b *testing.B) {
+	m := newJSONMarshaler(true)
+	user := benchUser()
+	small, err := protojson.Marshal(&catalogv1.AdjustStockRequest{ProductId: "sku-espresso-250", Delta: -2, Reason: "sold at the counter"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	large, err := protojson.Marshal(&usersv1.User{DisplayName: user.GetDisplayName(), Email: user.GetEmail(), Tags: user.GetTags(), Address: user.GetAddress()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	decodes := []struct {
+		name string
+		body []byte
+		msg  func() proto.Message
+	}{
+		{"small", small, func() proto.Message { return &catalogv1.AdjustStockRequest{} }},
+		{"1k", large, func() proto.Message { return &usersv1.User{} }},
+	}
+	for _, d := range decodes {
+		b.Run("decode/"+d.name, func(b *testing.B) {
+			b.SetBytes(int64(len(d.body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := m.NewDecoder(bytes.NewReader(d.body)).Decode(d.msg()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+
+	g := newBenchGateway(b)
+	for _, r := range benchRequests(b) {
+		b.Run("route/"+r.name, func(b *testing.B) {
+			var found []string
+			req := httptest.NewRequestWithContext(context.WithValue(b.Context(), probeKey{}, &found), r.method, r.path, http.NoBody)
+			b.ReportAllocs()
+			for b.Loop() {
+				found = found[:0]
+				g.mux.ServeHTTP(discardWriter{}, req)
+			}
+			if len(found) == 0 {
+				b.Fatalf("%s %s matched no route", r.method, r.path)
+			}
+		})
+	}
+	handler := g.Handler()
+	for _, r := range benchRequests(b) {
+		b.Run("forward/"+r.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequestWithContext(b.Context(), r.method, r.path, bytes.NewReader(r.body))
+				w := httptest.NewRecorder()
+				handler.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
+					b.Fatalf("%s %s: HTTP %d: %s", r.method, r.path, w.Code, w.Body)
+				}
+			}
+		})
+	}
+
+	encodes := []struct {
+		name string
+		msg  proto.Message
+	}{
+		{"small", benchProduct(0)},
+		{"1k", user},
+		{"16k", benchList()},
+	}
+	for _, e := range encodes {
+		b.Run("encode/"+e.name, func(b *testing.B) {
+			b.ReportAllocs()
+			var n int
+			for b.Loop() {
+				data, err := m.Marshal(e.msg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = len(data)
+			}
+			b.SetBytes(int64(n))
+		})
+	}
+}
