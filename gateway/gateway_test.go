@@ -238,6 +238,8 @@ func TestErrorsAreStatusJSON(t *testing.T) {
 		{name: "JSON of the wrong type", method: "POST", path: "/v1/users", body: `["a"]`, wantHTTP: 400, wantCode: codes.InvalidArgument, wantMessage: "invalid JSON body"},
 		{name: "body too large by Content-Length", method: "POST", path: "/v1/users", body: `{"displayName":"` + strings.Repeat("a", 2048) + `"}`, wantHTTP: 413, wantCode: codes.InvalidArgument, wantMessage: "larger than the limit of 1024 bytes"},
 		{name: "malformed grpc-timeout", method: "GET", path: "/v1/users/ada", header: map[string]string{"Grpc-Timeout": "soon"}, wantHTTP: 400, wantCode: codes.InvalidArgument},
+		{name: "malformed grpc-timeout on a stream", method: "GET", path: "/v1/orders/ord-1:watch", header: map[string]string{"Grpc-Timeout": "soon"}, wantHTTP: 400, wantCode: codes.InvalidArgument},
+		{name: "trailing data after a body field", method: "POST", path: "/v1/users", body: `{"displayName":"a"} trailing`, wantHTTP: 400, wantCode: codes.InvalidArgument, wantMessage: "invalid JSON body"},
 		{name: "health wrong method", method: "POST", path: "/healthz", wantHTTP: 405, wantCode: codes.Unimplemented, wantAllow: "GET, HEAD"},
 	}
 	env := newTestEnv(t, "api: {max_request_body_bytes: 1024}\n", nil)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
@@ -50,7 +51,7 @@ func (m *jsonMarshaler) decode(r io.Reader, v any) error {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return errEmptyBody
 	}
-	if msg, ok := v.(proto.Message); ok {
+	if msg, ok := protoTarget(v); ok {
 		err = m.UnmarshalOptions.Unmarshal(data, msg)
 	} else {
 		err = m.Unmarshal(data, v)
@@ -73,3 +74,26 @@ func bodyError(err error) error {
 	}
 	return fmt.Errorf("invalid JSON body: %s", msg)
 }
+
+// protoTarget returns the message to decode into: v itself, or, for the **T that generated
+// handlers pass for `body: "field"`, a new *T stored through v. Decoding every message with
+// protojson rejects trailing data after the JSON value.
+func protoTarget(v any) (proto.Message, bool) {
+	if msg, ok := v.(proto.Message); ok {
+		return msg, true
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Pointer || rv.IsNil() || rv.Elem().Kind() != reflect.Pointer {
+		return nil, false
+	}
+	inner := rv.Elem()
+	if !inner.Type().Implements(protoMessageType) {
+		return nil, false
+	}
+	if inner.IsNil() {
+		inner.Set(reflect.New(inner.Type().Elem()))
+	}
+	return inner.Interface().(proto.Message), true
+}
+
+var protoMessageType = reflect.TypeFor[proto.Message]()

@@ -37,7 +37,13 @@ func (w *streamWriter) Write(p []byte) (int, error) {
 	switch {
 	case w.pending != 0 && !w.done:
 		w.done = true
-		edge.WriteStatus(w.ResponseWriter, w.pending, errorFromChunk(p))
+		st, ok := errorFromChunk(p)
+		if !ok {
+			// Already a plain Status, written by the error handler before the stream began.
+			w.ResponseWriter.WriteHeader(w.pending)
+			return w.ResponseWriter.Write(p)
+		}
+		edge.WriteStatus(w.ResponseWriter, w.pending, st)
 		return len(p), nil
 	case w.pending != 0:
 		// The delimiter after the rewritten error object.
@@ -58,14 +64,15 @@ func (w *streamWriter) Flush() {
 // Unwrap lets http.ResponseController reach the underlying writer.
 func (w *streamWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// errorFromChunk reads the status out of grpc-gateway's {"error": Status} object.
-func errorFromChunk(p []byte) *grpcstatus.Status {
+// errorFromChunk reads the status out of grpc-gateway's {"error": Status} object; ok is false
+// when p is not such an object.
+func errorFromChunk(p []byte) (st *grpcstatus.Status, ok bool) {
 	var chunk struct {
 		Error json.RawMessage `json:"error"`
 	}
-	var st status.Status
-	if json.Unmarshal(p, &chunk) == nil && protojson.Unmarshal(chunk.Error, &st) == nil {
-		return grpcstatus.FromProto(&st)
+	var pb status.Status
+	if json.Unmarshal(p, &chunk) != nil || len(chunk.Error) == 0 || protojson.Unmarshal(chunk.Error, &pb) != nil {
+		return nil, false
 	}
-	return edge.InternalError("")
+	return grpcstatus.FromProto(&pb), true
 }

@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/archway-gateway/archway/gateway"
@@ -63,9 +64,16 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
 func runServe(ctx context.Context, args, environ []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("archway serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	path := fs.String("config", "archway.yaml", "path of the `archway.yaml` config file")
+	defaultPath := "archway.yaml"
+	if p := lookupEnv(environ, "ARCHWAY_CONFIG"); p != "" {
+		defaultPath = p
+	}
+	path := fs.String("config", defaultPath, "path of the `archway.yaml` config file (default: $ARCHWAY_CONFIG, else archway.yaml)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("serve: unexpected arguments %q", fs.Args())
 	}
 	data, err := os.ReadFile(*path)
 	if err != nil {
@@ -90,6 +98,9 @@ func runDemo(ctx context.Context, args, environ []string, stderr io.Writer) erro
 	fs.SetOutput(stderr)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("demo: unexpected arguments %q", fs.Args())
 	}
 	// Settle the logging settings first (env overrides included), so the backends log alike.
 	base, err := config.Parse([]byte(demoConfig(nil)), environ)
@@ -149,4 +160,15 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 		h = slog.NewJSONHandler(w, opts)
 	}
 	return slog.New(h)
+}
+
+// lookupEnv returns the value of the last assignment to key in environ, or "".
+func lookupEnv(environ []string, key string) string {
+	var v string
+	for _, kv := range environ {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
 }

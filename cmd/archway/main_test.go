@@ -30,6 +30,8 @@ func TestRunRejectsBadInvocations(t *testing.T) {
 		{"missing config file", []string{"serve", "-config", filepath.Join(dir, "none.yaml")}, nil, "read config"},
 		{"invalid config", []string{"serve", "-config", bad}, nil, "backends[0].address"},
 		{"bad environment override", []string{"demo"}, []string{"ARCHWAY_LOG_LEVEL=loud"}, "ARCHWAY_LOG_LEVEL"},
+		{"config named by ARCHWAY_CONFIG", []string{"serve"}, []string{"ARCHWAY_CONFIG=" + bad}, "backends[0].address"},
+		{"extra arguments", []string{"serve", "-config", bad, "extra"}, nil, "unexpected arguments"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -79,6 +79,8 @@ func dialOptions(spec Spec, logger *slog.Logger) []grpc.DialOption {
 	return []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: 5 * time.Second}),
+		// Spread calls over every address the target resolves to, not just the first.
+		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
 		// The client chain, in order: log every finished call at debug level, with its code and
 		// duration, so a failing backend call can be traced from the gateway's side.
 		grpc.WithChainUnaryInterceptor(

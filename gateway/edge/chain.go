@@ -25,9 +25,11 @@ type Options struct {
 // Chain wraps next in the gateway's HTTP chain. The order of the links is written down here
 // and nowhere else:
 //
-//  1. Recover: a panic becomes a 500 google.rpc.Status naming the request id; the stack is logged.
-//  2. Request id: accept the client's X-Request-Id when it is well formed, else make one; echo it.
-//  3. Access log: one record per request with id, method, route, status, size and latency.
+//  1. Request id: accept the client's X-Request-Id when it is well formed, else make one; echo it.
+//  2. Access log: one record per request with id, method, route, status, size and latency, also
+//     for a request that panicked.
+//  3. Recover: a panic becomes a 500 google.rpc.Status naming the request id (or an aborted
+//     connection, when the response had started); the stack is logged.
 //  4. Method override: drop X-HTTP-Method-Override, so the method a client sends is the method
 //     that is routed and logged.
 //  5. Body limit: 413 up front for an oversized Content-Length, and a capped reader otherwise.
@@ -41,10 +43,10 @@ func Chain(next http.Handler, opts Options) http.Handler {
 		h = LimitBody(h, opts.MaxBodyBytes)
 	}
 	h = StripMethodOverride(h)
+	h = Recover(h, logger)
 	if opts.AccessLog {
 		h = AccessLog(h, logger)
 	}
-	h = Recover(h, logger)
 	return RequestID(h)
 }
 
@@ -102,9 +104,12 @@ func Recover(next http.Handler, logger *slog.Logger) http.Handler {
 			id := RequestIDFrom(r.Context())
 			logger.ErrorContext(r.Context(), "panic serving request",
 				slog.String("request_id", id), slog.Any("panic", p), slog.String("stack", string(debug.Stack())))
-			if !rw.started() {
-				WriteStatus(rw, http.StatusInternalServerError, InternalError(id))
+			if rw.started() {
+				// Part of the answer is out: abort the connection, so the client sees a
+				// broken response rather than a short one that looks complete.
+				panic(http.ErrAbortHandler)
 			}
+			WriteStatus(rw, http.StatusInternalServerError, InternalError(id))
 		}()
 		next.ServeHTTP(rw, r)
 	})
@@ -141,26 +146,30 @@ func AccessLog(next http.Handler, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rw := wrapWriter(w)
+		defer func() { logRequest(logger, r, rw, start) }()
 		next.ServeHTTP(rw, r)
-		st := rw.status
-		if st == 0 {
-			st = http.StatusOK
-		}
-		var id, route string
-		if s := StateFrom(r.Context()); s != nil {
-			id, route = s.RequestID(), s.Route()
-		}
-		logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
-			slog.String("request_id", id),
-			slog.String("method", r.Method),
-			slog.String("path", r.URL.Path),
-			slog.String("route", route),
-			slog.Int("status", st),
-			slog.Int64("bytes", rw.bytes),
-			slog.Duration("duration", time.Since(start)),
-			slog.String("remote", r.RemoteAddr),
-		)
 	})
+}
+
+func logRequest(logger *slog.Logger, r *http.Request, rw *responseWriter, start time.Time) {
+	st := rw.status
+	if st == 0 {
+		st = http.StatusOK
+	}
+	var id, route string
+	if s := StateFrom(r.Context()); s != nil {
+		id, route = s.RequestID(), s.Route()
+	}
+	logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		slog.String("request_id", id),
+		slog.String("method", r.Method),
+		slog.String("path", r.URL.Path),
+		slog.String("route", route),
+		slog.Int("status", st),
+		slog.Int64("bytes", rw.bytes),
+		slog.Duration("duration", time.Since(start)),
+		slog.String("remote", r.RemoteAddr),
+	)
 }
 
 // StripMethodOverride removes X-HTTP-Method-Override and its relatives, so no layer behind the

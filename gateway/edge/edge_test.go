@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -159,4 +160,50 @@ func TestLimitBody(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestPanicAfterStartAbortsResponse checks that a response cut short by a panic reaches the
+// client as a broken response, not as a complete-looking 200, and is still access-logged.
+func TestPanicAfterStartAbortsResponse(t *testing.T) {
+	t.Parallel()
+	var logged strings.Builder
+	var mu sync.Mutex
+	logger := slog.New(slog.NewJSONHandler(lockedWriter{&mu, &logged}, nil))
+	h := edge.Chain(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, `{"users":[`)
+		http.NewResponseController(w).Flush() //nolint:errcheck // the test server supports flushing
+		panic("half way")
+	}), edge.Options{Logger: logger, AccessLog: true})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.URL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err == nil {
+		t.Fatal("reading a response cut short by a panic succeeded")
+	}
+	srv.Close()
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(logged.String(), `"msg":"request"`) {
+		t.Errorf("no access log record for the panicked request: %s", logged.String())
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }

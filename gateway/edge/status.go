@@ -65,7 +65,7 @@ func WriteStatus(w http.ResponseWriter, httpStatus int, st *status.Status) {
 	h := w.Header()
 	h.Set("Content-Type", ContentTypeJSON)
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Del("Content-Length")
+	h.Del("Transfer-Encoding")
 	h.Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(httpStatus)
 	_, _ = w.Write(body)
