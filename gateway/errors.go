@@ -82,13 +82,13 @@ var allowProbeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut
 
 // handleRoutingError answers requests that match no route: 404 for an unknown path, 405 with an
 // Allow header for a path that exists under other methods, 400 for a path that cannot be parsed.
-func (g *Gateway) handleRoutingError(ctx context.Context, mux *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
+func (g *Gateway) handleRoutingError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
 	if probe, ok := ctx.Value(probeKey{}).(*[]string); ok && probe != nil {
 		return
 	}
 	switch httpStatus {
 	case http.StatusMethodNotAllowed:
-		allowed := g.allowedMethods(mux, r)
+		allowed := g.allowedMethods(r)
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
 		edge.WriteStatus(w, http.StatusMethodNotAllowed, status.New(codes.Unimplemented,
 			fmt.Sprintf("method %s is not allowed for this path; allowed: %s", r.Method, strings.Join(allowed, ", "))))
@@ -99,24 +99,21 @@ func (g *Gateway) handleRoutingError(ctx context.Context, mux *runtime.ServeMux,
 	}
 }
 
-// allowedMethods asks the mux which methods route r's path, by replaying the request with each
-// method under a probe marker: the probe middleware records a match without calling the
-// handler, and the routing error handler stays silent.
-func (g *Gateway) allowedMethods(mux *runtime.ServeMux, r *http.Request) []string {
-	var found []string
-	ctx := context.WithValue(r.Context(), probeKey{}, &found)
+// allowedMethods returns, sorted, the methods under which the mux routes r's path.
+func (g *Gateway) allowedMethods(r *http.Request) []string {
+	var allowed []string
 	for _, m := range allowProbeMethods {
-		pr := r.Clone(ctx)
-		pr.Method = m
-		pr.Body = http.NoBody
-		pr.ContentLength = 0
-		mux.ServeHTTP(discardWriter{}, pr)
+		if g.routable(r.Context(), m, r.URL.RequestURI()) {
+			allowed = append(allowed, m)
+		}
 	}
-	slices.Sort(found)
-	return slices.Compact(found)
+	slices.Sort(allowed)
+	return allowed
 }
 
-// routable reports whether the mux has a route for method and path, without calling it.
+// routable reports whether the mux has a route for method and path, by replaying it under a
+// probe marker: the probe middleware records the match without calling the handler, and the
+// routing error handler stays silent.
 func (g *Gateway) routable(ctx context.Context, method, path string) bool {
 	var found []string
 	req, err := http.NewRequestWithContext(context.WithValue(ctx, probeKey{}, &found), method, path, http.NoBody)
