@@ -30,6 +30,15 @@ type Config struct {
 
 	// Shutdown configures graceful shutdown.
 	Shutdown Shutdown `yaml:"shutdown"`
+
+	// Policy supplies route policy defaults and per-method overrides.
+	Policy Policy `yaml:"policy"`
+
+	// RateLimit configures client rate limiting.
+	RateLimit RateLimit `yaml:"rate_limit"`
+
+	// IPFilter configures client IP filtering.
+	IPFilter IPFilter `yaml:"ip_filter"`
 }
 
 // Listen configures the public HTTP listener and the limits of its
@@ -207,6 +216,16 @@ func Default() *Config {
 		},
 		Shutdown: Shutdown{
 			DrainTimeout: Duration(15 * time.Second),
+		},
+		Policy: Policy{
+			Defaults: PolicyDefaults{
+				Access:         "authenticated",
+				RateLimitClass: "default",
+				Timeout:        Duration(30 * time.Second),
+			},
+		},
+		RateLimit: RateLimit{
+			Classes: map[string]RateLimitClass{"default": {}},
 		},
 	}
 }

@@ -45,6 +45,10 @@ func TestDefault(t *testing.T) {
 		Composite: config.Composite{Mode: "auto", Timeout: config.Duration(2 * time.Second)},
 		Readiness: config.Readiness{CheckTimeout: config.Duration(time.Second)},
 		Shutdown:  config.Shutdown{DrainTimeout: config.Duration(15 * time.Second)},
+		Policy: config.Policy{Defaults: config.PolicyDefaults{
+			Access: "authenticated", RateLimitClass: "default", Timeout: config.Duration(30 * time.Second),
+		}},
+		RateLimit: config.RateLimit{Classes: map[string]config.RateLimitClass{"default": {}}},
 	}
 	got := config.Default()
 	if !reflect.DeepEqual(got, want) {

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,7 +12,8 @@ import (
 )
 
 // yamlPaths returns the dotted YAML path of every scalar or list field below
-// t, writing the elements of a list of structs as "backends[].address".
+// t, writing the elements of a list of structs as "backends[].address" and
+// the entries of a map of structs as "rate_limit.classes.<name>.rate".
 func yamlPaths(t reflect.Type, prefix string) []string {
 	var paths []string
 	for i := range t.NumField() {
@@ -23,6 +25,9 @@ func yamlPaths(t reflect.Type, prefix string) []string {
 			paths = append(paths, yamlPaths(f.Type, path+".")...)
 		case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct:
 			paths = append(paths, yamlPaths(f.Type.Elem(), path+"[].")...)
+		case f.Type.Kind() == reflect.Map && f.Type.Elem().Kind() == reflect.Struct:
+			paths = append(paths, path)
+			paths = append(paths, yamlPaths(f.Type.Elem(), path+".<name>.")...)
 		default:
 			paths = append(paths, path)
 		}
@@ -43,7 +48,7 @@ func TestReferenceDocumentsEveryKey(t *testing.T) {
 		if !strings.Contains(doc, "`"+path+"`") {
 			t.Errorf("docs/configuration.md does not document `%s`", path)
 		}
-		if path == "backends[].name" {
+		if path == "backends[].name" || fileOnly(path) {
 			continue
 		}
 		env := "ARCHWAY_" + strings.ToUpper(strings.ReplaceAll(strings.ReplaceAll(path, "backends[].", "backends.<name>."), ".", "_"))
@@ -52,3 +57,29 @@ func TestReferenceDocumentsEveryKey(t *testing.T) {
 		}
 	}
 }
+
+// fileOnly reports whether path is a map, or inside one: maps are set in the
+// file only, so they have no environment variables.
+func fileOnly(path string) bool {
+	return strings.Contains(path, ".<name>") || slices.Contains(mapPaths, path)
+}
+
+// mapPaths are the keys whose values are maps.
+var mapPaths = func() []string {
+	var out []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			switch f.Type.Kind() {
+			case reflect.Struct:
+				walk(f.Type, prefix+key+".")
+			case reflect.Map:
+				out = append(out, prefix+key)
+			}
+		}
+	}
+	walk(reflect.TypeFor[config.Config](), "")
+	return out
+}()

@@ -3,6 +3,7 @@ package edge
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"sync"
 )
 
@@ -14,6 +15,22 @@ type State struct {
 	mu           sync.Mutex
 	route        string
 	bodyTooLarge bool
+	clientIP     netip.Addr
+	identity     *Identity
+}
+
+// Identity is a verified caller, set by authentication and read by the links after it (rate
+// limiting, the access log) and by the metadata sent to backends.
+type Identity struct {
+	// Subject identifies the caller: a token's "sub" claim, or an API key's client id.
+	Subject string
+	// ClientID identifies the application calling on the subject's behalf: a token's
+	// "client_id" or "azp" claim, or an API key's client id.
+	ClientID string
+	// Scopes are the scopes the caller holds.
+	Scopes []string
+	// Kind is how the caller authenticated: "jwt" or "api_key".
+	Kind string
 }
 
 type stateKey struct{}
@@ -21,6 +38,9 @@ type stateKey struct{}
 // WithState returns a copy of r whose context carries a fresh State with the given request id.
 func WithState(r *http.Request, requestID string) (*http.Request, *State) {
 	s := &State{requestID: requestID}
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		s.clientIP = ap.Addr().Unmap()
+	}
 	return r.WithContext(context.WithValue(r.Context(), stateKey{}, s)), s
 }
 
@@ -66,4 +86,36 @@ func (s *State) BodyTooLarge() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.bodyTooLarge
+}
+
+// SetClientIP records the client's address, as resolved through trusted proxies.
+func (s *State) SetClientIP(ip netip.Addr) {
+	s.mu.Lock()
+	s.clientIP = ip
+	s.mu.Unlock()
+}
+
+// ClientIP returns the client's address: the peer address of the connection, unless a link of
+// the chain resolved it through trusted proxies. It is the zero Addr when neither is known.
+func (s *State) ClientIP() netip.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.clientIP
+}
+
+// SetIdentity records the verified caller.
+func (s *State) SetIdentity(id Identity) {
+	s.mu.Lock()
+	s.identity = &id
+	s.mu.Unlock()
+}
+
+// Identity returns the verified caller, and false when the request is anonymous.
+func (s *State) Identity() (Identity, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.identity == nil {
+		return Identity{}, false
+	}
+	return *s.identity, true
 }

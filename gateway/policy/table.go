@@ -1,0 +1,235 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"google.golang.org/genproto/googleapis/api/annotations"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/archway-gateway/archway/gateway/config"
+	edgev1 "github.com/archway-gateway/archway/gen/archway/edge/v1"
+)
+
+// Table maps gRPC methods to their policies. It is built once by [Build] and safe for
+// concurrent use.
+type Table struct {
+	byMethod map[string]*Policy
+}
+
+// Lookup returns the policy of the method with the given full name, as in
+// "/storefront.users.v1.UserService/GetUser".
+func (t *Table) Lookup(method string) (*Policy, bool) {
+	p, ok := t.byMethod[method]
+	return p, ok
+}
+
+// Methods returns the full names of every method in the table, sorted.
+func (t *Table) Methods() []string {
+	return slices.Sorted(maps.Keys(t.byMethod))
+}
+
+// Build reads the archway.edge.v1.policy option of every method of services, fills in
+// cfg.Policy.Defaults and applies cfg.Policy.Routes. It reports every problem at once, each
+// naming the method: an unknown rate-limit or IP filter class, an override for a method that no
+// service has, an invalid access value or scope.
+func Build(services []protoreflect.ServiceDescriptor, cfg *config.Config) (*Table, error) {
+	t := &Table{byMethod: make(map[string]*Policy)}
+	b := builder{cfg: cfg}
+	for _, sd := range services {
+		methods := sd.Methods()
+		for i := range methods.Len() {
+			md := methods.Get(i)
+			p := b.method(md)
+			t.byMethod[p.Method] = p
+		}
+	}
+	for _, key := range slices.Sorted(maps.Keys(cfg.Policy.Routes)) {
+		p, ok := t.byMethod["/"+key]
+		if !ok {
+			b.failf("policy.routes[%q]: no method %s is served by the gateway (write keys as package.Service/Method)", key, key)
+			continue
+		}
+		b.override(p, key, cfg.Policy.Routes[key])
+	}
+	for _, p := range t.byMethod {
+		b.checkClasses(p)
+	}
+	if len(b.errs) > 0 {
+		return nil, fmt.Errorf("policy.Build: %w", errors.Join(b.errs...))
+	}
+	return t, nil
+}
+
+type builder struct {
+	cfg  *config.Config
+	errs []error
+}
+
+func (b *builder) failf(format string, args ...any) {
+	b.errs = append(b.errs, fmt.Errorf(format, args...))
+}
+
+// method builds the policy of md from the defaults and its annotation.
+func (b *builder) method(md protoreflect.MethodDescriptor) *Policy {
+	name := "/" + string(md.Parent().FullName()) + "/" + string(md.Name())
+	d := b.cfg.Policy.Defaults
+	p := &Policy{
+		Method:         name,
+		Authenticated:  d.Access != "public",
+		RateLimitClass: d.RateLimitClass,
+		Idempotent:     boundToGET(md),
+	}
+	if !md.IsStreamingClient() && !md.IsStreamingServer() {
+		p.Timeout = d.Timeout.D()
+	}
+	rp, _ := proto.GetExtension(md.Options(), edgev1.E_Policy).(*edgev1.RoutePolicy)
+	if rp == nil {
+		return p
+	}
+	switch rp.GetAccess() {
+	case edgev1.Access_ACCESS_PUBLIC:
+		p.Authenticated = false
+	case edgev1.Access_ACCESS_AUTHENTICATED:
+		p.Authenticated = true
+	}
+	p.Scopes = b.scopes(name, rp.GetScopes())
+	if c := rp.GetRateLimitClass(); c != "" {
+		p.RateLimitClass = c
+	}
+	p.IPFilterClass = rp.GetIpFilterClass()
+	if rp.GetTimeout() != nil {
+		p.Timeout = rp.GetTimeout().AsDuration()
+	}
+	if rp.Idempotent != nil {
+		p.Idempotent = rp.GetIdempotent()
+	}
+	if c := rp.GetCache(); c != nil {
+		p.Cache = Cache{
+			TTL:                  c.GetTtl().AsDuration(),
+			StaleWhileRevalidate: c.GetStaleWhileRevalidate().AsDuration(),
+			Shared:               c.GetShared(),
+			NotFoundTTL:          c.GetNotFoundTtl().AsDuration(),
+			Invalidates:          slices.Clone(c.GetInvalidates()),
+		}
+		for _, h := range c.GetVaryHeaders() {
+			p.Cache.VaryHeaders = append(p.Cache.VaryHeaders, http.CanonicalHeaderKey(h))
+		}
+	}
+	if p.Timeout < 0 || p.Cache.TTL < 0 || p.Cache.StaleWhileRevalidate < 0 || p.Cache.NotFoundTTL < 0 {
+		b.failf("%s: the archway.edge.v1.policy option has a negative duration", name)
+	}
+	b.authenticatedIfScoped(p)
+	return p
+}
+
+// override applies the configured override o, for the method written key, to p.
+func (b *builder) override(p *Policy, key string, o config.RouteOverride) {
+	path := fmt.Sprintf("policy.routes[%q]", key)
+	switch o.Access {
+	case "":
+	case "public":
+		p.Authenticated = false
+	case "authenticated":
+		p.Authenticated = true
+	default:
+		b.failf("%s.access: must be \"authenticated\" or \"public\", got %q", path, o.Access)
+	}
+	if o.Scopes != nil {
+		p.Scopes = b.scopes(path+".scopes", o.Scopes)
+	}
+	if o.RateLimitClass != "" {
+		p.RateLimitClass = o.RateLimitClass
+	}
+	if o.IPFilterClass != "" {
+		p.IPFilterClass = o.IPFilterClass
+	}
+	if o.Timeout < 0 {
+		b.failf("%s.timeout: must not be negative, got %s", path, o.Timeout)
+	} else if o.Timeout > 0 {
+		p.Timeout = o.Timeout.D()
+	}
+	if o.Idempotent != nil {
+		p.Idempotent = *o.Idempotent
+	}
+	b.authenticatedIfScoped(p)
+}
+
+func (b *builder) authenticatedIfScoped(p *Policy) {
+	if len(p.Scopes) > 0 {
+		p.Authenticated = true
+	}
+}
+
+// scopes checks a list of scopes: each non-empty, printable and without spaces.
+func (b *builder) scopes(where string, scopes []string) []string {
+	for _, s := range scopes {
+		if s == "" || strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '"' || r == '\\' }) {
+			b.failf("%s: scope %q must be non-empty, without spaces, quotes or control characters", where, s)
+		}
+	}
+	return slices.Clone(scopes)
+}
+
+// checkClasses checks that p's class names refer to configured classes.
+func (b *builder) checkClasses(p *Policy) {
+	if c := p.RateLimitClass; c == NoRateLimit {
+		p.RateLimitClass = ""
+	} else if _, ok := b.cfg.RateLimit.Classes[c]; !ok {
+		b.failf("%s: rate-limit class %q is not configured (rate_limit.classes has %s)", p.Method, c, names(b.cfg.RateLimit.Classes))
+	}
+	if c := p.IPFilterClass; c != "" {
+		if _, ok := b.cfg.IPFilter.Classes[c]; !ok {
+			b.failf("%s: IP filter class %q is not configured (ip_filter.classes has %s)", p.Method, c, names(b.cfg.IPFilter.Classes))
+		}
+	}
+}
+
+func names[V any](m map[string]V) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	return strings.Join(slices.Sorted(maps.Keys(m)), ", ")
+}
+
+// boundToGET reports whether the method's primary google.api.http binding is a GET.
+func boundToGET(md protoreflect.MethodDescriptor) bool {
+	rule, _ := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule)
+	return rule.GetGet() != ""
+}
+
+// Describe returns p in one line, for logs: "public, rate-limit default, timeout 30s, idempotent".
+func (p *Policy) Describe() string {
+	var parts []string
+	if p.Authenticated {
+		a := "authenticated"
+		if len(p.Scopes) > 0 {
+			a += " with scopes " + strings.Join(p.Scopes, " ")
+		}
+		parts = append(parts, a)
+	} else {
+		parts = append(parts, "public")
+	}
+	if p.RateLimitClass != "" {
+		parts = append(parts, "rate-limit "+p.RateLimitClass)
+	}
+	if p.IPFilterClass != "" {
+		parts = append(parts, "ip-filter "+p.IPFilterClass)
+	}
+	if p.Timeout > 0 {
+		parts = append(parts, "timeout "+p.Timeout.String())
+	}
+	if p.Idempotent {
+		parts = append(parts, "idempotent")
+	}
+	if p.Cache.TTL > 0 {
+		parts = append(parts, "cache "+p.Cache.TTL.Round(time.Millisecond).String())
+	}
+	return strings.Join(parts, ", ")
+}
