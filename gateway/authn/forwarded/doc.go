@@ -1,0 +1,35 @@
+// Package forwarded carries the caller's identity from the Archway gateway to the gRPC backends
+// behind it, and lets a backend accept only calls that came through the gateway.
+//
+// The gateway authenticates HTTP clients (bearer tokens, API keys) at the edge; a backend cannot
+// see those credentials and should not have to verify them again. Instead, every call the
+// gateway makes carries a signed envelope in two metadata entries:
+//
+//	x-archway-identity:     v1.<base64url of a JSON object>
+//	x-archway-identity-sig: <base64url of HMAC-SHA256(secret, "archway-identity\n" + method + "\n" + envelope)>
+//
+// The JSON object holds the subject ("sub"), the client id ("cid"), the scopes ("scp"), how the
+// caller authenticated ("knd": "jwt" or "api_key") and when the envelope was made ("iat", Unix
+// seconds). Anonymous callers get an envelope too, with an empty subject, so that a backend can
+// refuse every call that did not come through the gateway. The signature covers the gRPC method
+// (such as "/storefront.users.v1.UserService/GetUser"), so an envelope captured on the way to
+// one method cannot be replayed against another, and it expires after a short maximum age
+// (5 minutes by default) so that it cannot be replayed for long either.
+//
+// Both sides share one secret of at least [MinSecretLen] bytes. The gateway signs with
+// [Signer.Sign], or with the client interceptors [UnaryClientInterceptor] and
+// [StreamClientInterceptor], which always overwrite (never append to) the two metadata entries. A
+// backend verifies with [Signer.AuthFunc], the auth function of go-grpc-middleware's auth
+// interceptors, and reads the caller with [IdentityFrom]:
+//
+//	signer, err := forwarded.NewSigner(os.Getenv("STOREFRONT_IDENTITY_SECRET"))
+//	...
+//	grpc.NewServer(grpc.ChainUnaryInterceptor(
+//		selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(signer.AuthFunc()), notHealth),
+//	))
+//
+// A backend that calls another backend forwards the identity it received with the same client
+// interceptors and [IdentityFrom] as the source.
+//
+// This package imports no HTTP code of the gateway, so backends can depend on it alone.
+package forwarded

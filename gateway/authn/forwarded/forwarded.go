@@ -1,0 +1,188 @@
+package forwarded
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// The metadata keys of the envelope and of its signature.
+const (
+	MetadataKey  = "x-archway-identity"
+	SignatureKey = "x-archway-identity-sig"
+)
+
+// MinSecretLen is the shortest secret [NewSigner] accepts, in bytes: as long as the HMAC-SHA256
+// output, as RFC 2104 recommends.
+const MinSecretLen = 32
+
+// maxEnvelopeLen bounds the envelope Verify reads, before it computes anything.
+const maxEnvelopeLen = 8 << 10
+
+const (
+	version     = "v1."
+	sigContext  = "archway-identity\n"
+	sigLen      = 43 // base64url, unpadded, of 32 bytes
+	maxScopeLen = 256
+)
+
+// The errors Verify returns, wrapped. Their text is fit for logs, not for clients.
+var (
+	// ErrMissing: the call carries no envelope, or no signature.
+	ErrMissing = errors.New("no forwarded identity")
+	// ErrBadSignature: the signature does not match the envelope, the method and the secret.
+	ErrBadSignature = errors.New("forwarded identity: bad signature")
+	// ErrMalformed: the envelope is signed but cannot be decoded.
+	ErrMalformed = errors.New("forwarded identity: malformed")
+	// ErrExpired: the envelope is older than the maximum age, or too far in the future.
+	ErrExpired = errors.New("forwarded identity: expired")
+)
+
+// Identity is the caller of a call that came through the gateway.
+type Identity struct {
+	// Subject identifies the caller; "" for an anonymous caller.
+	Subject string
+	// ClientID identifies the application calling on the subject's behalf.
+	ClientID string
+	// Scopes are the scopes the caller holds.
+	Scopes []string
+	// Kind is how the caller authenticated at the gateway: "jwt", "api_key", or "" when it
+	// did not.
+	Kind string
+	// IssuedAt is when the envelope was made. [Signer.Verify] sets it; [Signer.Sign] ignores
+	// it and uses the signer's clock.
+	IssuedAt time.Time
+}
+
+// Anonymous reports whether the caller did not authenticate at the gateway.
+func (id Identity) Anonymous() bool { return id.Subject == "" }
+
+// claims is the JSON form of an Identity.
+type claims struct {
+	Subject  string   `json:"sub"`
+	ClientID string   `json:"cid,omitempty"`
+	Scopes   []string `json:"scp,omitempty"`
+	Kind     string   `json:"knd,omitempty"`
+	IssuedAt int64    `json:"iat"`
+}
+
+// Signer signs and verifies envelopes with one secret. It is safe for concurrent use.
+type Signer struct {
+	secret []byte
+	o      options
+}
+
+// NewSigner returns a Signer for secret, which must be at least [MinSecretLen] bytes long.
+func NewSigner(secret string, opts ...Option) (*Signer, error) {
+	if len(secret) < MinSecretLen {
+		return nil, fmt.Errorf("forwarded.NewSigner: the secret must be at least %d bytes long, got %d", MinSecretLen, len(secret))
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return &Signer{secret: []byte(secret), o: o}, nil
+}
+
+// Sign returns the envelope for id on a call to method (the gRPC full method name, as in
+// "/storefront.users.v1.UserService/GetUser") and its signature: the values of [MetadataKey]
+// and [SignatureKey].
+func (s *Signer) Sign(method string, id Identity) (envelope, signature string) {
+	body, err := json.Marshal(claims{
+		Subject:  id.Subject,
+		ClientID: id.ClientID,
+		Scopes:   id.Scopes,
+		Kind:     id.Kind,
+		IssuedAt: s.o.now().Unix(),
+	})
+	if err != nil {
+		// Strings and an int64 always marshal.
+		panic(fmt.Sprintf("forwarded: marshal identity: %v", err))
+	}
+	envelope = version + base64.RawURLEncoding.EncodeToString(body)
+	return envelope, base64.RawURLEncoding.EncodeToString(s.mac(method, envelope))
+}
+
+// Verify checks that signature signs envelope for a call to method and that the envelope is
+// fresh, and returns the identity it carries. The error wraps [ErrMissing], [ErrBadSignature],
+// [ErrMalformed] or [ErrExpired].
+func (s *Signer) Verify(method, envelope, signature string) (Identity, error) {
+	if envelope == "" || signature == "" {
+		return Identity{}, ErrMissing
+	}
+	if len(envelope) > maxEnvelopeLen || len(signature) != sigLen {
+		return Identity{}, ErrBadSignature
+	}
+	got, err := base64.RawURLEncoding.DecodeString(signature)
+	if err != nil || !hmac.Equal(got, s.mac(method, envelope)) {
+		return Identity{}, ErrBadSignature
+	}
+	id, err := decode(envelope)
+	if err != nil {
+		return Identity{}, fmt.Errorf("%w: %w", ErrMalformed, err)
+	}
+	now := s.o.now()
+	switch {
+	case now.Sub(id.IssuedAt) > s.o.maxAge:
+		return Identity{}, fmt.Errorf("%w: made at %s, older than %s", ErrExpired, id.IssuedAt.UTC().Format(time.RFC3339), s.o.maxAge)
+	case id.IssuedAt.Sub(now) > s.o.skew:
+		return Identity{}, fmt.Errorf("%w: made at %s, in the future", ErrExpired, id.IssuedAt.UTC().Format(time.RFC3339))
+	}
+	return id, nil
+}
+
+// mac is the HMAC of the envelope for method.
+func (s *Signer) mac(method, envelope string) []byte {
+	h := hmac.New(sha256.New, s.secret)
+	h.Write([]byte(sigContext))
+	h.Write([]byte(method))
+	h.Write([]byte{'\n'})
+	h.Write([]byte(envelope))
+	return h.Sum(nil)
+}
+
+// decode parses an envelope whose signature has been checked.
+func decode(envelope string) (Identity, error) {
+	rest, ok := strings.CutPrefix(envelope, version)
+	if !ok {
+		return Identity{}, errors.New("unknown version")
+	}
+	body, err := base64.RawURLEncoding.DecodeString(rest)
+	if err != nil {
+		return Identity{}, errors.New("not base64url")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	var c claims
+	if err := dec.Decode(&c); err != nil {
+		return Identity{}, errors.New("not a JSON identity")
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return Identity{}, errors.New("data after the JSON identity")
+	}
+	if c.IssuedAt <= 0 {
+		return Identity{}, errors.New("no issue time")
+	}
+	for _, sc := range c.Scopes {
+		if sc == "" || len(sc) > maxScopeLen || strings.ContainsAny(sc, " \t\r\n") {
+			return Identity{}, errors.New("invalid scope")
+		}
+	}
+	if len(c.Scopes) == 0 {
+		c.Scopes = nil
+	}
+	return Identity{
+		Subject:  c.Subject,
+		ClientID: c.ClientID,
+		Scopes:   c.Scopes,
+		Kind:     c.Kind,
+		IssuedAt: time.Unix(c.IssuedAt, 0),
+	}, nil
+}

@@ -1,0 +1,200 @@
+package forwarded_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"strings"
+	"testing"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/reflection"
+	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/archway-gateway/archway/gateway/authn/forwarded"
+	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
+
+// whoami answers GetUser with the forwarded identity: the subject as the display name, the
+// scopes as tags, the kind as the email.
+type whoami struct {
+	usersv1.UnimplementedUserServiceServer
+}
+
+func (whoami) GetUser(ctx context.Context, _ *usersv1.GetUserRequest) (*usersv1.User, error) {
+	id, ok := forwarded.IdentityFrom(ctx)
+	if !ok {
+		return nil, status.Error(codes.Internal, "no identity in the context")
+	}
+	return &usersv1.User{DisplayName: id.Subject, Tags: id.Scopes, Email: id.Kind}, nil
+}
+
+// notHealth selects every call except health checks, as a backend's chain does.
+var notHealth = selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
+	return c.Service != healthpb.Health_ServiceDesc.ServiceName
+})
+
+// serve runs a gRPC server whose calls, except health checks, need an envelope signed by s,
+// over bufconn until the test ends, and returns a connection to it with dialOpts.
+func serve(t *testing.T, s *forwarded.Signer, dialOpts ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
+	lis := bufconn.Listen(1 << 20)
+	srv := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(s.AuthFunc()), notHealth)),
+		grpc.ChainStreamInterceptor(selector.StreamServerInterceptor(auth.StreamServerInterceptor(s.AuthFunc()), notHealth)),
+	)
+	usersv1.RegisterUserServiceServer(srv, whoami{})
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	reflection.Register(srv)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(lis)
+	}()
+	opts := append([]grpc.DialOption{
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	}, dialOpts...)
+	conn, err := grpc.NewClient("passthrough:///bufconn", opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = conn.Close()
+		srv.Stop()
+		<-done
+	})
+	return conn
+}
+
+type sourceKey struct{}
+
+// fromTest is a Source that reads the identity a test put in the context.
+func fromTest(ctx context.Context) (forwarded.Identity, bool) {
+	id, ok := ctx.Value(sourceKey{}).(forwarded.Identity)
+	return id, ok
+}
+
+func withInterceptors(s *forwarded.Signer) []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithChainUnaryInterceptor(forwarded.UnaryClientInterceptor(s, fromTest)),
+		grpc.WithChainStreamInterceptor(forwarded.StreamClientInterceptor(s, fromTest)),
+	}
+}
+
+func TestBackendAcceptsOnlyTheGatewaysCalls(t *testing.T) {
+	t.Parallel()
+	s := signer(t, secret, epoch)
+	// The server's clock runs now: the client's signer must stamp envelopes with the real time.
+	live, err := forwarded.NewSigner(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := serve(t, live)
+	signed := serve(t, live, withInterceptors(live)...)
+	stale := serve(t, live, withInterceptors(s)...)
+	wrongKey, err := forwarded.NewSigner(strings.Repeat("w", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := serve(t, live, withInterceptors(wrongKey)...)
+
+	ada := forwarded.Identity{Subject: "ada", Scopes: []string{"users.read"}, Kind: "jwt"}
+	for _, tc := range []struct {
+		name      string
+		conn      *grpc.ClientConn
+		ctx       context.Context
+		wantCode  codes.Code
+		wantSub   string
+		wantScope []string
+	}{
+		{"no envelope", plain, t.Context(), codes.Unauthenticated, "", nil},
+		{"signed identity", signed, context.WithValue(t.Context(), sourceKey{}, ada), codes.OK, "ada", []string{"users.read"}},
+		{"anonymous envelope", signed, t.Context(), codes.OK, "", nil},
+		{"expired envelope", stale, t.Context(), codes.Unauthenticated, "", nil},
+		{"other secret", forged, t.Context(), codes.Unauthenticated, "", nil},
+		{"client-sent envelope is replaced", signed, metadata.AppendToOutgoingContext(
+			context.WithValue(t.Context(), sourceKey{}, ada),
+			forwarded.MetadataKey, "v1.forged", forwarded.SignatureKey, "forged"), codes.OK, "ada", []string{"users.read"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			u, err := usersv1.NewUserServiceClient(tc.conn).GetUser(tc.ctx, &usersv1.GetUserRequest{Name: "users/x"})
+			if code := status.Code(err); code != tc.wantCode {
+				t.Fatalf("GetUser: %v, want code %v", err, tc.wantCode)
+			}
+			if err != nil {
+				if msg := status.Convert(err).Message(); strings.Contains(msg, "forwarded identity:") {
+					t.Errorf("message %q leaks the verifier's error", msg)
+				}
+				return
+			}
+			if u.GetDisplayName() != tc.wantSub || strings.Join(u.GetTags(), " ") != strings.Join(tc.wantScope, " ") {
+				t.Errorf("backend saw subject %q scopes %q, want %q %q", u.GetDisplayName(), u.GetTags(), tc.wantSub, tc.wantScope)
+			}
+		})
+	}
+}
+
+func TestHealthNeedsNoEnvelope(t *testing.T) {
+	t.Parallel()
+	live, err := forwarded.NewSigner(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := healthpb.NewHealthClient(serve(t, live)).Check(t.Context(), &healthpb.HealthCheckRequest{})
+	if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Errorf("health without an envelope: %v, %v; want SERVING", resp.GetStatus(), err)
+	}
+}
+
+func TestStreamsCarryTheEnvelope(t *testing.T) {
+	t.Parallel()
+	live, err := forwarded.NewSigner(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Reflection is a bidirectional stream; this server, unlike the storefront's, guards it.
+	for _, tc := range []struct {
+		name string
+		conn *grpc.ClientConn
+		want codes.Code
+	}{
+		{"without interceptor", serve(t, live), codes.Unauthenticated},
+		{"with interceptor", serve(t, live, withInterceptors(live)...), codes.OK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			stream, err := reflectionpb.NewServerReflectionClient(tc.conn).ServerReflectionInfo(t.Context())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := stream.Send(&reflectionpb.ServerReflectionRequest{
+				MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{},
+			}); err != nil && !errors.Is(err, io.EOF) {
+				t.Fatal(err) // io.EOF means the server ended the stream: Recv tells why
+			}
+			_, err = stream.Recv()
+			if code := status.Code(err); code != tc.want {
+				t.Errorf("Recv: %v, want code %v", err, tc.want)
+			}
+			_ = stream.CloseSend()
+		})
+	}
+}
