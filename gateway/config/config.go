@@ -39,6 +39,10 @@ type Config struct {
 
 	// IPFilter configures client IP filtering.
 	IPFilter IPFilter `yaml:"ip_filter"`
+
+	// Authn configures caller authentication: bearer tokens, API keys, and the identity
+	// forwarded to backends.
+	Authn Authn `yaml:"authn"`
 }
 
 // Listen configures the public HTTP listener and the limits of its
@@ -227,6 +231,7 @@ func Default() *Config {
 		RateLimit: RateLimit{
 			Classes: map[string]RateLimitClass{"default": {}},
 		},
+		Authn: defaultAuthn(),
 	}
 }
 

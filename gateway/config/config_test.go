@@ -49,6 +49,7 @@ func TestDefault(t *testing.T) {
 			Access: "authenticated", RateLimitClass: "default", Timeout: config.Duration(30 * time.Second),
 		}},
 		RateLimit: config.RateLimit{Classes: map[string]config.RateLimitClass{"default": {}}},
+		Authn:     config.Authn{ClockSkew: config.Duration(30 * time.Second), APIKeyHeader: "X-Api-Key"},
 	}
 	got := config.Default()
 	if !reflect.DeepEqual(got, want) {

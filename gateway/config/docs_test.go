@@ -58,10 +58,50 @@ func TestReferenceDocumentsEveryKey(t *testing.T) {
 	}
 }
 
-// fileOnly reports whether path is a map, or inside one: maps are set in the
-// file only, so they have no environment variables.
+// fileOnly reports whether path is a map, or inside one, or inside a list of
+// entries that have no name: those are set in the file only, so they have no
+// environment variables.
 func fileOnly(path string) bool {
-	return strings.Contains(path, ".<name>") || slices.Contains(mapPaths, path)
+	if strings.Contains(path, ".<name>") || slices.Contains(mapPaths, path) {
+		return true
+	}
+	for _, list := range unnamedListPaths {
+		if strings.HasPrefix(path, list+"[].") {
+			return true
+		}
+	}
+	return false
+}
+
+// unnamedListPaths are the keys whose values are lists of structs without a
+// "name" key, which environment variables cannot address.
+var unnamedListPaths = func() []string {
+	var out []string
+	var walk func(t reflect.Type, prefix string)
+	walk = func(t reflect.Type, prefix string) {
+		for i := range t.NumField() {
+			f := t.Field(i)
+			key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+			switch {
+			case f.Type.Kind() == reflect.Struct:
+				walk(f.Type, prefix+key+".")
+			case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct && !hasNameKey(f.Type.Elem()):
+				out = append(out, prefix+key)
+			}
+		}
+	}
+	walk(reflect.TypeFor[config.Config](), "")
+	return out
+}()
+
+// hasNameKey reports whether struct type t has a field with YAML key "name".
+func hasNameKey(t reflect.Type) bool {
+	for i := range t.NumField() {
+		if key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); key == "name" {
+			return true
+		}
+	}
+	return false
 }
 
 // mapPaths are the keys whose values are maps.

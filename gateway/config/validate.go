@@ -80,6 +80,7 @@ func (c *Config) check() []error {
 
 	ch.positive("readiness.check_timeout", c.Readiness.CheckTimeout)
 	ch.nonNegative("shutdown.drain_timeout", c.Shutdown.DrainTimeout)
+	c.checkAuthn(&ch)
 	return ch.errs
 }
 
