@@ -31,7 +31,9 @@ func TestValidateAuthn(t *testing.T) {
 		want   string // the whole problem, path first; "" when valid
 	}{
 		{"valid", func(*config.Authn) {}, ""},
-		{"jwks file", func(a *config.Authn) { a.JWTIssuers[0].JWKSURL, a.JWTIssuers[0].JWKSFile = "", "/etc/archway/jwks.json" }, ""},
+		{"jwks file", func(a *config.Authn) {
+			a.JWTIssuers[0].JWKSURL, a.JWTIssuers[0].JWKSFile = "", "/etc/archway/jwks.json"
+		}, ""},
 		{"loopback http", func(a *config.Authn) { a.JWTIssuers[0].JWKSURL = "http://127.0.0.1:8081/jwks" }, ""},
 		{"every algorithm", func(a *config.Authn) { a.JWTIssuers[0].Algorithms = []string{"RS256", "ES256", "EdDSA", "HS256"} }, ""},
 		{"secret of 32 bytes", func(a *config.Authn) { a.IdentitySecret = strings.Repeat("s", 32) }, ""},
@@ -60,7 +62,9 @@ func TestValidateAuthn(t *testing.T) {
 		{"empty client id", func(a *config.Authn) { a.APIKeys[0].ClientID = " " }, "authn.api_keys[0].client_id: must not be empty"},
 		{"short hash", func(a *config.Authn) { a.APIKeys[0].SHA256 = "abc" }, `authn.api_keys[0].sha256: must be the SHA-256 of the key as 64 hex digits (printf %s "$KEY" | sha256sum), got 3 characters`},
 		{"plain key as hash", func(a *config.Authn) { a.APIKeys[0].SHA256 = strings.Repeat("k", 64) }, "authn.api_keys[0].sha256: must be the SHA-256 of the key as 64 hex digits"},
-		{"duplicate hash", func(a *config.Authn) { a.APIKeys = append(a.APIKeys, config.APIKey{ClientID: "x", SHA256: demoKeyHash}) }, "authn.api_keys[1].sha256: duplicates authn.api_keys[0].sha256"},
+		{"duplicate hash", func(a *config.Authn) {
+			a.APIKeys = append(a.APIKeys, config.APIKey{ClientID: "x", SHA256: demoKeyHash})
+		}, "authn.api_keys[1].sha256: duplicates authn.api_keys[0].sha256"},
 		{"scope with space", func(a *config.Authn) { a.APIKeys[0].Scopes = []string{"orders.write users.write"} }, `authn.api_keys[0].scopes[0]: "orders.write users.write" is not a scope`},
 		{"short secret", func(a *config.Authn) { a.IdentitySecret = "hunter2" }, "authn.identity_secret: must be at least 32 bytes long when set, got 7"},
 	} {
