@@ -1,0 +1,237 @@
+package authn
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v3/jwa"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/archway-gateway/archway/gateway/config"
+	"github.com/archway-gateway/archway/gateway/edge"
+	"github.com/archway-gateway/archway/gateway/policy"
+)
+
+// Authenticator verifies credentials and enforces route access. Create it with [New] and
+// release it with [Authenticator.Close]; it is safe for concurrent use.
+type Authenticator struct {
+	o         options
+	skew      time.Duration
+	header    string
+	apiKeys   []apiKey
+	issuers   map[string]*issuer
+	failures  *prometheus.CounterVec
+	jwksFails *prometheus.CounterVec
+
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+// New builds the Authenticator for cfg, which must be valid (see config.Config.Validate). It
+// loads every issuer's keys: a JWKS file that cannot be read or parsed is an error; a JWKS URL
+// that cannot be fetched is logged and fetched again later, so that the gateway starts while an
+// identity provider is down (its tokens are refused until a fetch succeeds). ctx bounds those
+// first fetches. New starts one goroutine per issuer to refresh its keys; Close stops them.
+func New(ctx context.Context, cfg config.Authn, opts ...Option) (*Authenticator, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		opt(&o)
+	}
+	a := &Authenticator{
+		o:       o,
+		skew:    cfg.ClockSkew.D(),
+		header:  cfg.APIKeyHeader,
+		apiKeys: newAPIKeys(cfg.APIKeys),
+		issuers: make(map[string]*issuer, len(cfg.JWTIssuers)),
+		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "archway_authn_failures_total",
+			Help: "Requests refused by authentication or authorization, by reason.",
+		}, []string{"reason"}),
+		jwksFails: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "archway_authn_jwks_fetch_failures_total",
+			Help: "Failed fetches of a JWT issuer's key set, by issuer.",
+		}, []string{"issuer"}),
+	}
+	if a.header == "" {
+		a.header = config.Default().Authn.APIKeyHeader
+	}
+	if o.registerer != nil {
+		for _, c := range []prometheus.Collector{a.failures, a.jwksFails} {
+			if err := o.registerer.Register(c); err != nil {
+				return nil, fmt.Errorf("authn.New: register metrics: %w", err)
+			}
+		}
+	}
+	var sources []*keySource
+	for _, ic := range cfg.JWTIssuers {
+		is, err := a.newIssuer(ic)
+		if err != nil {
+			return nil, fmt.Errorf("authn.New: issuer %q: %w", ic.Issuer, err)
+		}
+		is.keys.mu.Lock()
+		err = is.keys.fetch(ctx)
+		is.keys.mu.Unlock()
+		if err != nil && ic.JWKSFile != "" {
+			return nil, fmt.Errorf("authn.New: issuer %q: jwks_file %s: %w", ic.Issuer, ic.JWKSFile, err)
+		}
+		a.issuers[ic.Issuer] = is
+		sources = append(sources, is.keys)
+	}
+	runCtx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a.stop = stop
+	for i, src := range sources {
+		interval := cfg.JWTIssuers[i].RefreshInterval.D()
+		if interval <= 0 {
+			interval = config.DefaultJWKSRefresh
+		}
+		a.wg.Go(func() { src.run(runCtx, interval) })
+	}
+	return a, nil
+}
+
+// newIssuer builds the issuer of one configuration entry, without loading its keys.
+func (a *Authenticator) newIssuer(ic config.JWTIssuer) (*issuer, error) {
+	names := ic.Algorithms
+	if len(names) == 0 {
+		names = config.DefaultJWTAlgorithms
+	}
+	allowed := make([]jwa.SignatureAlgorithm, 0, len(names))
+	for _, name := range names {
+		alg, ok := jwa.LookupSignatureAlgorithm(name)
+		if !ok || !slices.Contains(config.JWTAlgorithms, name) {
+			return nil, fmt.Errorf("algorithm %q is not supported", name)
+		}
+		allowed = append(allowed, alg)
+	}
+	fails := a.jwksFails.WithLabelValues(ic.Issuer)
+	return &issuer{
+		name:      ic.Issuer,
+		audiences: ic.Audiences,
+		allowed:   allowed,
+		keys: &keySource{
+			issuer:     ic.Issuer,
+			file:       ic.JWKSFile,
+			url:        ic.JWKSURL,
+			allowed:    allowed,
+			client:     a.o.client,
+			logger:     a.o.logger,
+			now:        a.o.now,
+			minRefetch: a.o.minRefetch,
+			onFailure:  fails.Inc,
+		},
+	}, nil
+}
+
+// Close stops refreshing the issuers' keys. It is safe to call more than once.
+func (a *Authenticator) Close() error {
+	a.stop()
+	a.wg.Wait()
+	return nil
+}
+
+// Middleware authenticates each routed request and enforces its route's policy; see the
+// package documentation. It must run after routing, where policy.FromContext returns the
+// route's policy: a request without one passes untouched.
+func (a *Authenticator) Middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := policy.FromContext(r.Context())
+		if p == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		id, present, f := a.authenticate(r)
+		if f != nil {
+			a.refuse(w, f)
+			return
+		}
+		if !present {
+			if p.Authenticated || len(p.Scopes) > 0 {
+				a.refuse(w, &failure{reason: ReasonMissing, msg: "this method requires a bearer token or an API key"})
+				return
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		if s := edge.StateFrom(r.Context()); s != nil {
+			s.SetIdentity(id)
+		}
+		if missing := missingScopes(p.Scopes, id.Scopes); len(missing) > 0 {
+			a.forbid(w, p.Scopes, missing)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// authenticate verifies the request's credentials. present is false when it carries none.
+func (a *Authenticator) authenticate(r *http.Request) (id edge.Identity, present bool, f *failure) {
+	authz := r.Header.Values("Authorization")
+	keys := r.Header.Values(a.header)
+	switch {
+	case len(authz) == 0 && len(keys) == 0:
+		return edge.Identity{}, false, nil
+	case len(authz) > 0 && len(keys) > 0:
+		return edge.Identity{}, true, errBothCredentials
+	case len(keys) > 0:
+		if len(keys) > 1 {
+			return edge.Identity{}, true, errAPIKey
+		}
+		id, f = a.verifyAPIKey(keys[0])
+		return id, true, f
+	}
+	if len(authz) > 1 {
+		return edge.Identity{}, true, errMalformedHeader
+	}
+	token, err := ParseBearer(authz[0])
+	if err != nil {
+		return edge.Identity{}, true, errMalformedHeader
+	}
+	id, f = a.verifyToken(r.Context(), token)
+	return id, true, f
+}
+
+// missingScopes returns the scopes of want that have does not hold.
+func missingScopes(want, have []string) []string {
+	var missing []string
+	for _, s := range want {
+		if !slices.Contains(have, s) {
+			missing = append(missing, s)
+		}
+	}
+	return missing
+}
+
+// realm is the protection space named in every challenge.
+const realm = `Bearer realm="archway"`
+
+// refuse answers 401 UNAUTHENTICATED with an RFC 6750 challenge and counts the failure.
+func (a *Authenticator) refuse(w http.ResponseWriter, f *failure) {
+	a.failures.WithLabelValues(f.reason).Inc()
+	challenge := realm
+	if f.bearer {
+		challenge += `, error="invalid_token", error_description="` + quotable(f.msg) + `"`
+	}
+	w.Header().Set("WWW-Authenticate", challenge)
+	edge.WriteStatus(w, http.StatusUnauthorized, status.New(codes.Unauthenticated, f.msg))
+}
+
+// forbid answers 403 PERMISSION_DENIED for a caller that lacks scopes the route requires.
+func (a *Authenticator) forbid(w http.ResponseWriter, required, missing []string) {
+	a.failures.WithLabelValues(ReasonInsufficientScope).Inc()
+	w.Header().Set("WWW-Authenticate", realm+`, error="insufficient_scope", scope="`+quotable(strings.Join(required, " "))+`"`)
+	edge.WriteStatus(w, http.StatusForbidden, status.New(codes.PermissionDenied,
+		"the caller lacks the scope this method requires: "+strings.Join(missing, ", ")))
+}
+
+// quotable makes s fit inside a quoted challenge parameter, where RFC 6750 allows neither
+// '"' nor '\'.
+func quotable(s string) string {
+	return strings.NewReplacer(`"`, "'", `\`, "").Replace(s)
+}

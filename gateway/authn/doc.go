@@ -1,0 +1,36 @@
+// Package authn is the gateway's authentication edge function: it verifies the caller's
+// credentials, records the caller's identity in the request's [edge.State], enforces the
+// route's "authenticated" access and scopes, and signs that identity onto every backend call.
+//
+// # Credentials
+//
+// A caller sends one of:
+//
+//   - a bearer token, "Authorization: Bearer <JWT>", signed by a configured issuer with RS256,
+//     ES256, EdDSA or HS256. The keys come from a JWKS file or URL, refreshed periodically and
+//     on a token naming an unknown key ("kid"), at most once per interval. "iss", "aud", "exp"
+//     and "nbf" are checked with a small clock skew. Each key is bound to one algorithm (its
+//     "alg", else its key type), so "alg": "none" and algorithm confusion (an HS256 token
+//     "signed" with an RSA public key's bytes) never verify. Scopes come from "scope" (a
+//     space-separated string) or "scp" (a list); the subject from "sub"; the client id from
+//     "client_id" or "azp".
+//   - an API key in a header (X-Api-Key by default), looked up by its SHA-256 among the
+//     configured keys in constant time. The key's client id is both subject and client id.
+//
+// # Decisions
+//
+// [Authenticator.Middleware] runs after routing has put the route's policy in the context
+// (policy.FromContext); requests without a policy pass untouched. Credentials that are sent are
+// always verified, on public routes too: bad ones answer 401 UNAUTHENTICATED with
+// WWW-Authenticate: Bearer realm="archway", error="invalid_token" (RFC 6750). A route that is
+// authenticated answers 401 without credentials, and 403 PERMISSION_DENIED with
+// error="insufficient_scope" when the caller lacks one of its scopes. Messages say what is wrong
+// ("the bearer token has expired") and never repeat the token or a library's error text.
+// Failures are counted in archway_authn_failures_total{reason}.
+//
+// # Forwarded identity
+//
+// [UnaryClientInterceptor] and [StreamClientInterceptor] sign the identity of the request (or
+// an anonymous one) onto every backend call, as described in package forwarded, which backends
+// import to verify it.
+package authn

@@ -1,0 +1,38 @@
+package authn
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+
+	"github.com/archway-gateway/archway/gateway/authn/forwarded"
+	"github.com/archway-gateway/archway/gateway/edge"
+)
+
+// UnaryClientInterceptor signs the identity of the request that a call is made for (from
+// edge.StateFrom(ctx).Identity(); an anonymous identity when there is none) onto the call, as
+// the metadata x-archway-identity and x-archway-identity-sig. Any values of those keys already
+// in the outgoing metadata are replaced. Add it to every backend ClientConn, so that composite
+// sub-calls carry the identity too.
+func UnaryClientInterceptor(s *forwarded.Signer) grpc.UnaryClientInterceptor {
+	return forwarded.UnaryClientInterceptor(s, requestIdentity)
+}
+
+// StreamClientInterceptor is the stream twin of [UnaryClientInterceptor].
+func StreamClientInterceptor(s *forwarded.Signer) grpc.StreamClientInterceptor {
+	return forwarded.StreamClientInterceptor(s, requestIdentity)
+}
+
+// requestIdentity is the forwarded.Source of the gateway: the identity authentication recorded
+// in the request's state.
+func requestIdentity(ctx context.Context) (forwarded.Identity, bool) {
+	st := edge.StateFrom(ctx)
+	if st == nil {
+		return forwarded.Identity{}, false
+	}
+	id, ok := st.Identity()
+	if !ok {
+		return forwarded.Identity{}, false
+	}
+	return forwarded.Identity{Subject: id.Subject, ClientID: id.ClientID, Scopes: id.Scopes, Kind: id.Kind}, true
+}

@@ -1,0 +1,106 @@
+package authn_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/archway-gateway/archway/gateway/authn"
+	"github.com/archway-gateway/archway/gateway/authn/forwarded"
+	"github.com/archway-gateway/archway/gateway/edge"
+	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+)
+
+// echoIdentity answers GetUser with the forwarded identity it received.
+type echoIdentity struct {
+	usersv1.UnimplementedUserServiceServer
+}
+
+func (echoIdentity) GetUser(ctx context.Context, _ *usersv1.GetUserRequest) (*usersv1.User, error) {
+	id, ok := forwarded.IdentityFrom(ctx)
+	if !ok {
+		return nil, status.Error(codes.Internal, "no identity")
+	}
+	return &usersv1.User{DisplayName: id.Subject, Email: id.Kind, Tags: append([]string{id.ClientID}, id.Scopes...)}, nil
+}
+
+// backend runs a users backend that requires the envelope of s and returns a client whose
+// connection carries the gateway's interceptors.
+func backend(t *testing.T, s *forwarded.Signer) usersv1.UserServiceClient {
+	t.Helper()
+	lis := bufconn.Listen(1 << 20)
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(auth.UnaryServerInterceptor(s.AuthFunc())))
+	usersv1.RegisterUserServiceServer(srv, echoIdentity{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(lis)
+	}()
+	conn, err := grpc.NewClient("passthrough:///bufconn",
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithChainUnaryInterceptor(authn.UnaryClientInterceptor(s)),
+		grpc.WithChainStreamInterceptor(authn.StreamClientInterceptor(s)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = conn.Close()
+		srv.Stop()
+		<-done
+	})
+	return usersv1.NewUserServiceClient(conn)
+}
+
+func TestClientInterceptorsForwardTheIdentity(t *testing.T) {
+	t.Parallel()
+	s, err := forwarded.NewSigner(strings.Repeat("s", 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := backend(t, s)
+	// requestContext is the context of an HTTP request that went through the chain.
+	requestContext := func(id *edge.Identity) context.Context {
+		r, st := edge.WithState(httptest.NewRequest(http.MethodGet, "/", nil), "req")
+		if id != nil {
+			st.SetIdentity(*id)
+		}
+		return r.Context()
+	}
+	for _, tc := range []struct {
+		name      string
+		ctx       context.Context
+		wantSub   string
+		wantKind  string
+		wantExtra string // client id and scopes, joined by spaces
+	}{
+		{"authenticated", requestContext(&edge.Identity{Subject: "ada", ClientID: "web", Scopes: []string{"users.read"}, Kind: "jwt"}), "ada", "jwt", "web users.read"},
+		{"anonymous request", requestContext(nil), "", "", ""},
+		{"outside a request", context.Background(), "", "", ""},
+		{"client-sent identity is replaced", metadata.NewOutgoingContext(
+			requestContext(&edge.Identity{Subject: "demo", ClientID: "demo", Kind: "api_key"}),
+			metadata.Pairs(forwarded.MetadataKey, "v1.forged", forwarded.SignatureKey, "forged")), "demo", "api_key", "demo"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			u, err := client.GetUser(tc.ctx, &usersv1.GetUserRequest{Name: "users/x"})
+			if err != nil {
+				t.Fatalf("GetUser: %v", err)
+			}
+			if u.GetDisplayName() != tc.wantSub || u.GetEmail() != tc.wantKind || strings.TrimSpace(strings.Join(u.GetTags(), " ")) != tc.wantExtra {
+				t.Errorf("backend saw %q %q %q, want %q %q %q", u.GetDisplayName(), u.GetEmail(), u.GetTags(), tc.wantSub, tc.wantKind, tc.wantExtra)
+			}
+		})
+	}
+}
