@@ -4,9 +4,11 @@ import (
 	"context"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 
 	"buf.build/go/protovalidate"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/recovery"
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
@@ -18,6 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
 )
 
@@ -35,14 +38,17 @@ var validatedByHandler = []protoreflect.FullName{
 // reflection, so that tools such as grpcurl work without the .proto files.
 //
 // logger receives one record per finished call and one per recovered panic; nil discards them.
+// identity verifies the identity the gateway forwards: with it, every call except health checks
+// and reflection must carry a valid envelope (see package forwarded) or fails with
+// UNAUTHENTICATED; nil accepts every call, for tests and for the -insecure-no-identity mode.
 // opts are passed to grpc.NewServer after the interceptors.
-func NewGRPCServer(logger *slog.Logger, register func(grpc.ServiceRegistrar), opts ...grpc.ServerOption) *grpc.Server {
-	return newGRPCServer(logger, register, Fault{}, opts...)
+func NewGRPCServer(logger *slog.Logger, identity *forwarded.Signer, register func(grpc.ServiceRegistrar), opts ...grpc.ServerOption) *grpc.Server {
+	return newGRPCServer(logger, identity, register, Fault{}, opts...)
 }
 
 // newGRPCServer is NewGRPCServer with a test fault, which adds a last link to the chain when it
 // is not the zero Fault.
-func newGRPCServer(logger *slog.Logger, register func(grpc.ServiceRegistrar), fault Fault, opts ...grpc.ServerOption) *grpc.Server {
+func newGRPCServer(logger *slog.Logger, identity *forwarded.Signer, register func(grpc.ServiceRegistrar), fault Fault, opts ...grpc.ServerOption) *grpc.Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -61,15 +67,22 @@ func newGRPCServer(logger *slog.Logger, register func(grpc.ServiceRegistrar), fa
 		// logging: one record per finished call with method, code and duration; health
 		// checks, which gateways and orchestrators send every few seconds, are not logged.
 		selector.UnaryServerInterceptor(logging.UnaryServerInterceptor(callLogger, logOpt), notHealth),
-		// validation: the buf.validate rules of the request; violations become
-		// INVALID_ARGUMENT with a google.rpc.BadRequest detail.
-		unaryValidate(validator),
 	}
 	stream := []grpc.StreamServerInterceptor{
 		recovery.StreamServerInterceptor(recoveryOpt),
 		selector.StreamServerInterceptor(logging.StreamServerInterceptor(callLogger, logOpt), notHealth),
-		streamValidate(validator),
 	}
+	if identity != nil {
+		// auth: only calls that came through the gateway, with its signed identity, go on;
+		// the identity is in the context for forwarded.IdentityFrom. Health checks and
+		// reflection need none.
+		unary = append(unary, selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(identity.AuthFunc()), notHealthOrReflection))
+		stream = append(stream, selector.StreamServerInterceptor(auth.StreamServerInterceptor(identity.AuthFunc()), notHealthOrReflection))
+	}
+	// validation: the buf.validate rules of the request; violations become INVALID_ARGUMENT
+	// with a google.rpc.BadRequest detail.
+	unary = append(unary, unaryValidate(validator))
+	stream = append(stream, streamValidate(validator))
 	if !fault.IsZero() {
 		// test faults, only when configured: delay or fail the storefront's calls (never
 		// health or reflection) after validation, right before the service.
@@ -93,6 +106,12 @@ func newGRPCServer(logger *slog.Logger, register func(grpc.ServiceRegistrar), fa
 // notHealth selects every call except those to the gRPC health service.
 var notHealth = selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
 	return c.Service != healthpb.Health_ServiceDesc.ServiceName
+})
+
+// notHealthOrReflection selects every call except those to the gRPC health service and to
+// server reflection (grpc.reflection.v1 and v1alpha).
+var notHealthOrReflection = selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
+	return c.Service != healthpb.Health_ServiceDesc.ServiceName && !strings.HasPrefix(c.Service, "grpc.reflection.")
 })
 
 // panicMessage is what a client sees of a panic.

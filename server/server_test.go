@@ -88,7 +88,7 @@ func TestChain(t *testing.T) {
 func TestPanicIsLogged(t *testing.T) {
 	t.Parallel()
 	var buf syncBuffer
-	srv := server.NewGRPCServer(slog.New(slog.NewJSONHandler(&buf, nil)), func(r grpc.ServiceRegistrar) {
+	srv := server.NewGRPCServer(slog.New(slog.NewJSONHandler(&buf, nil)), nil, func(r grpc.ServiceRegistrar) {
 		usersv1.RegisterUserServiceServer(r, panicking{})
 	})
 	addr := startOn(t, srv)

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
 	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
@@ -58,6 +59,13 @@ type Options struct {
 	// Faults injects delays and failures into every call of the named services, for tests (see
 	// ParseFaults and Fault). By default, none: a service without an entry behaves normally.
 	Faults map[string]Fault
+	// IdentitySecret is the secret shared with the gateway, at least 32 bytes long: every call
+	// except health checks and reflection must then carry the identity the gateway signed
+	// with it (see package gateway/authn/forwarded), and orders signs the identity it received
+	// onto its calls to the catalog. By default empty: every call is accepted, which only
+	// tests and trusted networks should allow (the storefront binary requires the secret
+	// unless -insecure-no-identity is given).
+	IdentitySecret string
 }
 
 // Storefront is a running set of demo services, each on its own listener and gRPC server.
@@ -84,6 +92,12 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
+	}
+	var identity *forwarded.Signer
+	if opts.IdentitySecret != "" {
+		if identity, err = forwarded.NewSigner(opts.IdentitySecret); err != nil {
+			return nil, fmt.Errorf("server.Start: IdentitySecret: %w", err)
+		}
 	}
 
 	listeners := make(map[string]net.Listener, len(services))
@@ -117,7 +131,14 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 		if l, ok := listeners[Catalog]; ok {
 			target = l.Addr().String()
 		}
-		conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		if identity != nil {
+			// Orders calls the catalog for the caller it serves: forward that caller's identity.
+			dialOpts = append(dialOpts,
+				grpc.WithChainUnaryInterceptor(forwarded.UnaryClientInterceptor(identity, forwarded.IdentityFrom)),
+				grpc.WithChainStreamInterceptor(forwarded.StreamClientInterceptor(identity, forwarded.IdentityFrom)))
+		}
+		conn, err := grpc.NewClient(target, dialOpts...)
 		if err != nil {
 			closeListeners()
 			return nil, fmt.Errorf("server.Start: catalog client for %q: %w", target, err)
@@ -134,7 +155,7 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 		if !fault.IsZero() {
 			svcLogger.WarnContext(ctx, "test faults injected into every call", slog.String("fault", fault.String()))
 		}
-		srv := newGRPCServer(svcLogger, sf.registrar(name), fault)
+		srv := newGRPCServer(svcLogger, identity, sf.registrar(name), fault)
 		sf.servers = append(sf.servers, srv)
 		sf.addrs[name] = l.Addr().String()
 		sf.serving.Add(1)

@@ -23,7 +23,7 @@ func Dial(t testing.TB, register func(grpc.ServiceRegistrar)) *grpc.ClientConn {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := server.NewGRPCServer(logger, register)
+	srv := server.NewGRPCServer(logger, nil, register)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 
