@@ -9,6 +9,8 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -19,7 +21,11 @@ import (
 	"strings"
 	"syscall"
 
+	"google.golang.org/grpc"
+
 	"github.com/archway-gateway/archway/gateway"
+	"github.com/archway-gateway/archway/gateway/authn"
+	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/server"
 )
@@ -103,7 +109,7 @@ func runDemo(ctx context.Context, args, environ []string, stderr io.Writer) erro
 		return fmt.Errorf("demo: unexpected arguments %q", fs.Args())
 	}
 	// Settle the logging settings first (env overrides included), so the backends log alike.
-	base, err := config.Parse([]byte(demoConfig(nil)), environ)
+	base, err := config.Parse([]byte(demoConfig(nil, "")), environ)
 	if err != nil {
 		return err
 	}
@@ -112,7 +118,17 @@ func runDemo(ctx context.Context, args, environ []string, stderr io.Writer) erro
 	for i, s := range demoServices {
 		names[i] = s.name
 	}
-	sf, err := server.Start(ctx, server.Options{Services: names, Logger: logger.With(slog.String("component", "storefront"))})
+	// The backends accept only the gateway's signed identity: both sides get the same secret,
+	// ARCHWAY_AUTHN_IDENTITY_SECRET when set, else a random one made for this run.
+	secret := base.Authn.IdentitySecret
+	if secret == "" {
+		secret = hex.EncodeToString(randomBytes(32))
+	}
+	sf, err := server.Start(ctx, server.Options{
+		Services:       names,
+		Logger:         logger.With(slog.String("component", "storefront")),
+		IdentitySecret: secret,
+	})
 	if err != nil {
 		return fmt.Errorf("start demo backends: %w", err)
 	}
@@ -121,17 +137,27 @@ func runDemo(ctx context.Context, args, environ []string, stderr io.Writer) erro
 	for _, s := range demoServices {
 		addrs[s.name] = sf.Addr(s.name)
 	}
-	cfg, err := config.Parse([]byte(demoConfig(addrs)), environ)
+	cfg, err := config.Parse([]byte(demoConfig(addrs, secret)), environ)
 	if err != nil {
 		return err
 	}
 	return serve(ctx, cfg, logger)
 }
 
-// demoConfig is the archway.yaml of the demo: one backend per storefront service. With nil
-// addrs it holds placeholders, for reading the settings that do not depend on addresses.
-func demoConfig(addrs map[string]string) string {
-	s := "backends:\n"
+// demoAPIKeyHash is the SHA-256 of the demo's API key, "archway-demo-key" (printf %s
+// archway-demo-key | sha256sum), which the README's examples send as X-Api-Key.
+const demoAPIKeyHash = "0245cba37c19668e78a1d7029e9052e20d362e76b5aa975fe9f5f0a6b9850ed5"
+
+// demoConfig is the archway.yaml of the demo: one backend per storefront service, the demo API
+// key (client "demo", scopes orders.write and users.write) and the identity secret shared with
+// the backends. With nil addrs it holds placeholders, for reading the settings that do not
+// depend on addresses; an empty secret is left out.
+func demoConfig(addrs map[string]string, secret string) string {
+	s := "authn:\n  api_keys:\n    - client_id: demo\n      sha256: " + demoAPIKeyHash + "\n      scopes: [orders.write, users.write]\n"
+	if secret != "" {
+		s += fmt.Sprintf("  identity_secret: %q\n", secret)
+	}
+	s += "backends:\n"
 	for _, d := range demoServices {
 		addr := addrs[d.name]
 		if addr == "" {
@@ -143,7 +169,18 @@ func demoConfig(addrs map[string]string) string {
 }
 
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
-	gw, err := gateway.New(ctx, cfg, gateway.WithLogger(logger))
+	opts := []gateway.Option{gateway.WithLogger(logger)}
+	if cfg.Authn.IdentitySecret != "" {
+		// Until gateway.New adds them itself: sign the caller's identity onto every backend call.
+		signer, err := forwarded.NewSigner(cfg.Authn.IdentitySecret)
+		if err != nil {
+			return err
+		}
+		opts = append(opts, gateway.WithDialOptions(
+			grpc.WithChainUnaryInterceptor(authn.UnaryClientInterceptor(signer)),
+			grpc.WithChainStreamInterceptor(authn.StreamClientInterceptor(signer))))
+	}
+	gw, err := gateway.New(ctx, cfg, opts...)
 	if err != nil {
 		return err
 	}
@@ -160,6 +197,13 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 		h = slog.NewJSONHandler(w, opts)
 	}
 	return slog.New(h)
+}
+
+// randomBytes returns n bytes from the system's secure random source.
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails
+	return b
 }
 
 // lookupEnv returns the value of the last assignment to key in environ, or "".

@@ -11,6 +11,13 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
 )
 
 func TestRunRejectsBadInvocations(t *testing.T) {
@@ -57,12 +64,25 @@ func TestDemoServesAndStops(t *testing.T) {
 		_ = pw.Close()
 	}()
 	addr := make(chan string, 1)
+	usersAddr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
-			var rec struct{ Msg, Listener, Addr string }
-			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "listening" && rec.Listener == "api" {
-				addr <- rec.Addr
+			var rec struct{ Msg, Listener, Service, Addr string }
+			if json.Unmarshal(sc.Bytes(), &rec) == nil && rec.Msg == "listening" {
+				// Never block: the demo writes its logs through this pipe.
+				switch {
+				case rec.Listener == "api":
+					select {
+					case addr <- rec.Addr:
+					default:
+					}
+				case rec.Service == "users":
+					select {
+					case usersAddr <- rec.Addr:
+					default:
+					}
+				}
 			}
 		}
 	}()
@@ -78,6 +98,7 @@ func TestDemoServesAndStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("X-Api-Key", "archway-demo-key")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +107,16 @@ func TestDemoServesAndStops(t *testing.T) {
 	_ = resp.Body.Close()
 	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"displayName":"Ada Lovelace"`) {
 		t.Fatalf("GET user = %d %s", resp.StatusCode, body)
+	}
+	// The demo's backends accept the gateway's signed calls only.
+	conn, err := grpc.NewClient(<-usersAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = usersv1.NewUserServiceClient(conn).GetUser(t.Context(), &usersv1.GetUserRequest{Name: "users/ada-lovelace"})
+	_ = conn.Close()
+	if status.Code(err) != codes.Unauthenticated {
+		t.Errorf("direct call to the demo's users backend: %v, want UNAUTHENTICATED", err)
 	}
 	cancel()
 	select {

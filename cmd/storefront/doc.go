@@ -17,6 +17,18 @@
 //	-test-faults     for tests only: delays and failures to inject per service (default none),
 //	                 such as "users=delay:50ms;catalog=fail:unavailable;orders=hang"; see
 //	                 server.ParseFaults. Every injection is logged as "injected fault".
+//	-insecure-no-identity
+//	                 accept every call, without the gateway's signed identity; only for trusted
+//	                 networks and local experiments
+//
+// Environment:
+//
+//	STOREFRONT_IDENTITY_SECRET  the secret shared with the gateway (its authn.identity_secret),
+//	                            at least 32 bytes. Every call except health checks and reflection
+//	                            must carry the identity the gateway signed with it, so only the
+//	                            gateway can call the services. Required unless
+//	                            -insecure-no-identity is given; it is read from the environment,
+//	                            never from a flag, because flags show in ps.
 //
 // Logs go to standard error; each service logs one "listening" record with its service and addr.
 package main

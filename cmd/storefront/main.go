@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	"github.com/archway-gateway/archway/server"
 )
 
@@ -23,7 +24,7 @@ const shutdownTimeout = 10 * time.Second
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Stderr)
+	err := run(ctx, os.Args[1:], os.Environ(), os.Stderr)
 	stop()
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -33,9 +34,13 @@ func main() {
 	}
 }
 
-// run parses args, serves the chosen services until ctx ends, then shuts them down. It logs to
-// stderr.
-func run(ctx context.Context, args []string, stderr io.Writer) error {
+// envIdentitySecret names the environment variable holding the secret shared with the gateway.
+// It is not a flag, since flags show in ps.
+const envIdentitySecret = "STOREFRONT_IDENTITY_SECRET"
+
+// run parses args, reads the identity secret from environ ("KEY=value" strings, as os.Environ
+// returns), serves the chosen services until ctx ends, then shuts them down. It logs to stderr.
+func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("storefront", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	services := fs.String("services", "users,orders,catalog", "comma-separated services to run")
@@ -46,6 +51,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "log format: json or text")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	testFaults := fs.String("test-faults", "", "for tests only: inject delays and failures, as in \"users=delay:50ms;catalog=fail:unavailable;orders=hang\"")
+	insecureNoIdentity := fs.Bool("insecure-no-identity", false, "accept calls without the gateway's signed identity, when "+envIdentitySecret+" is not set: from anyone who can reach the listeners")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,6 +61,17 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	logger, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
 		return err
+	}
+	secret := lookupEnv(environ, envIdentitySecret)
+	switch {
+	case secret != "" && *insecureNoIdentity:
+		return errors.New("-insecure-no-identity contradicts " + envIdentitySecret + ": unset one of them")
+	case secret == "" && !*insecureNoIdentity:
+		return fmt.Errorf("%s is not set: set it to the gateway's authn.identity_secret (at least %d bytes), or pass -insecure-no-identity to accept calls from anyone", envIdentitySecret, forwarded.MinSecretLen)
+	case secret != "" && len(secret) < forwarded.MinSecretLen:
+		return fmt.Errorf("%s must be at least %d bytes long, got %d", envIdentitySecret, forwarded.MinSecretLen, len(secret))
+	case secret == "":
+		logger.Warn("accepting every call: the gateway's identity is not checked (-insecure-no-identity)")
 	}
 
 	var names []string
@@ -80,9 +97,10 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 			server.Orders:  *ordersAddr,
 			server.Catalog: *catalogAddr,
 		},
-		CatalogTarget: *catalogTarget,
-		Logger:        logger,
-		Faults:        faults,
+		CatalogTarget:  *catalogTarget,
+		Logger:         logger,
+		Faults:         faults,
+		IdentitySecret: secret,
 	})
 	if err != nil {
 		return err
@@ -98,6 +116,17 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
 	return errors.Join(serveErr, sf.Shutdown(shutdownCtx))
+}
+
+// lookupEnv returns the value of the last assignment to key in environ, or "".
+func lookupEnv(environ []string, key string) string {
+	var v string
+	for _, kv := range environ {
+		if k, val, ok := strings.Cut(kv, "="); ok && k == key {
+			v = val
+		}
+	}
+	return v
 }
 
 // newLogger returns the slog logger for the -log-format and -log-level flags.

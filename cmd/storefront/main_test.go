@@ -12,8 +12,12 @@ import (
 
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
 
+	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
 )
 
@@ -63,7 +67,8 @@ func TestRunServesUntilCancelled(t *testing.T) {
 			"-catalog-addr", "127.0.0.1:0",
 			"-users-addr", "127.0.0.1:0",
 			"-log-format", "json",
-		}, &logs)
+			"-insecure-no-identity",
+		}, nil, &logs)
 	}()
 
 	var addrs map[string]string
@@ -104,25 +109,90 @@ func TestRunServesUntilCancelled(t *testing.T) {
 func TestRunErrors(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name string
-		args []string
-		want string
+		name    string
+		args    []string
+		environ []string
+		want    string
 	}{
-		{"unknown flag", []string{"-port", "1"}, "flag provided but not defined"},
-		{"extra argument", []string{"serve"}, "unexpected arguments"},
-		{"log format", []string{"-log-format", "xml"}, "-log-format"},
-		{"log level", []string{"-log-level", "loud"}, "-log-level"},
-		{"no services", []string{"-services", " , "}, "-services"},
-		{"unknown service", []string{"-services", "payments"}, "unknown service"},
-		{"orders alone", []string{"-services", "orders", "-orders-addr", "127.0.0.1:0"}, "-catalog-target"},
+		{"unknown flag", []string{"-port", "1"}, nil, "flag provided but not defined"},
+		{"extra argument", []string{"serve"}, nil, "unexpected arguments"},
+		{"log format", []string{"-log-format", "xml"}, nil, "-log-format"},
+		{"log level", []string{"-log-level", "loud"}, nil, "-log-level"},
+		{"no services", []string{"-services", " , ", "-insecure-no-identity"}, nil, "-services"},
+		{"unknown service", []string{"-services", "payments", "-insecure-no-identity"}, nil, "unknown service"},
+		{"orders alone", []string{"-services", "orders", "-orders-addr", "127.0.0.1:0", "-insecure-no-identity"}, nil, "-catalog-target"},
+		{"no identity secret", []string{"-services", "users", "-users-addr", "127.0.0.1:0"}, nil,
+			"STOREFRONT_IDENTITY_SECRET is not set: set it to the gateway's authn.identity_secret (at least 32 bytes), or pass -insecure-no-identity"},
+		{"short identity secret", []string{"-services", "users", "-users-addr", "127.0.0.1:0"}, []string{"STOREFRONT_IDENTITY_SECRET=hunter2"},
+			"STOREFRONT_IDENTITY_SECRET must be at least 32 bytes long, got 7"},
+		{"secret and insecure", []string{"-services", "users", "-users-addr", "127.0.0.1:0", "-insecure-no-identity"}, []string{"STOREFRONT_IDENTITY_SECRET=" + testSecret},
+			"-insecure-no-identity contradicts STOREFRONT_IDENTITY_SECRET"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var stderr lockedBuffer
-			err := run(t.Context(), tt.args, &stderr)
+			err := run(t.Context(), tt.args, tt.environ, &stderr)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("run(%q) = %v, want an error mentioning %q", tt.args, err, tt.want)
+			}
+		})
+	}
+}
+
+const testSecret = "storefront-main-test-secret-0123456789"
+
+// TestRunRequiresTheGatewaysIdentity runs the storefront with STOREFRONT_IDENTITY_SECRET: a
+// direct call is refused, one signed with the secret is served, health needs no identity.
+func TestRunRequiresTheGatewaysIdentity(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	var logs lockedBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-services", "catalog", "-catalog-addr", "127.0.0.1:0", "-log-format", "json"},
+			[]string{"PATH=/bin", "STOREFRONT_IDENTITY_SECRET=" + testSecret}, &logs)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("run = %v", err)
+		}
+	})
+	var addr string
+	deadline := time.Now().Add(5 * time.Second)
+	for addr = listening(logs.String())["catalog"]; addr == ""; addr = listening(logs.String())["catalog"] {
+		if time.Now().After(deadline) {
+			t.Fatalf("no listening record after 5s; logs:\n%s", logs.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	signer, err := forwarded.NewSigner(testSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anonymous := func(context.Context) (forwarded.Identity, bool) { return forwarded.Identity{}, false }
+	for _, tc := range []struct {
+		name string
+		opts []grpc.DialOption
+		want codes.Code
+	}{
+		{"direct", nil, codes.Unauthenticated},
+		{"signed", []grpc.DialOption{grpc.WithChainUnaryInterceptor(forwarded.UnaryClientInterceptor(signer, anonymous))}, codes.OK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conn, err := grpc.NewClient(addr, append(tc.opts, grpc.WithTransportCredentials(insecure.NewCredentials()))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = conn.Close() }()
+			_, err = catalogv1.NewCatalogServiceClient(conn).GetProduct(ctx, &catalogv1.GetProductRequest{Id: "sku-espresso-250"})
+			if got := status.Code(err); got != tc.want {
+				t.Errorf("GetProduct: %v, want %v", err, tc.want)
+			}
+			resp, err := healthpb.NewHealthClient(conn).Check(ctx, &healthpb.HealthCheckRequest{})
+			if err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+				t.Errorf("health: %v, %v", resp.GetStatus(), err)
 			}
 		})
 	}
