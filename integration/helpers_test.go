@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -20,9 +21,12 @@ import (
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
 )
@@ -320,12 +324,38 @@ func startStorefrontArgs(t *testing.T, services []string, addrs map[string]strin
 	if catalogTarget != "" {
 		args = append(args, "-catalog-target", catalogTarget)
 	}
-	p := startProc(t, "storefront("+strings.Join(services, ",")+")", binaries(t).storefront, args, nil)
+	p := startProc(t, "storefront("+strings.Join(services, ",")+")", binaries(t).storefront, args,
+		[]string{"STOREFRONT_IDENTITY_SECRET=" + identitySecret})
 	sf := &storefront{proc: p, addrs: make(map[string]string)}
 	for _, s := range services {
 		sf.addrs[s] = p.listenAddr(t, "service", s)
 	}
 	return sf
+}
+
+// identitySecret is shared by every storefront and gateway the tests start, so that the
+// backends accept the gateway's calls (and no one else's). It is made anew for each run.
+var identitySecret = rand.Text() + rand.Text()
+
+// dialBackend connects to a storefront service directly, signing the identity of a test
+// operator onto every call as the gateway would.
+func dialBackend(t *testing.T, addr string) *grpc.ClientConn {
+	t.Helper()
+	signer, err := forwarded.NewSigner(identitySecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	operator := func(context.Context) (forwarded.Identity, bool) {
+		return forwarded.Identity{Subject: "integration-test", ClientID: "integration-test", Kind: "api_key"}, true
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithChainUnaryInterceptor(forwarded.UnaryClientInterceptor(signer, operator)),
+		grpc.WithChainStreamInterceptor(forwarded.StreamClientInterceptor(signer, operator)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return conn
 }
 
 // backendServices maps a storefront service name to the gRPC service it serves.
@@ -376,7 +406,8 @@ func startGatewayConfig(t *testing.T, yaml string) *gateway {
 	if err := os.WriteFile(cfg, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startProc(t, "archway", binaries(t).archway, []string{"serve", "-config", cfg}, nil)
+	p := startProc(t, "archway", binaries(t).archway, []string{"serve", "-config", cfg},
+		[]string{"ARCHWAY_AUTHN_IDENTITY_SECRET=" + identitySecret})
 	return &gateway{
 		proc:  p,
 		api:   "http://" + p.listenAddr(t, "listener", "api"),

@@ -12,8 +12,6 @@ import (
 	"time"
 
 	spb "google.golang.org/genproto/googleapis/rpc/status"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
@@ -148,12 +146,7 @@ func TestGracefulShutdown(t *testing.T) {
 	}
 
 	// The gateway cannot be reached any more, so change the order at the backend directly.
-	conn, err := grpc.NewClient(s.sf.addrs["orders"], grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = conn.Close() })
-	orders := ordersv1.NewOrderServiceClient(conn)
+	orders := ordersv1.NewOrderServiceClient(dialBackend(t, s.sf.addrs["orders"]))
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 
