@@ -112,7 +112,6 @@ func (a *Authenticator) newIssuer(ic config.JWTIssuer) (*issuer, error) {
 	}
 	fails := a.jwksFails.WithLabelValues(ic.Issuer)
 	return &issuer{
-		name:      ic.Issuer,
 		audiences: ic.Audiences,
 		allowed:   allowed,
 		keys: &keySource{

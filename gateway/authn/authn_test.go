@@ -298,7 +298,7 @@ func TestNewRejectsBadKeyFiles(t *testing.T) {
 		want string
 	}{
 		{"not JSON", func(*testing.T) []byte { return []byte("nope") }, "not a JSON Web Key Set"},
-		{"small RSA key", func(t *testing.T) []byte {
+		{"small RSA key", func(*testing.T) []byte {
 			return []byte(`{"keys":[{"kty":"RSA","kid":"small","e":"AQAB","n":"` + b64(small.N.Bytes()) + `"}]}`)
 		}, "1024 bits"},
 		{"short HMAC secret", func(t *testing.T) []byte {
