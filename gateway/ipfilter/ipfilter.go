@@ -1,7 +1,9 @@
 package ipfilter
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math"
 	"net/http"
 	"net/netip"
 	"slices"
@@ -166,28 +168,48 @@ func (r *rules) allows(ip netip.Addr) bool {
 	return r.allow.empty() || r.allow.contains(ip)
 }
 
-// prefixSet answers whether any of its prefixes contains an address, with one map lookup per
-// distinct prefix length in the set rather than one comparison per prefix, so a list of
-// thousands of CIDRs costs about as much as a list of a few.
+// linearMax is the size up to which a prefixSet compares an address with each prefix in turn;
+// larger sets use their per-length maps.
+const linearMax = 16
+
+// prefixSet answers whether any of its prefixes contains an address. A large set costs one map
+// lookup per distinct prefix length rather than one comparison per prefix, so a list of
+// thousands of CIDRs costs about as much as a list of a few dozen.
 type prefixSet struct {
+	list           []netip.Prefix
 	v4Bits, v6Bits []int // the distinct prefix lengths, longest first
-	set            map[netip.Prefix]struct{}
+	v4             map[v4Key]struct{}
+	v6             map[v6Key]struct{}
+}
+
+// v4Key is an IPv4 prefix's address in the high 32 bits and its length in the low ones.
+type v4Key uint64
+
+type v6Key struct {
+	hi, lo uint64
+	bits   int
 }
 
 func newPrefixSet(path string, list []string) (prefixSet, error) {
-	s := prefixSet{set: make(map[netip.Prefix]struct{}, len(list))}
+	var s prefixSet
 	for i, entry := range list {
 		p, err := config.ParsePrefix(entry)
 		if err != nil {
 			return prefixSet{}, fmt.Errorf("%s[%d]: %w", path, i, err)
 		}
-		s.set[p] = struct{}{}
-		bits := &s.v6Bits
+		s.list = append(s.list, p)
+	}
+	if len(s.list) <= linearMax {
+		return s, nil
+	}
+	s.v4, s.v6 = make(map[v4Key]struct{}), make(map[v6Key]struct{})
+	for _, p := range s.list {
 		if p.Addr().Is4() {
-			bits = &s.v4Bits
-		}
-		if !slices.Contains(*bits, p.Bits()) {
-			*bits = append(*bits, p.Bits())
+			s.v4[key4(p.Addr(), p.Bits())] = struct{}{}
+			s.v4Bits = appendNew(s.v4Bits, p.Bits())
+		} else {
+			s.v6[key6(p.Addr(), p.Bits())] = struct{}{}
+			s.v6Bits = appendNew(s.v6Bits, p.Bits())
 		}
 	}
 	slices.SortFunc(s.v4Bits, func(a, b int) int { return b - a })
@@ -195,19 +217,64 @@ func newPrefixSet(path string, list []string) (prefixSet, error) {
 	return s, nil
 }
 
-func (s *prefixSet) empty() bool { return len(s.set) == 0 }
-
-func (s *prefixSet) contains(ip netip.Addr) bool {
-	bits := s.v6Bits
-	if ip.Is4() {
-		bits = s.v4Bits
+func appendNew(list []int, n int) []int {
+	if slices.Contains(list, n) {
+		return list
 	}
-	for _, b := range bits {
-		p, err := ip.Prefix(b)
-		if err != nil {
-			return false
+	return append(list, n)
+}
+
+// key4 is the map key of ip's first bits bits.
+func key4(ip netip.Addr, bits int) v4Key {
+	a := ip.As4()
+	v := binary.BigEndian.Uint32(a[:])
+	if bits < 32 {
+		v &^= math.MaxUint32 >> bits
+	}
+	return v4Key(uint64(v)<<32 | uint64(bits))
+}
+
+// key6 is the map key of ip's first bits bits.
+func key6(ip netip.Addr, bits int) v6Key {
+	a := ip.As16()
+	hi, lo := binary.BigEndian.Uint64(a[:8]), binary.BigEndian.Uint64(a[8:])
+	switch {
+	case bits <= 64:
+		lo = 0
+		if bits < 64 {
+			hi &^= math.MaxUint64 >> bits
 		}
-		if _, ok := s.set[p]; ok {
+	case bits < 128:
+		lo &^= math.MaxUint64 >> (bits - 64)
+	}
+	return v6Key{hi: hi, lo: lo, bits: bits}
+}
+
+func (s *prefixSet) empty() bool { return len(s.list) == 0 }
+
+// contains reports whether a prefix of s contains ip, which must be unmapped.
+func (s *prefixSet) contains(ip netip.Addr) bool {
+	if !ip.IsValid() {
+		return false
+	}
+	if s.v4 == nil {
+		for _, p := range s.list {
+			if p.Contains(ip) {
+				return true
+			}
+		}
+		return false
+	}
+	if ip.Is4() {
+		for _, b := range s.v4Bits {
+			if _, ok := s.v4[key4(ip, b)]; ok {
+				return true
+			}
+		}
+		return false
+	}
+	for _, b := range s.v6Bits {
+		if _, ok := s.v6[key6(ip, b)]; ok {
 			return true
 		}
 	}
