@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"google.golang.org/grpc/codes"
 )
 
 // Sampling says which requests the access log records: every request that failed (status 400
@@ -37,7 +39,8 @@ func (s Sampling) keep(status int, latency time.Duration) bool {
 
 // AccessLog logs one record per request after it completes, as sampling says: request id,
 // method, path, query (with secret values redacted), route pattern, gRPC method and code (when
-// the layers behind recorded them in the [State]), HTTP status, latency, request and response
+// the layers behind recorded them in the [State]; a routed request answered 2xx without a
+// recorded code is logged as OK), HTTP status, latency, request and response
 // body bytes, client IP, peer address, the caller's subject (when authenticated) and user agent.
 // No header that carries credentials (Authorization, Cookie, X-Api-Key) is ever logged.
 func AccessLog(next http.Handler, logger *slog.Logger, sampling Sampling) http.Handler {
@@ -87,7 +90,13 @@ func logRequest(logger *slog.Logger, sampling Sampling, r *http.Request, rw *res
 		slog.String("grpc_method", method),
 		slog.Int("status", st))
 	if s != nil {
-		if c, ok := s.GRPCCode(); ok {
+		c, ok := s.GRPCCode()
+		if !ok && method != "" && st >= 200 && st < 300 {
+			// A routed call answered 2xx succeeded; other statuses map back to several
+			// codes, so only a recorded code is logged for them.
+			c, ok = codes.OK, true
+		}
+		if ok {
 			attrs = append(attrs, slog.String("grpc_code", c.String()))
 		}
 	}

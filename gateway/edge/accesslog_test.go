@@ -120,6 +120,40 @@ func TestAccessLogFields(t *testing.T) {
 	}
 }
 
+func TestAccessLogGRPCCode(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		method string
+		code   *codes.Code
+		status int
+		want   any // nil: no grpc_code field
+	}{
+		{"recorded code", "/a.B/C", new(codes.PermissionDenied), http.StatusForbidden, "PermissionDenied"},
+		{"routed 2xx without a code is OK", "/a.B/C", nil, http.StatusCreated, "OK"},
+		{"routed error without a code is not guessed", "/a.B/C", nil, http.StatusBadRequest, nil},
+		{"unrouted 2xx has no code", "", nil, http.StatusOK, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			logs, logger := newLogCapture()
+			h := edge.RequestID(edge.AccessLog(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				s := edge.StateFrom(r.Context())
+				s.SetGRPCMethod(tc.method)
+				if tc.code != nil {
+					s.SetGRPCCode(*tc.code)
+				}
+				w.WriteHeader(tc.status)
+			}), logger, edge.EveryRequest))
+			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
+			recs := logs.records(t)
+			if len(recs) != 1 || recs[0]["grpc_code"] != tc.want {
+				t.Errorf("logged %s, want grpc_code %v", logs.String(), tc.want)
+			}
+		})
+	}
+}
+
 func TestAccessLogRedactsQuery(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
