@@ -119,9 +119,15 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 		}
 	}
 	g.handler = edge.Chain(g.routesWithHealth(), edge.Options{
-		Logger:       g.logger,
-		AccessLog:    cfg.Log.AccessLog,
-		MaxBodyBytes: cfg.API.MaxRequestBodyBytes,
+		Logger:    g.logger,
+		AccessLog: cfg.Log.AccessLog,
+		AccessLogSampling: &edge.Sampling{
+			Rate:          cfg.Log.AccessLogSampleRate,
+			SlowThreshold: cfg.Log.AccessLogSlowThreshold.D(),
+		},
+		TrustedProxies: cfg.Listen.TrustedProxyPrefixes(),
+		CORS:           cfg.CORS,
+		MaxBodyBytes:   cfg.API.MaxRequestBodyBytes,
 	})
 	return g, nil
 }
