@@ -22,6 +22,7 @@ import (
 	"github.com/archway-gateway/archway/gateway/composite"
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/edge"
+	"github.com/archway-gateway/archway/gateway/policy"
 	edgev1 "github.com/archway-gateway/archway/gen/archway/edge/v1"
 )
 
@@ -33,10 +34,13 @@ type Gateway struct {
 	backends *backend.Set
 	routes   routeTable
 	// creates holds the full names of the methods whose successful POST answers 201 Created.
-	creates  map[string]bool
-	mux      *runtime.ServeMux
-	handler  http.Handler
-	draining atomic.Bool
+	creates map[string]bool
+	mux     *runtime.ServeMux
+	handler http.Handler
+	// routeChain runs the per-route links of the edge chain for a request whose route matched;
+	// see newRouteChain.
+	routeChain http.Handler
+	draining   atomic.Bool
 }
 
 // New builds a gateway for cfg: it creates one gRPC connection per backend (connections are
@@ -82,11 +86,23 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 	if err != nil {
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
+	sds, err := serviceDescriptors(routeServices)
+	if err != nil {
+		return nil, fmt.Errorf("gateway.New: %w", err)
+	}
+	policies, err := policy.Build(sds, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("gateway.New: %w", err)
+	}
+	if err := routes.attachPolicies(policies, o.logger); err != nil {
+		return nil, fmt.Errorf("gateway.New: %w", err)
+	}
 	backends, err := backend.Dial(specs, o.logger, o.dialOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
 	g := &Gateway{cfg: cfg, logger: o.logger, backends: backends, routes: routes, creates: createMethods(routes)}
+	g.routeChain = g.newRouteChain()
 	g.mux = g.newServeMux()
 	for _, b := range backends.All() {
 		for _, svc := range b.Services {
@@ -103,9 +119,15 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 		}
 	}
 	g.handler = edge.Chain(g.routesWithHealth(), edge.Options{
-		Logger:       g.logger,
-		AccessLog:    cfg.Log.AccessLog,
-		MaxBodyBytes: cfg.API.MaxRequestBodyBytes,
+		Logger:    g.logger,
+		AccessLog: cfg.Log.AccessLog,
+		AccessLogSampling: &edge.Sampling{
+			Rate:          cfg.Log.AccessLogSampleRate,
+			SlowThreshold: cfg.Log.AccessLogSlowThreshold.D(),
+		},
+		TrustedProxies: cfg.Listen.TrustedProxyPrefixes(),
+		CORS:           cfg.CORS,
+		MaxBodyBytes:   cfg.API.MaxRequestBodyBytes,
 	})
 	return g, nil
 }
@@ -197,8 +219,40 @@ func (g *Gateway) routeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc 
 		if ok && rt.method.IsStreamingServer() {
 			w = &streamWriter{ResponseWriter: w}
 		}
-		next(w, r, params)
+		if !ok || rt.policy == nil {
+			next(w, r, params)
+			return
+		}
+		ctx := policy.NewContext(r.Context(), rt.policy)
+		ctx = context.WithValue(ctx, muxCallKey{}, muxCall{next: next, params: params})
+		g.routeChain.ServeHTTP(w, r.WithContext(ctx))
 	}
+}
+
+// muxCall is the rest of grpc-gateway's handling of a matched route: decode, call the backend,
+// encode. The per-route chain ends by running it.
+type muxCall struct {
+	next   runtime.HandlerFunc
+	params map[string]string
+}
+
+type muxCallKey struct{}
+
+// newRouteChain builds the links that need the matched route's policy, which routeMiddleware
+// has put in the request context. The order of the links is written down here:
+//
+//  1. Deadline: the policy's timeout bounds the backend call; a client's shorter Grpc-Timeout
+//     still wins, since grpc-gateway applies it on top.
+func (g *Gateway) newRouteChain() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		call, _ := r.Context().Value(muxCallKey{}).(muxCall)
+		if p := policy.FromContext(r.Context()); p != nil && p.Timeout > 0 {
+			ctx, cancel := context.WithTimeout(r.Context(), p.Timeout)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
+		call.next(w, r, call.params)
+	})
 }
 
 // headerAllowlist builds a grpc-gateway header matcher that passes only the listed names. For
@@ -235,7 +289,7 @@ func createMethods(routes routeTable) map[string]bool {
 	m := make(map[string]bool)
 	for _, r := range routes {
 		if r.httpMethod == http.MethodPost && strings.HasPrefix(string(r.method.Name()), "Create") {
-			m["/"+string(r.method.Parent().FullName())+"/"+string(r.method.Name())] = true
+			m[policy.FullMethodName(r.method)] = true
 		}
 	}
 	return m

@@ -35,17 +35,30 @@ import (
 // fakeUsers is a UserService whose answers each test sets, recording the metadata it received.
 type fakeUsers struct {
 	usersv1.UnimplementedUserServiceServer
-	mu       sync.Mutex
-	lastMD   metadata.MD
-	lastList *usersv1.ListUsersRequest
-	getErr   error
+	mu     sync.Mutex
+	lastMD metadata.MD
+	// lastBudget is the time the last call had left when it arrived; 0 when it had no deadline.
+	lastBudget time.Duration
+	lastList   *usersv1.ListUsersRequest
+	getErr     error
 }
 
 func (f *fakeUsers) record(ctx context.Context) {
 	md, _ := metadata.FromIncomingContext(ctx)
+	var budget time.Duration
+	if d, ok := ctx.Deadline(); ok {
+		budget = time.Until(d)
+	}
 	f.mu.Lock()
 	f.lastMD = md
+	f.lastBudget = budget
 	f.mu.Unlock()
+}
+
+func (f *fakeUsers) budget() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastBudget
 }
 
 func (f *fakeUsers) metadata() metadata.MD {
@@ -541,5 +554,36 @@ func TestStreamFailingAtOnceIsPlainStatus(t *testing.T) {
 	st := decodeStatus(t, resp, body)
 	if codes.Code(st.Code) != codes.NotFound || !strings.Contains(st.Message, "not found") {
 		t.Errorf("body = %s", body)
+	}
+}
+
+// TestRouteTimeoutBoundsBackendCall checks the deadline a backend call gets: the default route
+// timeout, a per-method override, and a client's shorter Grpc-Timeout.
+func TestRouteTimeoutBoundsBackendCall(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, `
+policy:
+  defaults: {timeout: 4s}
+  routes:
+    storefront.users.v1.UserService/ListUsers: {timeout: 9s}
+`, nil)
+	for _, tc := range []struct {
+		name     string
+		path     string
+		header   map[string]string
+		min, max time.Duration
+	}{
+		{"default", "/v1/users/ada", nil, 3 * time.Second, 4 * time.Second},
+		{"override", "/v1/users", nil, 8 * time.Second, 9 * time.Second},
+		{"client's shorter timeout", "/v1/users/ada", map[string]string{"Grpc-Timeout": "2S"}, time.Second, 2 * time.Second},
+		{"client's longer timeout", "/v1/users/ada", map[string]string{"Grpc-Timeout": "60S"}, 3 * time.Second, 4 * time.Second},
+	} {
+		resp, body := do(t, http.MethodGet, env.url+tc.path, "", tc.header)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: status %d: %s", tc.name, resp.StatusCode, body)
+		}
+		if got := env.users.budget(); got < tc.min || got > tc.max {
+			t.Errorf("%s: backend call had %v left, want between %v and %v", tc.name, got, tc.min, tc.max)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"fmt"
+	"log/slog"
 	"net/url"
 	"regexp"
 	"strings"
@@ -13,6 +14,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/archway-gateway/archway/gateway/policy"
 )
 
 // route is one HTTP binding of a gRPC method, as declared by its google.api.http annotation.
@@ -24,6 +27,8 @@ type route struct {
 	body string
 	// pathFields are the request fields bound by path variables, such as "user.name".
 	pathFields []string
+	// policy is the method's route policy; nil until New attaches the policy table.
+	policy *policy.Policy
 }
 
 // routeTable finds a route by HTTP method and the pattern that grpc-gateway matched.
@@ -36,10 +41,29 @@ func (t routeTable) lookup(httpMethod, pattern string) (*route, bool) {
 	return r, ok
 }
 
-// buildRoutes reads the google.api.http bindings of the named services from the compiled
-// descriptors linked into the binary.
-func buildRoutes(services []string) (routeTable, error) {
-	t := make(routeTable)
+// attachPolicies gives every route its method's policy from table, and logs the table at debug
+// level, one record per method.
+func (t routeTable) attachPolicies(table *policy.Table, logger *slog.Logger) error {
+	for _, r := range t {
+		name := policy.FullMethodName(r.method)
+		p, ok := table.Lookup(name)
+		if !ok {
+			return fmt.Errorf("route %s %s: no policy for %s", r.httpMethod, r.pattern, name)
+		}
+		r.policy = p
+	}
+	for _, m := range table.Methods() {
+		p, _ := table.Lookup(m)
+		logger.Debug("route policy", slog.String("method", m), slog.String("policy", p.Describe()))
+	}
+	return nil
+}
+
+
+// serviceDescriptors finds the named services among the compiled descriptors linked into the
+// binary.
+func serviceDescriptors(services []string) ([]protoreflect.ServiceDescriptor, error) {
+	sds := make([]protoreflect.ServiceDescriptor, 0, len(services))
 	for _, name := range services {
 		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
 		if err != nil {
@@ -49,6 +73,20 @@ func buildRoutes(services []string) (routeTable, error) {
 		if !ok {
 			return nil, fmt.Errorf("%s is not a service", name)
 		}
+		sds = append(sds, sd)
+	}
+	return sds, nil
+}
+
+// buildRoutes reads the google.api.http bindings of the named services from the compiled
+// descriptors linked into the binary.
+func buildRoutes(services []string) (routeTable, error) {
+	sds, err := serviceDescriptors(services)
+	if err != nil {
+		return nil, err
+	}
+	t := make(routeTable)
+	for _, sd := range sds {
 		methods := sd.Methods()
 		for i := range methods.Len() {
 			md := methods.Get(i)

@@ -40,6 +40,9 @@ type Config struct {
 	// IPFilter configures client IP filtering.
 	IPFilter IPFilter `yaml:"ip_filter"`
 
+	// CORS configures cross-origin resource sharing for browser clients.
+	CORS CORS `yaml:"cors"`
+
 	// Authn configures caller authentication: bearer tokens, API keys, and the identity
 	// forwarded to backends.
 	Authn Authn `yaml:"authn"`
@@ -72,6 +75,12 @@ type Listen struct {
 	// MaxHeaderBytes caps the size of a request's headers, in bytes. By
 	// default 65536 (64 KiB).
 	MaxHeaderBytes int `yaml:"max_header_bytes"`
+
+	// TrustedProxies lists the proxies, as CIDRs or single addresses (IPv4
+	// or IPv6), whose X-Forwarded-For header is believed: the client's
+	// address is the peer address, unless the peer is one of them. By
+	// default empty: X-Forwarded-For is ignored.
+	TrustedProxies []string `yaml:"trusted_proxies"`
 }
 
 // Admin configures the admin listener, which serves /healthz, /readyz,
@@ -96,6 +105,17 @@ type Log struct {
 
 	// AccessLog logs one line per HTTP request. By default true.
 	AccessLog bool `yaml:"access_log"`
+
+	// AccessLogSampleRate is the fraction, from 0 to 1, of successful and
+	// fast requests that the access log records; failed requests (status
+	// 400 or more) and slow ones are always recorded. By default 1: every
+	// request.
+	AccessLogSampleRate float64 `yaml:"access_log_sample_rate"`
+
+	// AccessLogSlowThreshold is the latency from which a request is slow,
+	// and so always recorded by the access log. Zero means no request
+	// counts as slow. By default 1s.
+	AccessLogSlowThreshold Duration `yaml:"access_log_slow_threshold"`
 }
 
 // API configures the REST/JSON side of the gateway.
@@ -202,9 +222,11 @@ func Default() *Config {
 			Address: "127.0.0.1:9901",
 		},
 		Log: Log{
-			Format:    "text",
-			Level:     "info",
-			AccessLog: true,
+			Format:                 "text",
+			Level:                  "info",
+			AccessLog:              true,
+			AccessLogSampleRate:    1,
+			AccessLogSlowThreshold: Duration(time.Second),
 		},
 		API: API{
 			UnknownQueryParameters: "reject",
@@ -231,6 +253,7 @@ func Default() *Config {
 		RateLimit: RateLimit{
 			Classes: map[string]RateLimitClass{"default": {}},
 		},
+		CORS:  defaultCORS(),
 		Authn: defaultAuthn(),
 	}
 }

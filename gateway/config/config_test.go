@@ -36,7 +36,10 @@ func TestDefault(t *testing.T) {
 			MaxHeaderBytes:    65536,
 		},
 		Admin: config.Admin{Enabled: true, Address: "127.0.0.1:9901"},
-		Log:   config.Log{Format: "text", Level: "info", AccessLog: true},
+		Log: config.Log{
+			Format: "text", Level: "info", AccessLog: true,
+			AccessLogSampleRate: 1, AccessLogSlowThreshold: config.Duration(time.Second),
+		},
 		API: config.API{
 			UnknownQueryParameters: "reject",
 			UnknownFields:          "reject",
@@ -49,7 +52,16 @@ func TestDefault(t *testing.T) {
 			Access: "authenticated", RateLimitClass: "default", Timeout: config.Duration(30 * time.Second),
 		}},
 		RateLimit: config.RateLimit{Classes: map[string]config.RateLimitClass{"default": {}}},
-		Authn:     config.Authn{ClockSkew: config.Duration(30 * time.Second), APIKeyHeader: "X-Api-Key"},
+		CORS: config.CORS{
+			AllowedMethods: []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"},
+			AllowedHeaders: []string{"Authorization", "Content-Type", "X-Api-Key", "X-Request-Id"},
+			ExposedHeaders: []string{
+				"X-Request-Id", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset",
+				"RateLimit-Policy", "Retry-After", "Archway-Partial", "Location",
+			},
+			MaxAge: config.Duration(10 * time.Minute),
+		},
+		Authn: config.Authn{ClockSkew: config.Duration(30 * time.Second), APIKeyHeader: "X-Api-Key"},
 	}
 	got := config.Default()
 	if !reflect.DeepEqual(got, want) {

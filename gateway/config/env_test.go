@@ -54,6 +54,12 @@ func TestEnvOverrides(t *testing.T) {
 			want:    int64(1 << 20),
 		},
 		{
+			name:    "float",
+			environ: []string{"ARCHWAY_LOG_ACCESS_LOG_SAMPLE_RATE=0.25"},
+			check:   func(c *config.Config) any { return c.Log.AccessLogSampleRate },
+			want:    0.25,
+		},
+		{
 			name:    "duration",
 			environ: []string{"ARCHWAY_SHUTDOWN_DRAIN_TIMEOUT=1m30s"},
 			check:   func(c *config.Config) any { return c.Shutdown.DrainTimeout.D() },
@@ -190,6 +196,11 @@ func TestEnvErrors(t *testing.T) {
 			name:    "integer out of range",
 			environ: []string{"ARCHWAY_LISTEN_MAX_HEADER_BYTES=99999999999999999999"},
 			want:    `ARCHWAY_LISTEN_MAX_HEADER_BYTES: "99999999999999999999" is out of range`,
+		},
+		{
+			name:    "not a number",
+			environ: []string{"ARCHWAY_LOG_ACCESS_LOG_SAMPLE_RATE=half"},
+			want:    `ARCHWAY_LOG_ACCESS_LOG_SAMPLE_RATE: want a number, got "half"`,
 		},
 		{
 			name:    "not a bool",

@@ -1,6 +1,6 @@
 package config
 
-// Policy supplies the route policy that the archway.edge.v1.policy method
+// Policy supplies the route policy that the archway.policy.v1.route method
 // option leaves unset, and overrides it per method (see docs/route-policy.md).
 type Policy struct {
 	// Defaults apply to every method whose annotation leaves a field unset.

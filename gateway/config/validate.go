@@ -80,6 +80,8 @@ func (c *Config) check() []error {
 
 	ch.positive("readiness.check_timeout", c.Readiness.CheckTimeout)
 	ch.nonNegative("shutdown.drain_timeout", c.Shutdown.DrainTimeout)
+
+	ch.edgeFunctions(c)
 	c.checkAuthn(&ch)
 	return ch.errs
 }

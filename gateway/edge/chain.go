@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"runtime/debug"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/archway-gateway/archway/gateway/config"
 )
 
 // Options configures [Chain].
@@ -18,6 +20,20 @@ type Options struct {
 	Logger *slog.Logger
 	// AccessLog turns the access log on. By default, it is off.
 	AccessLog bool
+	// AccessLogSampling says which requests the access log records. By default (nil), every
+	// request.
+	AccessLogSampling *Sampling
+	// TrustedProxies are the proxies whose X-Forwarded-For header [ClientIP] believes. By
+	// default none: the client is the connection's peer.
+	TrustedProxies []netip.Prefix
+	// CORS configures the answers to cross-origin requests (see [CORS]). By default (the zero
+	// value, which allows no origin) CORS is off: no CORS headers are sent, and preflight
+	// requests reach the next handler like any other request.
+	CORS config.CORS
+	// Before are links inserted after recover and before the method override link, outermost
+	// first: Before[0] sees the request first. They are where the global IP filter, metrics and
+	// tracing go. By default none.
+	Before []func(http.Handler) http.Handler
 	// MaxBodyBytes caps the request body. By default (0), bodies are not limited.
 	MaxBodyBytes int64
 }
@@ -26,13 +42,21 @@ type Options struct {
 // and nowhere else:
 //
 //  1. Request id: accept the client's X-Request-Id when it is well formed, else make one; echo it.
-//  2. Access log: one record per request with id, method, route, status, size and latency, also
-//     for a request that panicked.
-//  3. Recover: a panic becomes a 500 google.rpc.Status naming the request id (or an aborted
+//  2. Client IP: the connection's peer, or, when the peer is a trusted proxy, the client it
+//     names in X-Forwarded-For. Every later link (the access log, IP filtering, rate limiting)
+//     sees this address.
+//  3. Access log: one record per request with id, method, route, gRPC method and code, status,
+//     sizes, latency, client IP and identity, also for a request that panicked; secrets are
+//     never logged.
+//  4. Recover: a panic becomes a 500 google.rpc.Status naming the request id (or an aborted
 //     connection, when the response had started); the stack is logged.
-//  4. Method override: drop X-HTTP-Method-Override, so the method a client sends is the method
+//  5. Before: the links of [Options.Before], in order (the global IP filter, metrics, tracing),
+//     so that a panic in them is recovered and their answers are logged.
+//  6. Method override: drop X-HTTP-Method-Override, so the method a client sends is the method
 //     that is routed and logged.
-//  5. Body limit: 413 up front for an oversized Content-Length, and a capped reader otherwise.
+//  7. CORS: answer preflight requests without routing them, and add CORS headers to the answers
+//     to allowed origins.
+//  8. Body limit: 413 up front for an oversized Content-Length, and a capped reader otherwise.
 func Chain(next http.Handler, opts Options) http.Handler {
 	logger := opts.Logger
 	if logger == nil {
@@ -42,11 +66,20 @@ func Chain(next http.Handler, opts Options) http.Handler {
 	if opts.MaxBodyBytes > 0 {
 		h = LimitBody(h, opts.MaxBodyBytes)
 	}
+	h = NewCORS(opts.CORS).Middleware(h)
 	h = StripMethodOverride(h)
+	for i := len(opts.Before) - 1; i >= 0; i-- {
+		h = opts.Before[i](h)
+	}
 	h = Recover(h, logger)
 	if opts.AccessLog {
-		h = AccessLog(h, logger)
+		sampling := EveryRequest
+		if opts.AccessLogSampling != nil {
+			sampling = *opts.AccessLogSampling
+		}
+		h = AccessLog(h, logger, sampling)
 	}
+	h = ClientIP(h, opts.TrustedProxies)
 	return RequestID(h)
 }
 
@@ -138,38 +171,6 @@ func GenericMessage(c codes.Code, requestID string) string {
 		return what
 	}
 	return fmt.Sprintf("%s (request id %s)", what, requestID)
-}
-
-// AccessLog logs one record per request after it completes: request id, method, path, matched
-// route pattern, status, response bytes and duration.
-func AccessLog(next http.Handler, logger *slog.Logger) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rw := wrapWriter(w)
-		defer func() { logRequest(logger, r, rw, start) }()
-		next.ServeHTTP(rw, r)
-	})
-}
-
-func logRequest(logger *slog.Logger, r *http.Request, rw *responseWriter, start time.Time) {
-	st := rw.status
-	if st == 0 {
-		st = http.StatusOK
-	}
-	var id, route string
-	if s := StateFrom(r.Context()); s != nil {
-		id, route = s.RequestID(), s.Route()
-	}
-	logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
-		slog.String("request_id", id),
-		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
-		slog.String("route", route),
-		slog.Int("status", st),
-		slog.Int64("bytes", rw.bytes),
-		slog.Duration("duration", time.Since(start)),
-		slog.String("remote", r.RemoteAddr),
-	)
 }
 
 // StripMethodOverride removes X-HTTP-Method-Override and its relatives, so no layer behind the

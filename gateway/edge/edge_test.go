@@ -124,7 +124,7 @@ func TestAccessLogRecordsRouteAndStatus(t *testing.T) {
 	if err := json.Unmarshal([]byte(buf.String()), &rec); err != nil {
 		t.Fatalf("log %q: %v", buf.String(), err)
 	}
-	for k, v := range map[string]any{"request_id": "r-2", "method": "GET", "route": "/v1/{name=users/*}", "status": float64(418), "bytes": float64(2)} {
+	for k, v := range map[string]any{"request_id": "r-2", "method": "GET", "route": "/v1/{name=users/*}", "status": float64(418), "bytes_out": float64(2)} {
 		if rec[k] != v {
 			t.Errorf("%s = %v, want %v", k, rec[k], v)
 		}

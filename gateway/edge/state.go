@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+
+	"google.golang.org/grpc/codes"
 )
 
 // State is the per-request state that the links of the chain share with the layers behind them.
@@ -17,6 +19,9 @@ type State struct {
 	bodyTooLarge bool
 	clientIP     netip.Addr
 	identity     *Identity
+	grpcMethod   string
+	grpcCode     codes.Code
+	grpcCodeSet  bool
 }
 
 // Identity is a verified caller, set by authentication and read by the links after it (rate
@@ -118,4 +123,33 @@ func (s *State) Identity() (Identity, bool) {
 		return Identity{}, false
 	}
 	return *s.identity, true
+}
+
+// SetGRPCMethod records the full name of the gRPC method the request was routed to, as in
+// "/storefront.users.v1.UserService/GetUser", for the access log.
+func (s *State) SetGRPCMethod(method string) {
+	s.mu.Lock()
+	s.grpcMethod = method
+	s.mu.Unlock()
+}
+
+// GRPCMethod returns the gRPC method the request was routed to, or "" when none was.
+func (s *State) GRPCMethod() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.grpcMethod
+}
+
+// SetGRPCCode records the gRPC status code of the answer, for the access log.
+func (s *State) SetGRPCCode(c codes.Code) {
+	s.mu.Lock()
+	s.grpcCode, s.grpcCodeSet = c, true
+	s.mu.Unlock()
+}
+
+// GRPCCode returns the gRPC status code of the answer, and false when none was recorded.
+func (s *State) GRPCCode() (codes.Code, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.grpcCode, s.grpcCodeSet
 }

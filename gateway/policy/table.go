@@ -14,7 +14,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/archway-gateway/archway/gateway/config"
-	edgev1 "github.com/archway-gateway/archway/gen/archway/edge/v1"
+	policyv1 "github.com/archway-gateway/archway/gen/archway/policy/v1"
 )
 
 // Table maps gRPC methods to their policies. It is built once by [Build] and safe for
@@ -35,7 +35,7 @@ func (t *Table) Methods() []string {
 	return slices.Sorted(maps.Keys(t.byMethod))
 }
 
-// Build reads the archway.edge.v1.policy option of every method of services, fills in
+// Build reads the archway.policy.v1.route option of every method of services, fills in
 // cfg.Policy.Defaults and applies cfg.Policy.Routes. It reports every problem at once, each
 // naming the method: an unknown rate-limit or IP filter class, an override for a method that no
 // service has, an invalid access value or scope.
@@ -58,8 +58,8 @@ func Build(services []protoreflect.ServiceDescriptor, cfg *config.Config) (*Tabl
 		}
 		b.override(p, key, cfg.Policy.Routes[key])
 	}
-	for _, p := range t.byMethod {
-		b.checkClasses(p)
+	for _, m := range t.Methods() {
+		b.checkClasses(t.byMethod[m])
 	}
 	if len(b.errs) > 0 {
 		return nil, fmt.Errorf("policy.Build: %w", errors.Join(b.errs...))
@@ -78,7 +78,7 @@ func (b *builder) failf(format string, args ...any) {
 
 // method builds the policy of md from the defaults and its annotation.
 func (b *builder) method(md protoreflect.MethodDescriptor) *Policy {
-	name := "/" + string(md.Parent().FullName()) + "/" + string(md.Name())
+	name := FullMethodName(md)
 	d := b.cfg.Policy.Defaults
 	p := &Policy{
 		Method:         name,
@@ -89,14 +89,14 @@ func (b *builder) method(md protoreflect.MethodDescriptor) *Policy {
 	if !md.IsStreamingClient() && !md.IsStreamingServer() {
 		p.Timeout = d.Timeout.D()
 	}
-	rp, _ := proto.GetExtension(md.Options(), edgev1.E_Policy).(*edgev1.RoutePolicy)
+	rp, _ := proto.GetExtension(md.Options(), policyv1.E_Route).(*policyv1.RoutePolicy)
 	if rp == nil {
 		return p
 	}
 	switch rp.GetAccess() {
-	case edgev1.Access_ACCESS_PUBLIC:
+	case policyv1.Access_ACCESS_PUBLIC:
 		p.Authenticated = false
-	case edgev1.Access_ACCESS_AUTHENTICATED:
+	case policyv1.Access_ACCESS_AUTHENTICATED:
 		p.Authenticated = true
 	}
 	p.Scopes = b.scopes(name, rp.GetScopes())
@@ -123,7 +123,7 @@ func (b *builder) method(md protoreflect.MethodDescriptor) *Policy {
 		}
 	}
 	if p.Timeout < 0 || p.Cache.TTL < 0 || p.Cache.StaleWhileRevalidate < 0 || p.Cache.NotFoundTTL < 0 {
-		b.failf("%s: the archway.edge.v1.policy option has a negative duration", name)
+		b.failf("%s: the archway.policy.v1.route option has a negative duration", name)
 	}
 	b.authenticatedIfScoped(p)
 	return p
@@ -196,6 +196,12 @@ func names[V any](m map[string]V) string {
 		return "none"
 	}
 	return strings.Join(slices.Sorted(maps.Keys(m)), ", ")
+}
+
+// FullMethodName is the gRPC name of md, as in "/storefront.users.v1.UserService/GetUser": the
+// key of a [Table].
+func FullMethodName(md protoreflect.MethodDescriptor) string {
+	return "/" + string(md.Parent().FullName()) + "/" + string(md.Name())
 }
 
 // boundToGET reports whether the method's primary google.api.http binding is a GET.

@@ -8,6 +8,7 @@ package edgev1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/archway-gateway/archway/gen/archway/policy/v1"
 	v12 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
 	v11 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
 	v1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
@@ -297,7 +298,7 @@ var File_archway_edge_v1_composite_proto protoreflect.FileDescriptor
 
 const file_archway_edge_v1_composite_proto_rawDesc = "" +
 	"\n" +
-	"\x1farchway/edge/v1/composite.proto\x12\x0farchway.edge.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a#storefront/catalog/v1/catalog.proto\x1a!storefront/orders/v1/orders.proto\x1a\x1fstorefront/users/v1/users.proto\"{\n" +
+	"\x1farchway/edge/v1/composite.proto\x12\x0farchway.edge.v1\x1a\x1earchway/policy/v1/policy.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a#storefront/catalog/v1/catalog.proto\x1a!storefront/orders/v1/orders.proto\x1a\x1fstorefront/users/v1/users.proto\"{\n" +
 	"\x16GetUserOverviewRequest\x125\n" +
 	"\x04name\x18\x01 \x01(\tB!\xe0A\x02\xbaH\x1br\x192\x17^users/[a-z0-9-]{1,64}$R\x04name\x12*\n" +
 	"\vorder_limit\x18\x02 \x01(\x05B\t\xbaH\x06\x1a\x04\x18\x14(\x00R\n" +
@@ -317,10 +318,12 @@ const file_archway_edge_v1_composite_proto_rawDesc = "" +
 	"stockLevel\x12\x1f\n" +
 	"\vorder_count\x18\x03 \x01(\x05R\n" +
 	"orderCount\x12%\n" +
-	"\x0edegraded_parts\x18\x04 \x03(\tR\rdegradedParts2\x8a\x02\n" +
-	"\x10CompositeService\x12~\n" +
-	"\x0fGetUserOverview\x12'.archway.edge.v1.GetUserOverviewRequest\x1a\x1d.archway.edge.v1.UserOverview\"#\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{name=users/*}:overview\x12v\n" +
-	"\x0eGetProductPage\x12&.archway.edge.v1.GetProductPageRequest\x1a\x1c.archway.edge.v1.ProductPage\"\x1e\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/products/{id}:pageB\xc2\x01\n" +
+	"\x0edegraded_parts\x18\x04 \x03(\tR\rdegradedParts2\xa0\x02\n" +
+	"\x10CompositeService\x12\x84\x01\n" +
+	"\x0fGetUserOverview\x12'.archway.edge.v1.GetUserOverviewRequest\x1a\x1d.archway.edge.v1.UserOverview\")\xba\xeb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x1d\x12\x1b/v1/{name=users/*}:overview\x12\x84\x01\n" +
+	"\x0eGetProductPage\x12&.archway.edge.v1.GetProductPageRequest\x1a\x1c.archway.edge.v1.ProductPage\",\xba\xeb\x18\n" +
+	"\b\x01*\x06\n" +
+	"\x02\b\x05\x18\x01\x82\xd3\xe4\x93\x02\x18\x12\x16/v1/products/{id}:pageB\xc2\x01\n" +
 	"\x13com.archway.edge.v1B\x0eCompositeProtoP\x01Z=github.com/archway-gateway/archway/gen/archway/edge/v1;edgev1\xa2\x02\x03AEX\xaa\x02\x0fArchway.Edge.V1\xca\x02\x0fArchway\\Edge\\V1\xe2\x02\x1bArchway\\Edge\\V1\\GPBMetadata\xea\x02\x11Archway::Edge::V1b\x06proto3"
 
 var (

@@ -8,6 +8,7 @@ package catalogv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/archway-gateway/archway/gen/archway/policy/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -920,7 +921,7 @@ var File_storefront_catalog_v1_catalog_proto protoreflect.FileDescriptor
 
 const file_storefront_catalog_v1_catalog_proto_rawDesc = "" +
 	"\n" +
-	"#storefront/catalog/v1/catalog.proto\x12\x15storefront.catalog.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"k\n" +
+	"#storefront/catalog/v1/catalog.proto\x12\x15storefront.catalog.v1\x1a\x1earchway/policy/v1/policy.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"k\n" +
 	"\x05Money\x126\n" +
 	"\rcurrency_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
 	"^[A-Z]{3}$R\fcurrencyCode\x12*\n" +
@@ -992,14 +993,19 @@ const file_storefront_catalog_v1_catalog_proto_rawDesc = "" +
 	"\x19PRODUCT_ORDER_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17PRODUCT_ORDER_PRICE_ASC\x10\x01\x12\x1c\n" +
 	"\x18PRODUCT_ORDER_PRICE_DESC\x10\x02\x12\x18\n" +
-	"\x14PRODUCT_ORDER_NEWEST\x10\x032\xda\x05\n" +
-	"\x0eCatalogService\x12\x8e\x01\n" +
+	"\x14PRODUCT_ORDER_NEWEST\x10\x032\xb3\x06\n" +
+	"\x0eCatalogService\x12\xa0\x01\n" +
 	"\n" +
-	"GetProduct\x12(.storefront.catalog.v1.GetProductRequest\x1a\x1e.storefront.catalog.v1.Product\"6\x82\xd3\xe4\x93\x020Z\x1b\x12\x19/v1/catalog/products/{id}\x12\x11/v1/products/{id}\x12}\n" +
-	"\fListProducts\x12*.storefront.catalog.v1.ListProductsRequest\x1a+.storefront.catalog.v1.ListProductsResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/products\x12\x92\x01\n" +
-	"\x10BatchGetProducts\x12..storefront.catalog.v1.BatchGetProductsRequest\x1a/.storefront.catalog.v1.BatchGetProductsResponse\"\x1d\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/products:batchGet\x12\x91\x01\n" +
-	"\bGetStock\x12&.storefront.catalog.v1.GetStockRequest\x1a'.storefront.catalog.v1.GetStockResponse\"4\x82\xd3\xe4\x93\x02.b\vstock_level\x12\x1f/v1/products/{product_id}/stock\x12\x8e\x01\n" +
-	"\vAdjustStock\x12).storefront.catalog.v1.AdjustStockRequest\x1a!.storefront.catalog.v1.StockLevel\"1\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/products/{product_id}/stock:adjustB\xe7\x01\n" +
+	"GetProduct\x12(.storefront.catalog.v1.GetProductRequest\x1a\x1e.storefront.catalog.v1.Product\"H\xba\xeb\x18\x0e\b\x01*\n" +
+	"\n" +
+	"\x02\b\x1e\x18\x01*\x02\b\x05\x82\xd3\xe4\x93\x020Z\x1b\x12\x19/v1/catalog/products/{id}\x12\x11/v1/products/{id}\x12\x8b\x01\n" +
+	"\fListProducts\x12*.storefront.catalog.v1.ListProductsRequest\x1a+.storefront.catalog.v1.ListProductsResponse\"\"\xba\xeb\x18\n" +
+	"\b\x01*\x06\n" +
+	"\x02\b\n" +
+	"\x18\x01\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/products\x12\x98\x01\n" +
+	"\x10BatchGetProducts\x12..storefront.catalog.v1.BatchGetProductsRequest\x1a/.storefront.catalog.v1.BatchGetProductsResponse\"#\xba\xeb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x17\x12\x15/v1/products:batchGet\x12\x97\x01\n" +
+	"\bGetStock\x12&.storefront.catalog.v1.GetStockRequest\x1a'.storefront.catalog.v1.GetStockResponse\":\xba\xeb\x18\x02\b\x01\x82\xd3\xe4\x93\x02.b\vstock_level\x12\x1f/v1/products/{product_id}/stock\x12\xba\x01\n" +
+	"\vAdjustStock\x12).storefront.catalog.v1.AdjustStockRequest\x1a!.storefront.catalog.v1.StockLevel\"]\xba\xeb\x18(\x12\rcatalog.write*\x172\x15products/{product_id}\x82\xd3\xe4\x93\x02+:\x01*\"&/v1/products/{product_id}/stock:adjustB\xe7\x01\n" +
 	"\x19com.storefront.catalog.v1B\fCatalogProtoP\x01ZFgithub.com/archway-gateway/archway/gen/storefront/catalog/v1;catalogv1\xa2\x02\x03SCX\xaa\x02\x15Storefront.Catalog.V1\xca\x02\x15Storefront\\Catalog\\V1\xe2\x02!Storefront\\Catalog\\V1\\GPBMetadata\xea\x02\x17Storefront::Catalog::V1b\x06proto3"
 
 var (

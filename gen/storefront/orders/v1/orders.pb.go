@@ -8,6 +8,7 @@ package ordersv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/archway-gateway/archway/gen/archway/policy/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -797,7 +798,7 @@ var File_storefront_orders_v1_orders_proto protoreflect.FileDescriptor
 
 const file_storefront_orders_v1_orders_proto_rawDesc = "" +
 	"\n" +
-	"!storefront/orders/v1/orders.proto\x12\x14storefront.orders.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x03\n" +
+	"!storefront/orders/v1/orders.proto\x12\x14storefront.orders.v1\x1a\x1earchway/policy/v1/policy.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x03\n" +
 	"\x05Order\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x17\n" +
 	"\x04user\x18\x02 \x01(\tB\x03\xe0A\x03R\x04user\x12C\n" +
@@ -860,17 +861,17 @@ const file_storefront_orders_v1_orders_proto_rawDesc = "" +
 	"\x10ORDER_STATE_PAID\x10\x02\x12\x17\n" +
 	"\x13ORDER_STATE_SHIPPED\x10\x03\x12\x19\n" +
 	"\x15ORDER_STATE_DELIVERED\x10\x04\x12\x19\n" +
-	"\x15ORDER_STATE_CANCELLED\x10\x052\x8e\x06\n" +
-	"\fOrderService\x12\x80\x01\n" +
-	"\vCreateOrder\x12(.storefront.orders.v1.CreateOrderRequest\x1a\x1b.storefront.orders.v1.Order\"*\x82\xd3\xe4\x93\x02$:\x05order\"\x1b/v1/{parent=users/*}/orders\x12k\n" +
-	"\bGetOrder\x12%.storefront.orders.v1.GetOrderRequest\x1a\x1b.storefront.orders.v1.Order\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/{name=orders/*}\x12\x92\x01\n" +
+	"\x15ORDER_STATE_CANCELLED\x10\x052\xa1\a\n" +
+	"\fOrderService\x12\xad\x01\n" +
+	"\vCreateOrder\x12(.storefront.orders.v1.CreateOrderRequest\x1a\x1b.storefront.orders.v1.Order\"W\xba\xeb\x18)\x12\forders.write*\x192\x17{parent=users/*}/orders\x82\xd3\xe4\x93\x02$:\x05order\"\x1b/v1/{parent=users/*}/orders\x12q\n" +
+	"\bGetOrder\x12%.storefront.orders.v1.GetOrderRequest\x1a\x1b.storefront.orders.v1.Order\"!\xba\xeb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/{name=orders/*}\x12\x98\x01\n" +
 	"\n" +
-	"ListOrders\x12'.storefront.orders.v1.ListOrdersRequest\x1a(.storefront.orders.v1.ListOrdersResponse\"1\x82\xd3\xe4\x93\x02+Z\f\x12\n" +
-	"/v1/orders\x12\x1b/v1/{parent=users/*}/orders\x12{\n" +
-	"\vCancelOrder\x12(.storefront.orders.v1.CancelOrderRequest\x1a\x1b.storefront.orders.v1.Order\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=orders/*}:cancel\x12~\n" +
-	"\fAdvanceOrder\x12).storefront.orders.v1.AdvanceOrderRequest\x1a\x1b.storefront.orders.v1.Order\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{name=orders/*}:advance\x12|\n" +
+	"ListOrders\x12'.storefront.orders.v1.ListOrdersRequest\x1a(.storefront.orders.v1.ListOrdersResponse\"7\xba\xeb\x18\x02\b\x02\x82\xd3\xe4\x93\x02+Z\f\x12\n" +
+	"/v1/orders\x12\x1b/v1/{parent=users/*}/orders\x12\xa2\x01\n" +
+	"\vCancelOrder\x12(.storefront.orders.v1.CancelOrderRequest\x1a\x1b.storefront.orders.v1.Order\"L\xba\xeb\x18#\x12\forders.write*\x112\x0f{name=orders/*}8\x01\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=orders/*}:cancel\x12\xa3\x01\n" +
+	"\fAdvanceOrder\x12).storefront.orders.v1.AdvanceOrderRequest\x1a\x1b.storefront.orders.v1.Order\"K\xba\xeb\x18!\x12\forders.admin*\x112\x0f{name=orders/*}\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{name=orders/*}:advance\x12\x87\x01\n" +
 	"\n" +
-	"WatchOrder\x12'.storefront.orders.v1.WatchOrderRequest\x1a .storefront.orders.v1.OrderEvent\"!\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=orders/*}:watch0\x01B\xdf\x01\n" +
+	"WatchOrder\x12'.storefront.orders.v1.WatchOrderRequest\x1a .storefront.orders.v1.OrderEvent\",\xba\xeb\x18\a\b\x022\x03\b\xd8\x04\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=orders/*}:watch0\x01B\xdf\x01\n" +
 	"\x18com.storefront.orders.v1B\vOrdersProtoP\x01ZDgithub.com/archway-gateway/archway/gen/storefront/orders/v1;ordersv1\xa2\x02\x03SOX\xaa\x02\x14Storefront.Orders.V1\xca\x02\x14Storefront\\Orders\\V1\xe2\x02 Storefront\\Orders\\V1\\GPBMetadata\xea\x02\x16Storefront::Orders::V1b\x06proto3"
 
 var (

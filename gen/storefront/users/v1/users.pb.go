@@ -8,6 +8,7 @@ package usersv1
 
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
+	_ "github.com/archway-gateway/archway/gen/archway/policy/v1"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -613,7 +614,7 @@ var File_storefront_users_v1_users_proto protoreflect.FileDescriptor
 
 const file_storefront_users_v1_users_proto_rawDesc = "" +
 	"\n" +
-	"\x1fstorefront/users/v1/users.proto\x12\x13storefront.users.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x03\n" +
+	"\x1fstorefront/users/v1/users.proto\x12\x13storefront.users.v1\x1a\x1earchway/policy/v1/policy.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x03\n" +
 	"\x04User\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12/\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x01\x18dR\vdisplayName\x12 \n" +
@@ -659,16 +660,18 @@ const file_storefront_users_v1_users_proto_rawDesc = "" +
 	"\tUserState\x12\x1a\n" +
 	"\x16USER_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11USER_STATE_ACTIVE\x10\x01\x12\x18\n" +
-	"\x14USER_STATE_SUSPENDED\x10\x022\xaf\x04\n" +
-	"\vUserService\x12e\n" +
-	"\aGetUser\x12#.storefront.users.v1.GetUserRequest\x1a\x19.storefront.users.v1.User\"\x1a\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=users/*}\x12m\n" +
-	"\tListUsers\x12%.storefront.users.v1.ListUsersRequest\x1a&.storefront.users.v1.ListUsersResponse\"\x11\x82\xd3\xe4\x93\x02\v\x12\t/v1/users\x12h\n" +
+	"\x14USER_STATE_SUSPENDED\x10\x022\xb7\x05\n" +
+	"\vUserService\x12q\n" +
+	"\aGetUser\x12#.storefront.users.v1.GetUserRequest\x1a\x19.storefront.users.v1.User\"&\xba\xeb\x18\b\b\x02*\x04\n" +
+	"\x02\b\x05\x82\xd3\xe4\x93\x02\x14\x12\x12/v1/{name=users/*}\x12}\n" +
+	"\tListUsers\x12%.storefront.users.v1.ListUsersRequest\x1a&.storefront.users.v1.ListUsersResponse\"!\xba\xeb\x18\f\x12\n" +
+	"users.read\x82\xd3\xe4\x93\x02\v\x12\t/v1/users\x12\x82\x01\n" +
 	"\n" +
-	"CreateUser\x12&.storefront.users.v1.CreateUserRequest\x1a\x19.storefront.users.v1.User\"\x17\x82\xd3\xe4\x93\x02\x11:\x04user\"\t/v1/users\x12v\n" +
+	"CreateUser\x12&.storefront.users.v1.CreateUserRequest\x1a\x19.storefront.users.v1.User\"1\xba\xeb\x18\x16\x12\vusers.write*\a2\x05users\x82\xd3\xe4\x93\x02\x11:\x04user\"\t/v1/users\x12\xa0\x01\n" +
 	"\n" +
-	"UpdateUser\x12&.storefront.users.v1.UpdateUserRequest\x1a\x19.storefront.users.v1.User\"%\x82\xd3\xe4\x93\x02\x1f:\x04user2\x17/v1/{user.name=users/*}\x12h\n" +
+	"UpdateUser\x12&.storefront.users.v1.UpdateUserRequest\x1a\x19.storefront.users.v1.User\"O\xba\xeb\x18&\x12\vusers.write*\x152\x13{user.name=users/*}8\x01\x82\xd3\xe4\x93\x02\x1f:\x04user2\x17/v1/{user.name=users/*}\x12\x8d\x01\n" +
 	"\n" +
-	"DeleteUser\x12&.storefront.users.v1.DeleteUserRequest\x1a\x16.google.protobuf.Empty\"\x1a\x82\xd3\xe4\x93\x02\x14*\x12/v1/{name=users/*}B\xd7\x01\n" +
+	"DeleteUser\x12&.storefront.users.v1.DeleteUserRequest\x1a\x16.google.protobuf.Empty\"?\xba\xeb\x18!\x12\vusers.write*\x102\x0e{name=users/*}8\x01\x82\xd3\xe4\x93\x02\x14*\x12/v1/{name=users/*}B\xd7\x01\n" +
 	"\x17com.storefront.users.v1B\n" +
 	"UsersProtoP\x01ZBgithub.com/archway-gateway/archway/gen/storefront/users/v1;usersv1\xa2\x02\x03SUX\xaa\x02\x13Storefront.Users.V1\xca\x02\x13Storefront\\Users\\V1\xe2\x02\x1fStorefront\\Users\\V1\\GPBMetadata\xea\x02\x15Storefront::Users::V1b\x06proto3"
 

@@ -2,9 +2,9 @@
 // versions:
 // 	protoc-gen-go v1.36.12
 // 	protoc        (unknown)
-// source: archway/edge/v1/policy.proto
+// source: archway/policy/v1/policy.proto
 
-package edgev1
+package policyv1
 
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -60,11 +60,11 @@ func (x Access) String() string {
 }
 
 func (Access) Descriptor() protoreflect.EnumDescriptor {
-	return file_archway_edge_v1_policy_proto_enumTypes[0].Descriptor()
+	return file_archway_policy_v1_policy_proto_enumTypes[0].Descriptor()
 }
 
 func (Access) Type() protoreflect.EnumType {
-	return &file_archway_edge_v1_policy_proto_enumTypes[0]
+	return &file_archway_policy_v1_policy_proto_enumTypes[0]
 }
 
 func (x Access) Number() protoreflect.EnumNumber {
@@ -73,14 +73,14 @@ func (x Access) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Access.Descriptor instead.
 func (Access) EnumDescriptor() ([]byte, []int) {
-	return file_archway_edge_v1_policy_proto_rawDescGZIP(), []int{0}
+	return file_archway_policy_v1_policy_proto_rawDescGZIP(), []int{0}
 }
 
 // RoutePolicy is the edge behaviour of one RPC, written next to its google.api.http annotation:
 //
 //	rpc GetProduct(GetProductRequest) returns (Product) {
 //	  option (google.api.http) = {get: "/v1/{name=products/*}"};
-//	  option (archway.edge.v1.policy) = {access: ACCESS_PUBLIC, rate_limit_class: "reads"};
+//	  option (archway.policy.v1.route) = {access: ACCESS_PUBLIC, rate_limit_class: "reads"};
 //	}
 //
 // The gateway reads it from the compiled descriptors at start-up and applies it to every HTTP
@@ -91,7 +91,7 @@ func (Access) EnumDescriptor() ([]byte, []int) {
 type RoutePolicy struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Who may call the method. Unset takes policy.defaults.access from the configuration.
-	Access Access `protobuf:"varint,1,opt,name=access,proto3,enum=archway.edge.v1.Access" json:"access,omitempty"`
+	Access Access `protobuf:"varint,1,opt,name=access,proto3,enum=archway.policy.v1.Access" json:"access,omitempty"`
 	// OAuth-style scopes the caller must hold, all of them. A method with scopes is authenticated,
 	// whatever access says.
 	Scopes []string `protobuf:"bytes,2,rep,name=scopes,proto3" json:"scopes,omitempty"`
@@ -115,7 +115,7 @@ type RoutePolicy struct {
 
 func (x *RoutePolicy) Reset() {
 	*x = RoutePolicy{}
-	mi := &file_archway_edge_v1_policy_proto_msgTypes[0]
+	mi := &file_archway_policy_v1_policy_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -127,7 +127,7 @@ func (x *RoutePolicy) String() string {
 func (*RoutePolicy) ProtoMessage() {}
 
 func (x *RoutePolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_archway_edge_v1_policy_proto_msgTypes[0]
+	mi := &file_archway_policy_v1_policy_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -140,7 +140,7 @@ func (x *RoutePolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RoutePolicy.ProtoReflect.Descriptor instead.
 func (*RoutePolicy) Descriptor() ([]byte, []int) {
-	return file_archway_edge_v1_policy_proto_rawDescGZIP(), []int{0}
+	return file_archway_policy_v1_policy_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *RoutePolicy) GetAccess() Access {
@@ -216,7 +216,7 @@ type CachePolicy struct {
 
 func (x *CachePolicy) Reset() {
 	*x = CachePolicy{}
-	mi := &file_archway_edge_v1_policy_proto_msgTypes[1]
+	mi := &file_archway_policy_v1_policy_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -228,7 +228,7 @@ func (x *CachePolicy) String() string {
 func (*CachePolicy) ProtoMessage() {}
 
 func (x *CachePolicy) ProtoReflect() protoreflect.Message {
-	mi := &file_archway_edge_v1_policy_proto_msgTypes[1]
+	mi := &file_archway_policy_v1_policy_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -241,7 +241,7 @@ func (x *CachePolicy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CachePolicy.ProtoReflect.Descriptor instead.
 func (*CachePolicy) Descriptor() ([]byte, []int) {
-	return file_archway_edge_v1_policy_proto_rawDescGZIP(), []int{1}
+	return file_archway_policy_v1_policy_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *CachePolicy) GetTtl() *durationpb.Duration {
@@ -286,14 +286,14 @@ func (x *CachePolicy) GetInvalidates() []string {
 	return nil
 }
 
-var file_archway_edge_v1_policy_proto_extTypes = []protoimpl.ExtensionInfo{
+var file_archway_policy_v1_policy_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.MethodOptions)(nil),
 		ExtensionType: (*RoutePolicy)(nil),
 		Field:         50871,
-		Name:          "archway.edge.v1.policy",
-		Tag:           "bytes,50871,opt,name=policy",
-		Filename:      "archway/edge/v1/policy.proto",
+		Name:          "archway.policy.v1.route",
+		Tag:           "bytes,50871,opt,name=route",
+		Filename:      "archway/policy/v1/policy.proto",
 	},
 }
 
@@ -301,21 +301,21 @@ var file_archway_edge_v1_policy_proto_extTypes = []protoimpl.ExtensionInfo{
 var (
 	// The edge behaviour of the method; see RoutePolicy.
 	//
-	// optional archway.edge.v1.RoutePolicy policy = 50871;
-	E_Policy = &file_archway_edge_v1_policy_proto_extTypes[0]
+	// optional archway.policy.v1.RoutePolicy route = 50871;
+	E_Route = &file_archway_policy_v1_policy_proto_extTypes[0]
 )
 
-var File_archway_edge_v1_policy_proto protoreflect.FileDescriptor
+var File_archway_policy_v1_policy_proto protoreflect.FileDescriptor
 
-const file_archway_edge_v1_policy_proto_rawDesc = "" +
+const file_archway_policy_v1_policy_proto_rawDesc = "" +
 	"\n" +
-	"\x1carchway/edge/v1/policy.proto\x12\x0farchway.edge.v1\x1a google/protobuf/descriptor.proto\x1a\x1egoogle/protobuf/duration.proto\"\xc5\x02\n" +
-	"\vRoutePolicy\x12/\n" +
-	"\x06access\x18\x01 \x01(\x0e2\x17.archway.edge.v1.AccessR\x06access\x12\x16\n" +
+	"\x1earchway/policy/v1/policy.proto\x12\x11archway.policy.v1\x1a google/protobuf/descriptor.proto\x1a\x1egoogle/protobuf/duration.proto\"\xc9\x02\n" +
+	"\vRoutePolicy\x121\n" +
+	"\x06access\x18\x01 \x01(\x0e2\x19.archway.policy.v1.AccessR\x06access\x12\x16\n" +
 	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x12(\n" +
 	"\x10rate_limit_class\x18\x03 \x01(\tR\x0erateLimitClass\x12&\n" +
-	"\x0fip_filter_class\x18\x04 \x01(\tR\ripFilterClass\x122\n" +
-	"\x05cache\x18\x05 \x01(\v2\x1c.archway.edge.v1.CachePolicyR\x05cache\x123\n" +
+	"\x0fip_filter_class\x18\x04 \x01(\tR\ripFilterClass\x124\n" +
+	"\x05cache\x18\x05 \x01(\v2\x1e.archway.policy.v1.CachePolicyR\x05cache\x123\n" +
 	"\atimeout\x18\x06 \x01(\v2\x19.google.protobuf.DurationR\atimeout\x12#\n" +
 	"\n" +
 	"idempotent\x18\a \x01(\bH\x00R\n" +
@@ -332,39 +332,39 @@ const file_archway_edge_v1_policy_proto_rawDesc = "" +
 	"\x12ACCESS_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rACCESS_PUBLIC\x10\x01\x12\x18\n" +
 	"\x14ACCESS_AUTHENTICATED\x10\x02:V\n" +
-	"\x06policy\x12\x1e.google.protobuf.MethodOptions\x18\xb7\x8d\x03 \x01(\v2\x1c.archway.edge.v1.RoutePolicyR\x06policyB\xbf\x01\n" +
-	"\x13com.archway.edge.v1B\vPolicyProtoP\x01Z=github.com/archway-gateway/archway/gen/archway/edge/v1;edgev1\xa2\x02\x03AEX\xaa\x02\x0fArchway.Edge.V1\xca\x02\x0fArchway\\Edge\\V1\xe2\x02\x1bArchway\\Edge\\V1\\GPBMetadata\xea\x02\x11Archway::Edge::V1b\x06proto3"
+	"\x05route\x12\x1e.google.protobuf.MethodOptions\x18\xb7\x8d\x03 \x01(\v2\x1e.archway.policy.v1.RoutePolicyR\x05routeB\xcd\x01\n" +
+	"\x15com.archway.policy.v1B\vPolicyProtoP\x01ZAgithub.com/archway-gateway/archway/gen/archway/policy/v1;policyv1\xa2\x02\x03APX\xaa\x02\x11Archway.Policy.V1\xca\x02\x11Archway\\Policy\\V1\xe2\x02\x1dArchway\\Policy\\V1\\GPBMetadata\xea\x02\x13Archway::Policy::V1b\x06proto3"
 
 var (
-	file_archway_edge_v1_policy_proto_rawDescOnce sync.Once
-	file_archway_edge_v1_policy_proto_rawDescData []byte
+	file_archway_policy_v1_policy_proto_rawDescOnce sync.Once
+	file_archway_policy_v1_policy_proto_rawDescData []byte
 )
 
-func file_archway_edge_v1_policy_proto_rawDescGZIP() []byte {
-	file_archway_edge_v1_policy_proto_rawDescOnce.Do(func() {
-		file_archway_edge_v1_policy_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_archway_edge_v1_policy_proto_rawDesc), len(file_archway_edge_v1_policy_proto_rawDesc)))
+func file_archway_policy_v1_policy_proto_rawDescGZIP() []byte {
+	file_archway_policy_v1_policy_proto_rawDescOnce.Do(func() {
+		file_archway_policy_v1_policy_proto_rawDescData = protoimpl.X.CompressGZIP(unsafe.Slice(unsafe.StringData(file_archway_policy_v1_policy_proto_rawDesc), len(file_archway_policy_v1_policy_proto_rawDesc)))
 	})
-	return file_archway_edge_v1_policy_proto_rawDescData
+	return file_archway_policy_v1_policy_proto_rawDescData
 }
 
-var file_archway_edge_v1_policy_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_archway_edge_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
-var file_archway_edge_v1_policy_proto_goTypes = []any{
-	(Access)(0),                        // 0: archway.edge.v1.Access
-	(*RoutePolicy)(nil),                // 1: archway.edge.v1.RoutePolicy
-	(*CachePolicy)(nil),                // 2: archway.edge.v1.CachePolicy
+var file_archway_policy_v1_policy_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_archway_policy_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_archway_policy_v1_policy_proto_goTypes = []any{
+	(Access)(0),                        // 0: archway.policy.v1.Access
+	(*RoutePolicy)(nil),                // 1: archway.policy.v1.RoutePolicy
+	(*CachePolicy)(nil),                // 2: archway.policy.v1.CachePolicy
 	(*durationpb.Duration)(nil),        // 3: google.protobuf.Duration
 	(*descriptorpb.MethodOptions)(nil), // 4: google.protobuf.MethodOptions
 }
-var file_archway_edge_v1_policy_proto_depIdxs = []int32{
-	0, // 0: archway.edge.v1.RoutePolicy.access:type_name -> archway.edge.v1.Access
-	2, // 1: archway.edge.v1.RoutePolicy.cache:type_name -> archway.edge.v1.CachePolicy
-	3, // 2: archway.edge.v1.RoutePolicy.timeout:type_name -> google.protobuf.Duration
-	3, // 3: archway.edge.v1.CachePolicy.ttl:type_name -> google.protobuf.Duration
-	3, // 4: archway.edge.v1.CachePolicy.stale_while_revalidate:type_name -> google.protobuf.Duration
-	3, // 5: archway.edge.v1.CachePolicy.not_found_ttl:type_name -> google.protobuf.Duration
-	4, // 6: archway.edge.v1.policy:extendee -> google.protobuf.MethodOptions
-	1, // 7: archway.edge.v1.policy:type_name -> archway.edge.v1.RoutePolicy
+var file_archway_policy_v1_policy_proto_depIdxs = []int32{
+	0, // 0: archway.policy.v1.RoutePolicy.access:type_name -> archway.policy.v1.Access
+	2, // 1: archway.policy.v1.RoutePolicy.cache:type_name -> archway.policy.v1.CachePolicy
+	3, // 2: archway.policy.v1.RoutePolicy.timeout:type_name -> google.protobuf.Duration
+	3, // 3: archway.policy.v1.CachePolicy.ttl:type_name -> google.protobuf.Duration
+	3, // 4: archway.policy.v1.CachePolicy.stale_while_revalidate:type_name -> google.protobuf.Duration
+	3, // 5: archway.policy.v1.CachePolicy.not_found_ttl:type_name -> google.protobuf.Duration
+	4, // 6: archway.policy.v1.route:extendee -> google.protobuf.MethodOptions
+	1, // 7: archway.policy.v1.route:type_name -> archway.policy.v1.RoutePolicy
 	8, // [8:8] is the sub-list for method output_type
 	8, // [8:8] is the sub-list for method input_type
 	7, // [7:8] is the sub-list for extension type_name
@@ -372,29 +372,29 @@ var file_archway_edge_v1_policy_proto_depIdxs = []int32{
 	0, // [0:6] is the sub-list for field type_name
 }
 
-func init() { file_archway_edge_v1_policy_proto_init() }
-func file_archway_edge_v1_policy_proto_init() {
-	if File_archway_edge_v1_policy_proto != nil {
+func init() { file_archway_policy_v1_policy_proto_init() }
+func file_archway_policy_v1_policy_proto_init() {
+	if File_archway_policy_v1_policy_proto != nil {
 		return
 	}
-	file_archway_edge_v1_policy_proto_msgTypes[0].OneofWrappers = []any{}
+	file_archway_policy_v1_policy_proto_msgTypes[0].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
-			RawDescriptor: unsafe.Slice(unsafe.StringData(file_archway_edge_v1_policy_proto_rawDesc), len(file_archway_edge_v1_policy_proto_rawDesc)),
+			RawDescriptor: unsafe.Slice(unsafe.StringData(file_archway_policy_v1_policy_proto_rawDesc), len(file_archway_policy_v1_policy_proto_rawDesc)),
 			NumEnums:      1,
 			NumMessages:   2,
 			NumExtensions: 1,
 			NumServices:   0,
 		},
-		GoTypes:           file_archway_edge_v1_policy_proto_goTypes,
-		DependencyIndexes: file_archway_edge_v1_policy_proto_depIdxs,
-		EnumInfos:         file_archway_edge_v1_policy_proto_enumTypes,
-		MessageInfos:      file_archway_edge_v1_policy_proto_msgTypes,
-		ExtensionInfos:    file_archway_edge_v1_policy_proto_extTypes,
+		GoTypes:           file_archway_policy_v1_policy_proto_goTypes,
+		DependencyIndexes: file_archway_policy_v1_policy_proto_depIdxs,
+		EnumInfos:         file_archway_policy_v1_policy_proto_enumTypes,
+		MessageInfos:      file_archway_policy_v1_policy_proto_msgTypes,
+		ExtensionInfos:    file_archway_policy_v1_policy_proto_extTypes,
 	}.Build()
-	File_archway_edge_v1_policy_proto = out.File
-	file_archway_edge_v1_policy_proto_goTypes = nil
-	file_archway_edge_v1_policy_proto_depIdxs = nil
+	File_archway_policy_v1_policy_proto = out.File
+	file_archway_policy_v1_policy_proto_goTypes = nil
+	file_archway_policy_v1_policy_proto_depIdxs = nil
 }
