@@ -59,7 +59,6 @@ func (t routeTable) attachPolicies(table *policy.Table, logger *slog.Logger) err
 	return nil
 }
 
-
 // serviceDescriptors finds the named services among the compiled descriptors linked into the
 // binary.
 func serviceDescriptors(services []string) ([]protoreflect.ServiceDescriptor, error) {
