@@ -39,6 +39,9 @@ type Config struct {
 
 	// IPFilter configures client IP filtering.
 	IPFilter IPFilter `yaml:"ip_filter"`
+
+	// Telemetry configures metrics and tracing.
+	Telemetry Telemetry `yaml:"telemetry"`
 }
 
 // Listen configures the public HTTP listener and the limits of its
@@ -227,6 +230,7 @@ func Default() *Config {
 		RateLimit: RateLimit{
 			Classes: map[string]RateLimitClass{"default": {}},
 		},
+		Telemetry: defaultTelemetry(),
 	}
 }
 

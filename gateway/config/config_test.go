@@ -49,6 +49,10 @@ func TestDefault(t *testing.T) {
 			Access: "authenticated", RateLimitClass: "default", Timeout: config.Duration(30 * time.Second),
 		}},
 		RateLimit: config.RateLimit{Classes: map[string]config.RateLimitClass{"default": {}}},
+		Telemetry: config.Telemetry{
+			Metrics: config.TelemetryMetrics{Enabled: true},
+			Tracing: config.Tracing{Protocol: "grpc", SampleRatio: 1, ServiceName: "archway"},
+		},
 	}
 	got := config.Default()
 	if !reflect.DeepEqual(got, want) {

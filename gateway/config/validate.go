@@ -80,6 +80,8 @@ func (c *Config) check() []error {
 
 	ch.positive("readiness.check_timeout", c.Readiness.CheckTimeout)
 	ch.nonNegative("shutdown.drain_timeout", c.Shutdown.DrainTimeout)
+
+	ch.telemetry(c.Telemetry)
 	return ch.errs
 }
 
