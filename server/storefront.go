@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -58,6 +59,10 @@ type Options struct {
 	// Faults injects delays and failures into every call of the named services, for tests (see
 	// ParseFaults and Fault). By default, none: a service without an entry behaves normally.
 	Faults map[string]Fault
+	// TracerProvider records a span for every call the services serve and make (health checks
+	// excluded), continuing the caller's W3C trace context (see TracingOption). By default,
+	// nil: no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // Storefront is a running set of demo services, each on its own listener and gRPC server.
@@ -117,7 +122,11 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 		if l, ok := listeners[Catalog]; ok {
 			target = l.Addr().String()
 		}
-		conn, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		if opts.TracerProvider != nil {
+			dialOpts = append(dialOpts, tracingDialOption(opts.TracerProvider))
+		}
+		conn, err := grpc.NewClient(target, dialOpts...)
 		if err != nil {
 			closeListeners()
 			return nil, fmt.Errorf("server.Start: catalog client for %q: %w", target, err)
@@ -127,6 +136,10 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 		sf.orders = orders.New(catalogv1.NewCatalogServiceClient(conn))
 	}
 
+	var serverOpts []grpc.ServerOption
+	if opts.TracerProvider != nil {
+		serverOpts = append(serverOpts, TracingOption(opts.TracerProvider))
+	}
 	for _, name := range services {
 		l := listeners[name]
 		svcLogger := logger.With(slog.String("service", name))
@@ -134,7 +147,7 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 		if !fault.IsZero() {
 			svcLogger.WarnContext(ctx, "test faults injected into every call", slog.String("fault", fault.String()))
 		}
-		srv := newGRPCServer(svcLogger, sf.registrar(name), fault)
+		srv := newGRPCServer(svcLogger, sf.registrar(name), fault, serverOpts...)
 		sf.servers = append(sf.servers, srv)
 		sf.addrs[name] = l.Addr().String()
 		sf.serving.Add(1)

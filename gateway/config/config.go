@@ -42,6 +42,8 @@ type Config struct {
 
 	// CORS configures cross-origin resource sharing for browser clients.
 	CORS CORS `yaml:"cors"`
+	// Telemetry configures metrics and tracing.
+	Telemetry Telemetry `yaml:"telemetry"`
 }
 
 // Listen configures the public HTTP listener and the limits of its
@@ -249,7 +251,8 @@ func Default() *Config {
 		RateLimit: RateLimit{
 			Classes: map[string]RateLimitClass{"default": {}},
 		},
-		CORS: defaultCORS(),
+		CORS:      defaultCORS(),
+		Telemetry: defaultTelemetry(),
 	}
 }
 
