@@ -97,7 +97,11 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 	if err := routes.attachPolicies(policies, o.logger); err != nil {
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
-	backends, err := backend.Dial(specs, o.logger, o.dialOpts...)
+	dialOpts := o.dialOpts
+	if o.tel != nil {
+		dialOpts = append(o.tel.DialOptions(), o.dialOpts...)
+	}
+	backends, err := backend.Dial(specs, o.logger, dialOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
@@ -118,7 +122,11 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 			return nil, fmt.Errorf("gateway.New: %w", err)
 		}
 	}
-	g.handler = edge.Chain(g.routesWithHealth(), edge.Options{
+	api := g.routesWithHealth()
+	if o.tel != nil {
+		api = o.tel.Middleware(api)
+	}
+	g.handler = edge.Chain(api, edge.Options{
 		Logger:    g.logger,
 		AccessLog: cfg.Log.AccessLog,
 		AccessLogSampling: &edge.Sampling{

@@ -4,6 +4,8 @@ import (
 	"log/slog"
 
 	"google.golang.org/grpc"
+
+	"github.com/archway-gateway/archway/gateway/telemetry"
 )
 
 // Option configures [New].
@@ -13,6 +15,7 @@ type options struct {
 	logger   *slog.Logger
 	services map[string]RegisterFunc
 	dialOpts []grpc.DialOption
+	tel      *telemetry.Telemetry
 }
 
 // WithLogger sets the logger for the access log, errors and lifecycle events. By default,
@@ -32,4 +35,12 @@ func WithService(name string, register RegisterFunc) Option {
 // (so they win). By default, none are added. Tests use it to dial in-memory listeners.
 func WithDialOptions(opts ...grpc.DialOption) Option {
 	return func(o *options) { o.dialOpts = append(o.dialOpts, opts...) }
+}
+
+// WithTelemetry measures and traces every request and backend call with t: its HTTP middleware
+// wraps the API handler and its dial options go on every backend connection, before those of
+// WithDialOptions. The caller owns t and shuts it down after Close. By default, nothing is
+// measured or traced.
+func WithTelemetry(t *telemetry.Telemetry) Option {
+	return func(o *options) { o.tel = t }
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sync"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -66,6 +67,10 @@ type Options struct {
 	// tests and trusted networks should allow (the storefront binary requires the secret
 	// unless -insecure-no-identity is given).
 	IdentitySecret string
+	// TracerProvider records a span for every call the services serve and make (health checks
+	// excluded), continuing the caller's W3C trace context (see TracingOption). By default,
+	// nil: no tracing.
+	TracerProvider trace.TracerProvider
 }
 
 // Storefront is a running set of demo services, each on its own listener and gRPC server.
@@ -132,6 +137,9 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 			target = l.Addr().String()
 		}
 		dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		if opts.TracerProvider != nil {
+			dialOpts = append(dialOpts, tracingDialOption(opts.TracerProvider))
+		}
 		if identity != nil {
 			// Orders calls the catalog for the caller it serves: forward that caller's identity.
 			dialOpts = append(dialOpts,
@@ -148,6 +156,10 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 		sf.orders = orders.New(catalogv1.NewCatalogServiceClient(conn))
 	}
 
+	var serverOpts []grpc.ServerOption
+	if opts.TracerProvider != nil {
+		serverOpts = append(serverOpts, TracingOption(opts.TracerProvider))
+	}
 	for _, name := range services {
 		l := listeners[name]
 		svcLogger := logger.With(slog.String("service", name))
@@ -155,7 +167,7 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 		if !fault.IsZero() {
 			svcLogger.WarnContext(ctx, "test faults injected into every call", slog.String("fault", fault.String()))
 		}
-		srv := newGRPCServer(svcLogger, identity, sf.registrar(name), fault)
+		srv := newGRPCServer(svcLogger, identity, sf.registrar(name), fault, serverOpts...)
 		sf.servers = append(sf.servers, srv)
 		sf.addrs[name] = l.Addr().String()
 		sf.serving.Add(1)

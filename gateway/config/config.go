@@ -42,6 +42,8 @@ type Config struct {
 
 	// CORS configures cross-origin resource sharing for browser clients.
 	CORS CORS `yaml:"cors"`
+	// Telemetry configures metrics and tracing.
+	Telemetry Telemetry `yaml:"telemetry"`
 
 	// Authn configures caller authentication: bearer tokens, API keys, and the identity
 	// forwarded to backends.
@@ -253,8 +255,9 @@ func Default() *Config {
 		RateLimit: RateLimit{
 			Classes: map[string]RateLimitClass{"default": {}},
 		},
-		CORS:  defaultCORS(),
-		Authn: defaultAuthn(),
+		CORS:      defaultCORS(),
+		Telemetry: defaultTelemetry(),
+		Authn:     defaultAuthn(),
 	}
 }
 

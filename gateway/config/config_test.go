@@ -61,6 +61,10 @@ func TestDefault(t *testing.T) {
 			},
 			MaxAge: config.Duration(10 * time.Minute),
 		},
+		Telemetry: config.Telemetry{
+			Metrics: config.TelemetryMetrics{Enabled: true},
+			Tracing: config.Tracing{Protocol: "grpc", SampleRatio: 1, ServiceName: "archway"},
+		},
 		Authn: config.Authn{ClockSkew: config.Duration(30 * time.Second), APIKeyHeader: "X-Api-Key"},
 	}
 	got := config.Default()

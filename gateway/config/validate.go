@@ -82,6 +82,7 @@ func (c *Config) check() []error {
 	ch.nonNegative("shutdown.drain_timeout", c.Shutdown.DrainTimeout)
 
 	ch.edgeFunctions(c)
+	ch.telemetry(c.Telemetry)
 	c.checkAuthn(&ch)
 	return ch.errs
 }
