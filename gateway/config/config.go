@@ -44,6 +44,9 @@ type Config struct {
 	CORS CORS `yaml:"cors"`
 	// Telemetry configures metrics and tracing.
 	Telemetry Telemetry `yaml:"telemetry"`
+
+	// Redis configures the Redis server shared by the gateway replicas.
+	Redis Redis `yaml:"redis"`
 }
 
 // Listen configures the public HTTP listener and the limits of its
@@ -248,11 +251,10 @@ func Default() *Config {
 				Timeout:        Duration(30 * time.Second),
 			},
 		},
-		RateLimit: RateLimit{
-			Classes: map[string]RateLimitClass{"default": {}},
-		},
 		CORS:      defaultCORS(),
 		Telemetry: defaultTelemetry(),
+		RateLimit: defaultRateLimit(),
+		Redis:     defaultRedis(),
 	}
 }
 
