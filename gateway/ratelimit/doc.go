@@ -8,7 +8,7 @@
 // atomically in a short Lua script.
 //
 // A client is the verified identity when authentication set one (its Subject, prefixed by its
-// Kind, so a token subject and an API key with the same name stay apart), else the client IP
+// Kind, so a token subject and an API key client id with the same name stay apart), else the client IP
 // address; IPv6 addresses are grouped by their /64 prefix, which one host typically owns whole.
 // Each client has one bucket per class.
 //

@@ -32,6 +32,15 @@ const (
 	HeaderRetryAfter = "Retry-After"
 )
 
+// The header names as http.Header keys them, to set the values without the canonicalisation
+// of each call to Set.
+var (
+	keyLimit     = http.CanonicalHeaderKey(HeaderLimit)
+	keyRemaining = http.CanonicalHeaderKey(HeaderRemaining)
+	keyReset     = http.CanonicalHeaderKey(HeaderReset)
+	keyPolicy    = http.CanonicalHeaderKey(HeaderPolicy)
+)
+
 // storeErrorRetryAfter is the Retry-After of a request refused because the store failed.
 const storeErrorRetryAfter = "1"
 
@@ -149,10 +158,10 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 			l.logger.InfoContext(ctx, "rate-limit store recovered: limiting again")
 		}
 		h := w.Header()
-		h[HeaderLimit] = c.limitH
-		h[HeaderRemaining] = []string{strconv.Itoa(res.Remaining)}
-		h[HeaderReset] = []string{strconv.FormatInt(ceilSeconds(res.ResetAfter), 10)}
-		h[HeaderPolicy] = c.policy
+		h[keyLimit] = c.limitH
+		h[keyRemaining] = []string{strconv.Itoa(res.Remaining)}
+		h[keyReset] = []string{strconv.FormatInt(ceilSeconds(res.ResetAfter), 10)}
+		h[keyPolicy] = c.policy
 		if !res.Allowed {
 			c.counts.limited.Inc()
 			retry := ceilSeconds(res.RetryAfter)
@@ -201,18 +210,15 @@ func ceilSeconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
 }
 
-// clientKey names the client of the request: its verified identity, else its IP address.
+// clientKey names the client of the request: its verified identity ("id:jwt:alice"), else its
+// IP address ("ip:192.0.2.1"); the prefixes keep the two apart whatever a subject is.
 func clientKey(ctx context.Context) string {
 	s := edge.StateFrom(ctx)
 	if s == nil {
 		return "ip:unknown"
 	}
 	if id, ok := s.Identity(); ok && id.Subject != "" {
-		kind := id.Kind
-		if kind == "" {
-			kind = "id"
-		}
-		return kind + ":" + id.Subject
+		return "id:" + id.Kind + ":" + id.Subject
 	}
 	return ipKey(s.ClientIP())
 }

@@ -7,9 +7,14 @@ import (
 	"time"
 )
 
-// maxShards is the most shards a MemoryStore splits its buckets into, so that concurrent
-// requests for different clients rarely wait on the same lock.
-const maxShards = 64
+// A MemoryStore splits its buckets into up to maxShards shards, so that concurrent requests
+// for different clients rarely wait on the same lock, each holding at least minShardKeys
+// buckets (unless the store holds fewer), so that each shard's least recently used bucket is
+// a fair stand-in for the store's.
+const (
+	maxShards    = 64
+	minShardKeys = 256
+)
 
 // sweepPerCall is how many refilled buckets each Allow call drops, at most, from the least
 // recently used end of its shard: enough to keep idle buckets from piling up as traffic flows,
@@ -53,7 +58,7 @@ func NewMemoryStore(maxKeys int, opts ...MemoryOption) *MemoryStore {
 	}
 	maxKeys = max(maxKeys, 1)
 	n := 1
-	for n*2 <= min(maxKeys, maxShards) {
+	for n*2 <= maxShards && maxKeys/(n*2) >= minShardKeys {
 		n *= 2
 	}
 	s := &MemoryStore{seed: maphash.MakeSeed(), now: o.now, epoch: o.now(), shards: make([]memoryShard, n)}

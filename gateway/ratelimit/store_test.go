@@ -73,7 +73,7 @@ var storeCases = []storeCase{
 			t.Fatalf("key b: %+v, want a full bucket", res)
 		}
 	}},
-	{"limits are separate", func(t *testing.T, s ratelimit.Store, key string, _ func(time.Duration)) {
+	{"remaining counts down from the burst", func(t *testing.T, s ratelimit.Store, key string, _ func(time.Duration)) {
 		big := ratelimit.Limit{Requests: 1, Per: time.Second, Burst: 10}
 		if res := allow(t, s, key, big, 1); !res.Allowed || res.Remaining != 9 {
 			t.Fatalf("%+v, want allowed with 9 remaining", res)
