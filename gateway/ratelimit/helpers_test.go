@@ -123,6 +123,12 @@ func redisClient(t *testing.T, addr string) *redis.Client {
 	t.Helper()
 	cfg := config.Default().Redis
 	cfg.Address = addr
+	return redisClientWith(t, cfg)
+}
+
+// redisClientWith returns a go-redis client for cfg, closed when the test ends.
+func redisClientWith(t *testing.T, cfg config.Redis) *redis.Client {
+	t.Helper()
 	c := redis.NewClient(ratelimit.RedisOptions(cfg))
 	t.Cleanup(func() { _ = c.Close() })
 	return c
