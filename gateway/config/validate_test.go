@@ -78,12 +78,16 @@ func TestValidateRules(t *testing.T) {
 		{"class name with colon", func(c *config.Config) {
 			c.RateLimit.Classes["a:b"] = config.RateLimitClass{Requests: 1, Per: config.Duration(time.Second), Burst: 1}
 		}, `rate_limit.classes.a:b: the name must be made of letters, digits, '_', '-' and '.', got "a:b"`},
-		{"zero requests", func(c *config.Config) { c.RateLimit.Classes["default"] = config.RateLimitClass{Per: config.Duration(time.Second), Burst: 1} }, "rate_limit.classes.default.requests: must be positive, got 0"},
+		{"zero requests", func(c *config.Config) {
+			c.RateLimit.Classes["default"] = config.RateLimitClass{Per: config.Duration(time.Second), Burst: 1}
+		}, "rate_limit.classes.default.requests: must be positive, got 0"},
 		{"zero per", func(c *config.Config) { c.RateLimit.Classes["default"] = config.RateLimitClass{Requests: 1, Burst: 1} }, "rate_limit.classes.default.per: must be a whole number of seconds, at least 1s, got 0s"},
 		{"fractional per", func(c *config.Config) {
 			c.RateLimit.Classes["default"] = config.RateLimitClass{Requests: 1, Per: config.Duration(1500 * time.Millisecond), Burst: 1}
 		}, "rate_limit.classes.default.per: must be a whole number of seconds, at least 1s, got 1.5s"},
-		{"zero burst", func(c *config.Config) { c.RateLimit.Classes["default"] = config.RateLimitClass{Requests: 1, Per: config.Duration(time.Second)} }, "rate_limit.classes.default.burst: must be positive, got 0"},
+		{"zero burst", func(c *config.Config) {
+			c.RateLimit.Classes["default"] = config.RateLimitClass{Requests: 1, Per: config.Duration(time.Second)}
+		}, "rate_limit.classes.default.burst: must be positive, got 0"},
 		{"redis address without port", func(c *config.Config) { c.Redis.Address = "redis.internal" }, `redis.address: want host:port with a port from 1 to 65535, like "127.0.0.1:6379", got "redis.internal"`},
 		{"negative redis db", func(c *config.Config) { c.Redis.DB = -1 }, "redis.db: must not be negative, got -1"},
 		{"zero redis dial timeout", func(c *config.Config) { c.Redis.DialTimeout = 0 }, "redis.dial_timeout: must be positive, got 0s"},

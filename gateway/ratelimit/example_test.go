@@ -22,7 +22,7 @@ func Example() {
 		panic(err)
 	}
 	h := l.Middleware(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		fmt.Fprintln(w, "results")
+		_, _ = fmt.Fprintln(w, "results")
 	}))
 
 	for range 3 {
