@@ -20,8 +20,8 @@ type storeCase struct {
 // slow refills one request per second, so no refill happens while a case runs.
 var slow = ratelimit.Limit{Requests: 1, Per: time.Second, Burst: 3}
 
-// fast refills one request per 50ms, for cases that wait for a refill.
-var fast = ratelimit.Limit{Requests: 20, Per: time.Second, Burst: 3}
+// fast refills one request per 100ms, for cases that wait for a refill.
+var fast = ratelimit.Limit{Requests: 10, Per: time.Second, Burst: 3}
 
 var storeCases = []storeCase{
 	{"burst then refuse", func(t *testing.T, s ratelimit.Store, key string, _ func(time.Duration)) {
