@@ -51,6 +51,9 @@ func (g *Gateway) handleError(ctx context.Context, _ *runtime.ServeMux, _ runtim
 	} else {
 		st = status.Convert(err)
 	}
+	if state != nil {
+		state.SetGRPCCode(st.Code())
+	}
 	shown, replaced := clientStatus(st, requestID)
 	if replaced {
 		g.logger.LogAttrs(ctx, slog.LevelWarn, "backend call failed",

@@ -40,6 +40,7 @@ type Gateway struct {
 	// routeChain runs the per-route links of the edge chain for a request whose route matched;
 	// see newRouteChain.
 	routeChain http.Handler
+	edge       *edgeFunctions
 	draining   atomic.Bool
 }
 
@@ -97,36 +98,33 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 	if err := routes.attachPolicies(policies, o.logger); err != nil {
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
-	dialOpts := o.dialOpts
-	if o.tel != nil {
-		dialOpts = append(o.tel.DialOptions(), o.dialOpts...)
-	}
-	backends, err := backend.Dial(specs, o.logger, dialOpts...)
+	edgeFuncs, err := newEdgeFunctions(ctx, cfg, &o)
 	if err != nil {
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
-	g := &Gateway{cfg: cfg, logger: o.logger, backends: backends, routes: routes, creates: createMethods(routes)}
+	backends, err := backend.Dial(specs, o.logger, append(edgeFuncs.tel.DialOptions(), o.dialOpts...)...)
+	if err != nil {
+		_ = edgeFuncs.close()
+		return nil, fmt.Errorf("gateway.New: %w", err)
+	}
+	g := &Gateway{cfg: cfg, logger: o.logger, backends: backends, routes: routes, creates: createMethods(routes), edge: edgeFuncs}
 	g.routeChain = g.newRouteChain()
 	g.mux = g.newServeMux()
 	for _, b := range backends.All() {
 		for _, svc := range b.Services {
 			if err := o.services[svc](ctx, g.mux, b.Conn); err != nil {
-				_ = backends.Close()
+				_ = g.Close()
 				return nil, fmt.Errorf("gateway.New: register %s: %w", svc, err)
 			}
 		}
 	}
 	if serveComposite {
 		if err := g.registerComposite(ctx); err != nil {
-			_ = backends.Close()
+			_ = g.Close()
 			return nil, fmt.Errorf("gateway.New: %w", err)
 		}
 	}
-	api := g.routesWithHealth()
-	if o.tel != nil {
-		api = o.tel.Middleware(api)
-	}
-	g.handler = edge.Chain(api, edge.Options{
+	g.handler = edge.Chain(g.routesWithHealth(), edge.Options{
 		Logger:    g.logger,
 		AccessLog: cfg.Log.AccessLog,
 		AccessLogSampling: &edge.Sampling{
@@ -136,6 +134,8 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 		TrustedProxies: cfg.Listen.TrustedProxyPrefixes(),
 		CORS:           cfg.CORS,
 		MaxBodyBytes:   cfg.API.MaxRequestBodyBytes,
+		// After recover: metrics and the request's trace span, then the global IP filter.
+		Before: []func(http.Handler) http.Handler{edgeFuncs.tel.Middleware, edgeFuncs.ipf.GlobalMiddleware},
 	})
 	return g, nil
 }
@@ -231,6 +231,9 @@ func (g *Gateway) routeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc 
 			next(w, r, params)
 			return
 		}
+		if s := edge.StateFrom(r.Context()); s != nil {
+			s.SetGRPCMethod(rt.policy.Method)
+		}
 		ctx := policy.NewContext(r.Context(), rt.policy)
 		ctx = context.WithValue(ctx, muxCallKey{}, muxCall{next: next, params: params})
 		g.routeChain.ServeHTTP(w, r.WithContext(ctx))
@@ -247,20 +250,31 @@ type muxCall struct {
 type muxCallKey struct{}
 
 // newRouteChain builds the links that need the matched route's policy, which routeMiddleware
-// has put in the request context. The order of the links is written down here:
+// has put in the request context. The order of the links is written down here, outermost first:
 //
-//  1. Deadline: the policy's timeout bounds the backend call; a client's shorter Grpc-Timeout
-//     still wins, since grpc-gateway applies it on top.
+//  1. In-flight gauge of the route.
+//  2. IP filter class of the route, after the global filter that ran before routing.
+//  3. Rate limit, per client and rate-limit class.
+//  4. Deadline: the policy's timeout bounds the backend call; a client's shorter Grpc-Timeout
+//     still wins, since grpc-gateway applies it on top. Then the mux decodes the request and
+//     calls the backend.
 func (g *Gateway) newRouteChain() http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		call, _ := r.Context().Value(muxCallKey{}).(muxCall)
-		if p := policy.FromContext(r.Context()); p != nil && p.Timeout > 0 {
-			ctx, cancel := context.WithTimeout(r.Context(), p.Timeout)
-			defer cancel()
-			r = r.WithContext(ctx)
-		}
-		call.next(w, r, call.params)
-	})
+	h := http.Handler(http.HandlerFunc(callRoute))
+	h = g.edge.limiter.Middleware(h)
+	h = g.edge.ipf.Middleware(h)
+	return g.edge.tel.RouteMiddleware(h)
+}
+
+// callRoute ends the per-route chain: it applies the route's deadline and runs the rest of the
+// mux's handling.
+func callRoute(w http.ResponseWriter, r *http.Request) {
+	call, _ := r.Context().Value(muxCallKey{}).(muxCall)
+	if p := policy.FromContext(r.Context()); p != nil && p.Timeout > 0 {
+		ctx, cancel := context.WithTimeout(r.Context(), p.Timeout)
+		defer cancel()
+		r = r.WithContext(ctx)
+	}
+	call.next(w, r, call.params)
 }
 
 // headerAllowlist builds a grpc-gateway header matcher that passes only the listed names. For
@@ -352,6 +366,7 @@ func (g *Gateway) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", getOnly(http.HandlerFunc(g.serveHealthz)))
 	mux.Handle("/readyz", getOnly(http.HandlerFunc(g.serveReadyzDetail)))
+	mux.Handle("/metrics", getOnly(g.edge.tel.MetricsHandler()))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
@@ -361,7 +376,9 @@ func (g *Gateway) AdminHandler() http.Handler {
 }
 
 // Close releases the backend connections.
-func (g *Gateway) Close() error { return g.backends.Close() }
+func (g *Gateway) Close() error {
+	return errors.Join(g.backends.Close(), g.edge.close())
+}
 
 // Run serves the API on cfg.Listen.Address (and the admin endpoints on cfg.Admin.Address when
 // enabled) until ctx ends, then shuts down gracefully: readiness turns false, listeners close,

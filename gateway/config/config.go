@@ -45,6 +45,9 @@ type Config struct {
 	// Telemetry configures metrics and tracing.
 	Telemetry Telemetry `yaml:"telemetry"`
 
+	// Redis configures the Redis server shared by the gateway replicas.
+	Redis Redis `yaml:"redis"`
+
 	// Authn configures caller authentication: bearer tokens, API keys, and the identity
 	// forwarded to backends.
 	Authn Authn `yaml:"authn"`
@@ -252,11 +255,10 @@ func Default() *Config {
 				Timeout:        Duration(30 * time.Second),
 			},
 		},
-		RateLimit: RateLimit{
-			Classes: map[string]RateLimitClass{"default": {}},
-		},
 		CORS:      defaultCORS(),
 		Telemetry: defaultTelemetry(),
+		RateLimit: defaultRateLimit(),
+		Redis:     defaultRedis(),
 		Authn:     defaultAuthn(),
 	}
 }

@@ -51,7 +51,6 @@ func TestDefault(t *testing.T) {
 		Policy: config.Policy{Defaults: config.PolicyDefaults{
 			Access: "authenticated", RateLimitClass: "default", Timeout: config.Duration(30 * time.Second),
 		}},
-		RateLimit: config.RateLimit{Classes: map[string]config.RateLimitClass{"default": {}}},
 		CORS: config.CORS{
 			AllowedMethods: []string{"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"},
 			AllowedHeaders: []string{"Authorization", "Content-Type", "X-Api-Key", "X-Request-Id"},
@@ -64,6 +63,18 @@ func TestDefault(t *testing.T) {
 		Telemetry: config.Telemetry{
 			Metrics: config.TelemetryMetrics{Enabled: true},
 			Tracing: config.Tracing{Protocol: "grpc", SampleRatio: 1, ServiceName: "archway"},
+		},
+		RateLimit: config.RateLimit{
+			Store: "memory", OnStoreError: "fail_open", MemoryMaxKeys: 100000,
+			Classes: map[string]config.RateLimitClass{
+				"default": {Requests: 100, Per: config.Duration(time.Second), Burst: 200},
+			},
+		},
+		Redis: config.Redis{
+			DialTimeout:  config.Duration(250 * time.Millisecond),
+			ReadTimeout:  config.Duration(250 * time.Millisecond),
+			WriteTimeout: config.Duration(250 * time.Millisecond),
+			PoolTimeout:  config.Duration(250 * time.Millisecond),
 		},
 		Authn: config.Authn{ClockSkew: config.Duration(30 * time.Second), APIKeyHeader: "X-Api-Key"},
 	}
@@ -296,5 +307,37 @@ func assertError(t *testing.T, err error, want ...string) {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q\ndoes not contain %q", err, w)
 		}
+	}
+}
+
+func TestParseRateLimitAndRedis(t *testing.T) {
+	t.Parallel()
+	got, err := config.Parse([]byte(`
+rate_limit:
+  store: redis
+  on_store_error: fail_closed
+  classes:
+    search: {requests: 10, per: 1m, burst: 5}
+redis:
+  address: "127.0.0.1:6379"
+  db: 2
+  read_timeout: 100ms
+`), []string{"ARCHWAY_REDIS_PASSWORD=s3cret", "ARCHWAY_RATE_LIMIT_MEMORY_MAX_KEYS=5000"})
+	if err != nil {
+		t.Fatalf("Parse: %v", err)
+	}
+	want := config.Default()
+	want.RateLimit.Store = "redis"
+	want.RateLimit.OnStoreError = "fail_closed"
+	want.RateLimit.MemoryMaxKeys = 5000
+	// A class in the file is added to the default one, which route policies
+	// fall back to.
+	want.RateLimit.Classes["search"] = config.RateLimitClass{Requests: 10, Per: config.Duration(time.Minute), Burst: 5}
+	want.Redis.Address = "127.0.0.1:6379"
+	want.Redis.DB = 2
+	want.Redis.ReadTimeout = config.Duration(100 * time.Millisecond)
+	want.Redis.Password = "s3cret"
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Parse =\n%+v\nwant\n%+v", got, want)
 	}
 }

@@ -18,6 +18,10 @@ const (
 	// envConfigFile is reserved for the binary: it names the configuration
 	// file, so it is not a field override.
 	envConfigFile = "ARCHWAY_CONFIG"
+
+	// envTestPrefix starts the variables reserved for the test suite (such
+	// as ARCHWAY_TEST_REQUIRE_REDIS), which are not field overrides either.
+	envTestPrefix = "ARCHWAY_TEST_"
 )
 
 var textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
@@ -140,7 +144,7 @@ func applyEnv(c *Config, environ []string) (envSources, []error) {
 	var errs []error
 	for _, kv := range environ {
 		name, value, ok := strings.Cut(kv, "=")
-		if !ok || !strings.HasPrefix(name, envPrefix) || name == envConfigFile || seen[name] {
+		if !ok || !strings.HasPrefix(name, envPrefix) || name == envConfigFile || strings.HasPrefix(name, envTestPrefix) || seen[name] {
 			continue
 		}
 		seen[name] = true

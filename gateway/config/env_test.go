@@ -109,7 +109,7 @@ func TestEnvOverrides(t *testing.T) {
 		},
 		{
 			name:    "other variables are ignored",
-			environ: []string{"HOME=/root", "archway_log_level=loud", "ARCHWAY_CONFIG=/etc/archway.yaml", "=C:=C:\\", "ARCHWAY_NOEQUALS"},
+			environ: []string{"HOME=/root", "archway_log_level=loud", "ARCHWAY_CONFIG=/etc/archway.yaml", "ARCHWAY_TEST_REQUIRE_REDIS=1", "=C:=C:\\", "ARCHWAY_NOEQUALS"},
 			check:   func(c *config.Config) any { return c.Log.Level },
 			want:    "warn",
 		},

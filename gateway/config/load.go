@@ -41,7 +41,8 @@ func Load(path string) (*Config, error) {
 // it names; see docs/configuration.md for the naming rules. A variable that
 // names no field, or whose value does not parse, is an error naming the
 // variable. ARCHWAY_CONFIG is reserved for the path of the configuration
-// file and ignored here.
+// file, and variables starting with ARCHWAY_TEST_ for the test suite; both
+// are ignored here.
 //
 // Finally the configuration is normalised (header names canonicalised) and
 // validated as by [Config.Validate]; a problem with a value that came from

@@ -83,6 +83,8 @@ func (c *Config) check() []error {
 
 	ch.edgeFunctions(c)
 	ch.telemetry(c.Telemetry)
+	c.RateLimit.check(&ch, &c.Redis)
+	c.Redis.check(&ch)
 	c.checkAuthn(&ch)
 	return ch.errs
 }

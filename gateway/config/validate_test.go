@@ -68,6 +68,34 @@ func TestValidateRules(t *testing.T) {
 		{"zero composite timeout", func(c *config.Config) { c.Composite.Timeout = 0 }, "composite.timeout: must be positive, got 0s"},
 		{"zero check timeout", func(c *config.Config) { c.Readiness.CheckTimeout = 0 }, "readiness.check_timeout: must be positive, got 0s"},
 		{"negative drain timeout", func(c *config.Config) { c.Shutdown.DrainTimeout = config.Duration(-time.Second) }, "shutdown.drain_timeout: must not be negative, got -1s"},
+		{"rate limit store", func(c *config.Config) { c.RateLimit.Store = "etcd" }, `rate_limit.store: must be "memory" or "redis", got "etcd"`},
+		{"redis store without address", func(c *config.Config) { c.RateLimit.Store = "redis" }, `rate_limit.store: "redis" needs redis.address`},
+		{"on store error", func(c *config.Config) { c.RateLimit.OnStoreError = "open" }, `rate_limit.on_store_error: must be "fail_open" or "fail_closed", got "open"`},
+		{"zero memory max keys", func(c *config.Config) { c.RateLimit.MemoryMaxKeys = 0 }, "rate_limit.memory_max_keys: must be positive, got 0"},
+		{"class named none", func(c *config.Config) {
+			c.RateLimit.Classes["none"] = config.RateLimitClass{Requests: 1, Per: config.Duration(time.Second), Burst: 1}
+		}, `rate_limit.classes.none: "none" is reserved`},
+		{"class name with colon", func(c *config.Config) {
+			c.RateLimit.Classes["a:b"] = config.RateLimitClass{Requests: 1, Per: config.Duration(time.Second), Burst: 1}
+		}, `rate_limit.classes.a:b: the name must be made of letters, digits, '_', '-' and '.', got "a:b"`},
+		{"zero requests", func(c *config.Config) {
+			c.RateLimit.Classes["default"] = config.RateLimitClass{Per: config.Duration(time.Second), Burst: 1}
+		}, "rate_limit.classes.default.requests: must be positive, got 0"},
+		{"zero per", func(c *config.Config) { c.RateLimit.Classes["default"] = config.RateLimitClass{Requests: 1, Burst: 1} }, "rate_limit.classes.default.per: must be a whole number of seconds, at least 1s, got 0s"},
+		{"fractional per", func(c *config.Config) {
+			c.RateLimit.Classes["default"] = config.RateLimitClass{Requests: 1, Per: config.Duration(1500 * time.Millisecond), Burst: 1}
+		}, "rate_limit.classes.default.per: must be a whole number of seconds, at least 1s, got 1.5s"},
+		{"zero burst", func(c *config.Config) {
+			c.RateLimit.Classes["default"] = config.RateLimitClass{Requests: 1, Per: config.Duration(time.Second)}
+		}, "rate_limit.classes.default.burst: must be positive, got 0"},
+		{"redis address without port", func(c *config.Config) { c.Redis.Address = "redis.internal" }, `redis.address: want host:port with a port from 1 to 65535, like "127.0.0.1:6379", got "redis.internal"`},
+		{"negative redis db", func(c *config.Config) { c.Redis.DB = -1 }, "redis.db: must not be negative, got -1"},
+		{"zero redis dial timeout", func(c *config.Config) { c.Redis.DialTimeout = 0 }, "redis.dial_timeout: must be positive, got 0s"},
+		{"zero redis read timeout", func(c *config.Config) { c.Redis.ReadTimeout = 0 }, "redis.read_timeout: must be positive, got 0s"},
+		{"zero redis write timeout", func(c *config.Config) { c.Redis.WriteTimeout = 0 }, "redis.write_timeout: must be positive, got 0s"},
+		{"negative redis pool size", func(c *config.Config) { c.Redis.PoolSize = -1 }, "redis.pool_size: must not be negative, got -1"},
+		{"zero redis pool timeout", func(c *config.Config) { c.Redis.PoolTimeout = 0 }, "redis.pool_timeout: must be positive, got 0s"},
+		{"negative redis max retries", func(c *config.Config) { c.Redis.MaxRetries = -1 }, "redis.max_retries: must not be negative, got -1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -114,6 +142,12 @@ func TestValidateAccepts(t *testing.T) {
 			c.API.ForwardResponseHeaders = []string{"x-ratelimit-remaining", "X-Served-By"}
 		}},
 		{"hostname target", func(c *config.Config) { c.Backends[0].Address = "users.internal:9090" }},
+		{"redis store", func(c *config.Config) {
+			c.RateLimit.Store, c.RateLimit.OnStoreError, c.Redis.Address = "redis", "fail_closed", "redis.internal:6379"
+		}},
+		{"more rate limit classes", func(c *config.Config) {
+			c.RateLimit.Classes["search.v2_anon-1"] = config.RateLimitClass{Requests: 10, Per: config.Duration(time.Minute), Burst: 1}
+		}},
 		{"IPv6 target", func(c *config.Config) { c.Backends[0].Address = "[::1]:9101" }},
 		{"dns target", func(c *config.Config) { c.Backends[0].Address = "dns:///users.internal:9090" }},
 		{"dns target with authority", func(c *config.Config) { c.Backends[0].Address = "dns://8.8.8.8:53/users.internal:9090" }},
