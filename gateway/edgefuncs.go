@@ -7,7 +7,10 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc"
 
+	"github.com/archway-gateway/archway/gateway/authn"
+	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/ipfilter"
 	"github.com/archway-gateway/archway/gateway/ratelimit"
@@ -18,8 +21,12 @@ import (
 type edgeFunctions struct {
 	tel *telemetry.Telemetry
 	// ownTel says whether New made tel, and so must shut it down.
-	ownTel  bool
-	ipf     *ipfilter.Filter
+	ownTel bool
+	ipf    *ipfilter.Filter
+	authn  *authn.Authenticator
+	// signer signs the caller's identity onto every backend call; nil when
+	// authn.identity_secret is not set.
+	signer  *forwarded.Signer
 	limiter *ratelimit.Limiter
 	// redis is the client of the shared store, when rate_limit.store is "redis".
 	redis *redis.Client
@@ -44,6 +51,16 @@ func newEdgeFunctions(ctx context.Context, cfg *config.Config, o *options) (_ *e
 	if e.ipf, err = ipfilter.New(cfg.IPFilter, ipfilter.WithRegisterer(reg)); err != nil {
 		return nil, err
 	}
+	if e.authn, err = authn.New(ctx, cfg.Authn, authn.WithRegisterer(reg), authn.WithLogger(o.logger)); err != nil {
+		return nil, err
+	}
+	if secret := cfg.Authn.IdentitySecret; secret != "" {
+		if e.signer, err = forwarded.NewSigner(secret); err != nil {
+			return nil, err
+		}
+	} else {
+		o.logger.Warn("authn.identity_secret is not set: backend calls carry no signed identity, so backends that check it refuse them")
+	}
 	rlOpts := []ratelimit.Option{ratelimit.WithRegisterer(reg), ratelimit.WithLogger(o.logger)}
 	if cfg.RateLimit.Store == "redis" {
 		e.redis = redis.NewClient(ratelimit.RedisOptions(cfg.Redis))
@@ -55,6 +72,18 @@ func newEdgeFunctions(ctx context.Context, cfg *config.Config, o *options) (_ *e
 	return e, nil
 }
 
+// dialOptions are the options the edge functions need on every backend ClientConn: metrics and
+// trace propagation, and the signed identity of the caller.
+func (e *edgeFunctions) dialOptions() []grpc.DialOption {
+	opts := e.tel.DialOptions()
+	if e.signer != nil {
+		opts = append(opts,
+			grpc.WithChainUnaryInterceptor(authn.UnaryClientInterceptor(e.signer)),
+			grpc.WithChainStreamInterceptor(authn.StreamClientInterceptor(e.signer)))
+	}
+	return opts
+}
+
 // shutdownTimeout bounds the flush of the trace exporter on Close.
 const shutdownTimeout = 5 * time.Second
 
@@ -62,6 +91,11 @@ const shutdownTimeout = 5 * time.Second
 // telemetry (flushing spans not yet exported).
 func (e *edgeFunctions) close() error {
 	var errs []error
+	if e.authn != nil {
+		if err := e.authn.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("authn: %w", err))
+		}
+	}
 	if e.redis != nil {
 		if err := e.redis.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("redis: %w", err))

@@ -102,7 +102,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 	if err != nil {
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
-	backends, err := backend.Dial(specs, o.logger, append(edgeFuncs.tel.DialOptions(), o.dialOpts...)...)
+	backends, err := backend.Dial(specs, o.logger, append(edgeFuncs.dialOptions(), o.dialOpts...)...)
 	if err != nil {
 		_ = edgeFuncs.close()
 		return nil, fmt.Errorf("gateway.New: %w", err)
@@ -254,15 +254,29 @@ type muxCallKey struct{}
 //
 //  1. In-flight gauge of the route.
 //  2. IP filter class of the route, after the global filter that ran before routing.
-//  3. Rate limit, per client and rate-limit class.
-//  4. Deadline: the policy's timeout bounds the backend call; a client's shorter Grpc-Timeout
+//  3. Authentication: verify the bearer token or API key, record the identity, check scopes.
+//  4. Credentials dropped: backends get the verified identity, signed, never the client's token.
+//  5. Rate limit, per client (the identity set by 3, else the address) and rate-limit class.
+//  6. Deadline: the policy's timeout bounds the backend call; a client's shorter Grpc-Timeout
 //     still wins, since grpc-gateway applies it on top. Then the mux decodes the request and
 //     calls the backend.
 func (g *Gateway) newRouteChain() http.Handler {
 	h := http.Handler(http.HandlerFunc(callRoute))
 	h = g.edge.limiter.Middleware(h)
+	h = dropCredentials(h, g.cfg.Authn.APIKeyHeader)
+	h = g.edge.authn.Middleware(h)
 	h = g.edge.ipf.Middleware(h)
 	return g.edge.tel.RouteMiddleware(h)
+}
+
+// dropCredentials removes the client's credentials from the request once they are verified:
+// grpc-gateway would forward Authorization to the backend as metadata.
+func dropCredentials(next http.Handler, apiKeyHeader string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Header.Del("Authorization")
+		r.Header.Del(apiKeyHeader)
+		next.ServeHTTP(w, r)
+	})
 }
 
 // callRoute ends the per-route chain: it applies the route's deadline and runs the rest of the

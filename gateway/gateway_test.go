@@ -151,7 +151,7 @@ backends:
   - name: orders
     address: passthrough:///orders
     services: [storefront.orders.v1.OrderService]
-` + extra
+` + testAuthn + extra
 	cfg, err := config.Parse([]byte(yaml), nil)
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -184,6 +184,21 @@ type reply struct {
 	Header     http.Header
 }
 
+// testAPIKey is the API key that do sends, unless the header map sets X-Api-Key to "". Its
+// client, "tester", holds every scope of the storefront APIs.
+const testAPIKey = "test-key"
+
+// testAuthn configures testAPIKey; newTestEnv puts it in every test gateway's configuration.
+const testAuthn = `
+authn:
+  api_keys:
+    - client_id: tester
+      sha256: 62af8704764faf8ea82fc61ce9c4c3908b6cb97d463a634e9e587d7c885db0ef
+      scopes: [users.read, users.write, orders.write, orders.admin, catalog.write]
+`
+
+// do sends a request with the test API key and the given headers (a header set to "" is not
+// sent), and returns the response with its body read.
 func do(t *testing.T, method, url, body string, header map[string]string) (reply, []byte) {
 	t.Helper()
 	var r io.Reader
@@ -194,7 +209,12 @@ func do(t *testing.T, method, url, body string, header map[string]string) (reply
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("X-Api-Key", testAPIKey)
 	for k, v := range header {
+		if v == "" {
+			req.Header.Del(k)
+			continue
+		}
 		req.Header.Set(k, v)
 	}
 	resp, err := http.DefaultClient.Do(req)
@@ -295,6 +315,7 @@ func TestChunkedBodyOverLimitIs413(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("X-Api-Key", testAPIKey)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

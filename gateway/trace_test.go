@@ -44,12 +44,11 @@ func TestCompositeTrace(t *testing.T) {
 	yaml := fmt.Sprintf(`
 admin: {enabled: false}
 log: {access_log: false}
-policy: {defaults: {access: public}}
 backends:
   - {name: users, address: %q, services: [storefront.users.v1.UserService]}
   - {name: orders, address: %q, services: [storefront.orders.v1.OrderService]}
   - {name: catalog, address: %q, services: [storefront.catalog.v1.CatalogService]}
-`, sf.Addr(server.Users), sf.Addr(server.Orders), sf.Addr(server.Catalog))
+`+testAuthn, sf.Addr(server.Users), sf.Addr(server.Orders), sf.Addr(server.Catalog))
 	cfg, err := config.Parse([]byte(yaml), nil)
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -73,6 +72,7 @@ backends:
 		t.Fatal(err)
 	}
 	req.Header.Set("Traceparent", "00-"+clientTraceID+"-"+clientSpanID+"-01")
+	req.Header.Set("X-Api-Key", testAPIKey)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)

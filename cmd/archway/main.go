@@ -21,11 +21,8 @@ import (
 	"strings"
 	"syscall"
 
-	"google.golang.org/grpc"
 
 	"github.com/archway-gateway/archway/gateway"
-	"github.com/archway-gateway/archway/gateway/authn"
-	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/server"
 )
@@ -149,11 +146,11 @@ func runDemo(ctx context.Context, args, environ []string, stderr io.Writer) erro
 const demoAPIKeyHash = "0245cba37c19668e78a1d7029e9052e20d362e76b5aa975fe9f5f0a6b9850ed5"
 
 // demoConfig is the archway.yaml of the demo: one backend per storefront service, the demo API
-// key (client "demo", scopes orders.write and users.write) and the identity secret shared with
+// key (client "demo", holding every scope the demo APIs use) and the identity secret shared with
 // the backends. With nil addrs it holds placeholders, for reading the settings that do not
 // depend on addresses; an empty secret is left out.
 func demoConfig(addrs map[string]string, secret string) string {
-	s := "authn:\n  api_keys:\n    - client_id: demo\n      sha256: " + demoAPIKeyHash + "\n      scopes: [orders.write, users.write]\n"
+	s := "authn:\n  api_keys:\n    - client_id: demo\n      sha256: " + demoAPIKeyHash + "\n      scopes: [users.read, users.write, orders.write, orders.admin, catalog.write]\n"
 	if secret != "" {
 		s += fmt.Sprintf("  identity_secret: %q\n", secret)
 	}
@@ -169,18 +166,7 @@ func demoConfig(addrs map[string]string, secret string) string {
 }
 
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
-	opts := []gateway.Option{gateway.WithLogger(logger)}
-	if cfg.Authn.IdentitySecret != "" {
-		// Until gateway.New adds them itself: sign the caller's identity onto every backend call.
-		signer, err := forwarded.NewSigner(cfg.Authn.IdentitySecret)
-		if err != nil {
-			return err
-		}
-		opts = append(opts, gateway.WithDialOptions(
-			grpc.WithChainUnaryInterceptor(authn.UnaryClientInterceptor(signer)),
-			grpc.WithChainStreamInterceptor(authn.StreamClientInterceptor(signer))))
-	}
-	gw, err := gateway.New(ctx, cfg, opts...)
+	gw, err := gateway.New(ctx, cfg, gateway.WithLogger(logger))
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/archway-gateway/archway/gateway/config"
 	policyv1 "github.com/archway-gateway/archway/gen/archway/policy/v1"
@@ -37,8 +38,9 @@ func (t *Table) Methods() []string {
 
 // Build reads the archway.policy.v1.route option of every method of services, fills in
 // cfg.Policy.Defaults and applies cfg.Policy.Routes. It reports every problem at once, each
-// naming the method: an unknown rate-limit or IP filter class, an override for a method that no
-// service has, an invalid access value or scope.
+// naming the method: an unknown rate-limit or IP filter class, an override for a method that is
+// not linked into the binary, an invalid access value or scope. An override for a linked method
+// of a service not among services is ignored.
 func Build(services []protoreflect.ServiceDescriptor, cfg *config.Config) (*Table, error) {
 	t := &Table{byMethod: make(map[string]*Policy)}
 	b := builder{cfg: cfg}
@@ -53,7 +55,11 @@ func Build(services []protoreflect.ServiceDescriptor, cfg *config.Config) (*Tabl
 	for _, key := range slices.Sorted(maps.Keys(cfg.Policy.Routes)) {
 		p, ok := t.byMethod["/"+key]
 		if !ok {
-			b.failf("policy.routes[%q]: no method %s is served by the gateway (write keys as package.Service/Method)", key, key)
+			if !linkedMethod(key) {
+				b.failf("policy.routes[%q]: no method %s is linked into the gateway (write keys as package.Service/Method)", key, key)
+			}
+			// A method of a service this gateway does not serve, such as a composite left out
+			// by composite.mode: nothing to override.
 			continue
 		}
 		b.override(p, key, cfg.Policy.Routes[key])
@@ -196,6 +202,21 @@ func names[V any](m map[string]V) string {
 		return "none"
 	}
 	return strings.Join(slices.Sorted(maps.Keys(m)), ", ")
+}
+
+// linkedMethod reports whether key, written "package.Service/Method", names a method whose
+// descriptor is linked into the binary.
+func linkedMethod(key string) bool {
+	svc, method, ok := strings.Cut(key, "/")
+	if !ok {
+		return false
+	}
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(svc))
+	if err != nil {
+		return false
+	}
+	sd, ok := d.(protoreflect.ServiceDescriptor)
+	return ok && sd.Methods().ByName(protoreflect.Name(method)) != nil
 }
 
 // FullMethodName is the gRPC name of md, as in "/storefront.users.v1.UserService/GetUser": the

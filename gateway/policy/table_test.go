@@ -115,6 +115,19 @@ func TestDefaultsAndOverrides(t *testing.T) {
 	}
 }
 
+func TestOverrideOfAServiceNotServed(t *testing.T) {
+	t.Parallel()
+	cfg := config.Default()
+	cfg.Policy.Routes = map[string]config.RouteOverride{"archway.edge.v1.CompositeService/GetUserOverview": {Access: "public"}}
+	table, err := policy.Build(services()[:3], cfg)
+	if err != nil {
+		t.Fatalf("Build: %v", err)
+	}
+	if _, ok := table.Lookup("/archway.edge.v1.CompositeService/GetUserOverview"); ok {
+		t.Error("a method of a service not served has a policy")
+	}
+}
+
 func TestPublicByDefault(t *testing.T) {
 	t.Parallel()
 	cfg := config.Default()
@@ -160,7 +173,7 @@ func TestBuildErrors(t *testing.T) {
 			modify: func(c *config.Config) {
 				c.Policy.Routes = map[string]config.RouteOverride{"storefront.users.v1.UserService/GetUsers": {}}
 			},
-			want: []string{`policy.routes["storefront.users.v1.UserService/GetUsers"]: no method storefront.users.v1.UserService/GetUsers is served`},
+			want: []string{`policy.routes["storefront.users.v1.UserService/GetUsers"]: no method storefront.users.v1.UserService/GetUsers is linked into the gateway`},
 		},
 		{
 			name: "bad access, scope and timeout",
