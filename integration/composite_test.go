@@ -119,6 +119,7 @@ func testCompositeClientCancels(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	req.Header.Set("X-Api-Key", testAPIKey)
 	resp, err := client.Do(req)
 	if err == nil {
 		_ = resp.Body.Close()

@@ -365,6 +365,14 @@ var backendServices = map[string]string{
 	"catalog": "storefront.catalog.v1.CatalogService",
 }
 
+// testAPIKey is the API key that send adds to every request, unless its header sets X-Api-Key
+// to an empty list. Its client, "tester", holds every scope of the storefront APIs; gatewayConfig
+// configures it by its SHA-256, testAPIKeyHash.
+const (
+	testAPIKey     = "test-key"
+	testAPIKeyHash = "62af8704764faf8ea82fc61ce9c4c3908b6cb97d463a634e9e587d7c885db0ef"
+)
+
 // gatewayConfig renders an archway.yaml for backends at addrs (storefront service name →
 // address), with loopback listeners on free ports, JSON logs and short timeouts.
 func gatewayConfig(addrs map[string]string) string {
@@ -375,6 +383,11 @@ log: {format: json, level: info, access_log: true}
 api: {max_request_body_bytes: ` + fmt.Sprint(maxBodyBytes) + `}
 readiness: {check_timeout: 500ms}
 shutdown: {drain_timeout: 5s}
+authn:
+  api_keys:
+    - client_id: tester
+      sha256: ` + testAPIKeyHash + `
+      scopes: [users.read, users.write, orders.write, orders.admin, catalog.write]
 backends:
 `)
 	for _, name := range []string{"users", "orders", "catalog"} {
@@ -475,7 +488,12 @@ func send(method, url string, body io.Reader, header http.Header) (*response, er
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set("X-Api-Key", testAPIKey)
 	for k, vs := range header {
+		if len(vs) == 0 {
+			req.Header.Del(k)
+			continue
+		}
 		req.Header[k] = vs
 	}
 	resp, err := client.Do(req)
@@ -614,6 +632,7 @@ func openStream(t *testing.T, url string) *ndjsonStream {
 		cancel()
 		t.Fatal(err)
 	}
+	req.Header.Set("X-Api-Key", testAPIKey)
 	type result struct {
 		resp *http.Response
 		err  error

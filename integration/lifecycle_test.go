@@ -202,11 +202,15 @@ func TestDemo(t *testing.T) {
 			if m := expectOK(t, g.do(t, http.MethodGet, "/readyz", ""), http.StatusOK); m["status"] != "ready" {
 				t.Errorf("/readyz: %v, want status ready", m)
 			}
-			m := expectOK(t, g.do(t, http.MethodGet, "/v1/products", ""), http.StatusOK)
+			// The demo's own API key, as in the README; public routes need none.
+			demoKey := http.Header{"X-Api-Key": {"archway-demo-key"}}
+			noKey := http.Header{"X-Api-Key": nil}
+			m := expectOK(t, g.request(t, http.MethodGet, "/v1/products", nil, noKey), http.StatusOK)
 			if ps, _ := m["products"].([]any); len(ps) == 0 {
 				t.Errorf("/v1/products lists no products: %v", m)
 			}
-			mustOK(t, g.do(t, http.MethodGet, "/v1/users/ada-lovelace", ""))
+			mustOK(t, g.request(t, http.MethodGet, "/v1/users/ada-lovelace", nil, demoKey))
+			expectStatus(t, g.request(t, http.MethodGet, "/v1/users/ada-lovelace", nil, noKey), http.StatusUnauthorized, 16)
 			if code := p.stop(t); code != 0 {
 				t.Errorf("demo exited with %d after SIGTERM, want 0", code)
 			}
