@@ -66,7 +66,7 @@ func (s Subprocess) Pinning() string {
 
 // Launch implements Launcher.
 func (s Subprocess) Launch(ctx context.Context, role string, args ServeArgs) (*Serving, error) {
-	argv := []string{"serve", "-role", role, "-catalog", args.Catalog, "-users", args.Users}
+	argv := []string{"serve", "-role", role, "-catalog", args.Catalog, "-users", args.Users, "-orders", args.Orders}
 	if args.Responses != nil {
 		data, err := json.Marshal(args.Responses)
 		if err != nil {

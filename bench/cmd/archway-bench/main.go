@@ -185,11 +185,12 @@ func serve(ctx context.Context, args []string, stdout io.Writer) error {
 	role := fs.String("role", "", "backend, archway, grpc-gateway, vanguard or json")
 	catalog := fs.String("catalog", "", "the backend's catalog address")
 	users := fs.String("users", "", "the backend's users address")
+	orders := fs.String("orders", "", "the backend's orders address")
 	responses := fs.String("responses", "", "JSON file of the json role's canned responses")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	sa := bench.ServeArgs{Catalog: *catalog, Users: *users}
+	sa := bench.ServeArgs{Catalog: *catalog, Users: *users, Orders: *orders}
 	if *responses != "" {
 		data, err := os.ReadFile(*responses)
 		if err != nil {
