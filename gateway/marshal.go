@@ -21,23 +21,28 @@ import (
 // clients.
 type jsonMarshaler struct {
 	runtime.JSONPb
+	// canonical is true when MarshalOptions are protojson's defaults, the output that the
+	// gateway's encoder reproduces.
+	canonical bool
 }
 
 func newJSONMarshaler(rejectUnknownFields bool) *jsonMarshaler {
-	return &jsonMarshaler{JSONPb: runtime.JSONPb{
+	m := &jsonMarshaler{JSONPb: runtime.JSONPb{
 		MarshalOptions:   protojson.MarshalOptions{},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: !rejectUnknownFields},
 	}}
+	m.canonical = m.MarshalOptions == protojson.MarshalOptions{}
+	return m
 }
 
 // StreamContentType is the media type of a server stream: one JSON object per line.
 func (*jsonMarshaler) StreamContentType(any) string { return "application/x-ndjson" }
 
-// Marshal encodes a message as proto3 JSON. protojson appends to the slice it is given, so the
-// encoding runs in a pooled scratch buffer, which has reached the size of a typical response,
-// and the result is one copy of the exact size, instead of the chain of ever larger slices that
-// appending to an empty one allocates. Values other than messages (the error objects of server
-// streams) go through runtime.JSONPb.
+// Marshal encodes a message as compact proto3 JSON (see jsonenc.go). The encoding runs in a
+// pooled scratch buffer, which has grown to the size of a typical response, and the result is
+// one copy of the exact size, instead of the chain of ever larger slices that appending to an
+// empty one allocates. Values other than messages (the error objects of server streams) go
+// through runtime.JSONPb.
 func (m *jsonMarshaler) Marshal(v any) ([]byte, error) {
 	msg, ok := v.(proto.Message)
 	if !ok {
@@ -45,12 +50,28 @@ func (m *jsonMarshaler) Marshal(v any) ([]byte, error) {
 	}
 	buf := getScratch()
 	defer putScratch(buf)
-	out, err := m.MarshalOptions.MarshalAppend((*buf)[:0], msg)
-	*buf = out
+	out, err := m.appendJSON((*buf)[:0], msg)
 	if err != nil {
 		return nil, err
 	}
+	*buf = out
 	return bytes.Clone(out), nil
+}
+
+// appendJSON appends msg as JSON to b: with the gateway's encoder when it covers the message,
+// with protojson, compacted, otherwise.
+func (m *jsonMarshaler) appendJSON(b []byte, msg proto.Message) ([]byte, error) {
+	rm := msg.ProtoReflect()
+	if m.canonical && rm.IsValid() && planFor(rm.Descriptor()).fast {
+		if out, ok := appendMessage(b, rm); ok {
+			return out, nil
+		}
+	}
+	out, err := m.MarshalOptions.MarshalAppend(b, msg)
+	if err != nil {
+		return nil, err
+	}
+	return append(out[:len(b)], compactJSON(out[len(b):])...), nil
 }
 
 // scratch holds the buffers that responses are encoded into and request bodies read into.
