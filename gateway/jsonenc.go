@@ -252,7 +252,8 @@ const (
 	maxTimestampSeconds = 253402300799
 )
 
-// appendTimestamp writes a Timestamp in RFC 3339 in UTC, with 0, 3, 6 or 9 fractional digits.
+// appendTimestamp writes a Timestamp in RFC 3339 in UTC, with 0, 3, 6 or 9 fractional digits,
+// the fewest that hold its nanoseconds.
 func appendTimestamp(b []byte, m protoreflect.Message) ([]byte, bool) {
 	fields := m.Descriptor().Fields()
 	secs := m.Get(fields.ByNumber(1)).Int()
@@ -260,17 +261,36 @@ func appendTimestamp(b []byte, m protoreflect.Message) ([]byte, bool) {
 	if secs < minTimestampSeconds || secs > maxTimestampSeconds || nanos < 0 || nanos >= 1e9 {
 		return b, false
 	}
+	t := time.Unix(secs, nanos).UTC()
+	year, month, day := t.Date()
+	hour, minute, second := t.Clock()
 	b = append(b, '"')
-	b = time.Unix(secs, nanos).UTC().AppendFormat(b, "2006-01-02T15:04:05.000000000")
-	for range 2 {
-		if n := len(b); string(b[n-3:]) == "000" {
-			b = b[:n-3]
-		}
-	}
-	if n := len(b); string(b[n-4:]) == ".000" {
-		b = b[:n-4]
+	b = appendDigits(b, year, 4)
+	b = appendDigits(append(b, '-'), int(month), 2)
+	b = appendDigits(append(b, '-'), day, 2)
+	b = appendDigits(append(b, 'T'), hour, 2)
+	b = appendDigits(append(b, ':'), minute, 2)
+	b = appendDigits(append(b, ':'), second, 2)
+	switch n := int(nanos); {
+	case n == 0:
+	case n%1e6 == 0:
+		b = appendDigits(append(b, '.'), n/1e6, 3)
+	case n%1e3 == 0:
+		b = appendDigits(append(b, '.'), n/1e3, 6)
+	default:
+		b = appendDigits(append(b, '.'), n, 9)
 	}
 	return append(b, 'Z', '"'), true
+}
+
+// appendDigits appends the non-negative n in decimal, zero-padded to width digits.
+func appendDigits(b []byte, n, width int) []byte {
+	var digits [9]byte
+	for i := width - 1; i >= 0; i-- {
+		digits[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(b, digits[:width]...)
 }
 
 // compactJSON removes the whitespace outside strings from b, in place: what protojson's output
