@@ -67,7 +67,7 @@ func (m *jsonMarshaler) appendJSON(b []byte, msg proto.Message) ([]byte, error) 
 			return out, nil
 		}
 	}
-	out, err := m.MarshalOptions.MarshalAppend(b, msg)
+	out, err := m.MarshalAppend(b, msg)
 	if err != nil {
 		return nil, err
 	}

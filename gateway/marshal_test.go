@@ -119,7 +119,7 @@ func scalarCorpus(t *testing.T) []proto.Message {
 		t.Fatal(err)
 	}
 	md := fd.Messages().Get(0)
-	floats := []float64{0.1, -0.0, 1e-7, 1e-6, 123456789.125, 1e20, 1e21, -2.5e-300, math.MaxFloat64,
+	floats := []float64{0.1, math.Copysign(0, -1), 1e-7, 1e-6, 123456789.125, 1e20, 1e21, -2.5e-300, math.MaxFloat64,
 		math.SmallestNonzeroFloat64, math.MaxFloat32, math.NaN(), math.Inf(1), math.Inf(-1)}
 	var corpus []proto.Message
 	for _, f := range floats {
