@@ -111,12 +111,15 @@ func Serve(ctx context.Context, role string, args ServeArgs) (*Serving, error) {
 	}, nil
 }
 
-// ArchwayConfig is the archway.yaml of the Archway target: the three backends (so the
-// composite endpoints are served), the admin listener off and the access log off; everything
-// else is the default edge chain.
+// ArchwayConfig is the archway.yaml of the Archway target with the chain off: the three
+// backends (so the composite endpoints are served); the admin listener, the access log, metrics
+// and rate limiting (every route in class "none") off; everything else is the default edge
+// chain.
 func ArchwayConfig(catalogAddr, usersAddr, ordersAddr string) string {
 	return fmt.Sprintf(`admin: {enabled: false}
 log: {access_log: false, level: warn}
+telemetry: {metrics: {enabled: false}}
+policy: {defaults: {rate_limit_class: none}}
 backends:
   - name: catalog
     address: %q
