@@ -131,6 +131,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		opts.Log("max throughput: %s", t.Name)
 		err := h.withTarget(ctx, t.Name, func(doers map[string]Doer) error {
 			for _, w := range active {
+				if w.Workload.Unsupported[t.Name] != "" {
+					continue
+				}
 				res, err := ClosedLoop{Workers: opts.Workers, Duration: opts.MaxDuration, Warmup: opts.Warmup}.Run(ctx, doers[w.Workload.Name])
 				if err != nil {
 					return err
@@ -159,20 +162,27 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		opts.Log("latency: %s", t.Name)
 		err := h.withTarget(ctx, t.Name, func(doers map[string]Doer) error {
 			for _, w := range active {
-				if w.Rate <= 0 {
+				if w.Rate <= 0 || w.Workload.Unsupported[t.Name] != "" {
 					continue
 				}
-				do := doers[w.Workload.Name]
-				if _, err := (ClosedLoop{Workers: 4, Duration: opts.Warmup}).Run(ctx, do); err != nil {
-					return err
-				}
-				res, err := OpenLoop{Rate: w.Rate, Duration: opts.LatencyDuration, MaxInFlight: opts.Connections}.Run(ctx, do)
+				res, err := h.latency(ctx, w.Rate, doers[w.Workload.Name])
 				if err != nil {
 					return err
 				}
 				w.Latency[t.Name] = res
 				opts.Log("  %-10s at %.0f req/s: p50 %v p99 %v max %v, %d errors", w.Workload.Name, w.Rate,
 					res.Percentile(50), res.Percentile(99), res.Max(), res.Errors)
+				if t.Name != TargetGRPC {
+					continue
+				}
+				for _, sc := range w.Workload.SubCalls {
+					res, err := h.latency(ctx, w.Rate, doers[subCallKey(w.Workload.Name, sc.Name)])
+					if err != nil {
+						return err
+					}
+					w.SubCalls[sc.Name] = res
+					opts.Log("    %s alone: p50 %v p99 %v", sc.Name, res.Percentile(50), res.Percentile(99))
+				}
 			}
 			return nil
 		})
@@ -189,6 +199,17 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	return rep, nil
 }
 
+// latency warms the target up, then measures do at a fixed rate.
+func (h *harness) latency(ctx context.Context, rate float64, do Doer) (*Result, error) {
+	if _, err := (ClosedLoop{Workers: 4, Duration: h.opts.Warmup}).Run(ctx, do); err != nil {
+		return nil, err
+	}
+	return OpenLoop{Rate: rate, Duration: h.opts.LatencyDuration, MaxInFlight: h.opts.Connections}.Run(ctx, do)
+}
+
+// subCallKey names a sub-call's Doer among the direct target's Doers.
+func subCallKey(workload, subCall string) string { return workload + "/" + subCall }
+
 type harness struct {
 	opts      Options
 	nginx     Subprocess
@@ -197,7 +218,8 @@ type harness struct {
 }
 
 // withTarget starts target (and the backend behind it), checks that it answers every workload
-// with 200 OK, runs fn with one Doer per workload, and stops everything.
+// it supports with 200 OK, runs fn with one Doer per workload (and, for the direct target, one
+// per composite sub-call), and stops everything.
 func (h *harness) withTarget(ctx context.Context, target string, fn func(map[string]Doer) error) (err error) {
 	var stops []func() error
 	defer func() {
@@ -235,7 +257,7 @@ func (h *harness) withTarget(ctx context.Context, target string, fn func(map[str
 		if err != nil {
 			return err
 		}
-		args := ServeArgs{Catalog: backend.Addrs[0], Users: backend.Addrs[1]}
+		args := ServeArgs{Catalog: backend.Addrs[0], Users: backend.Addrs[1], Orders: backend.Addrs[2]}
 		if target == TargetGRPC {
 			clients, closeConns, err := dialClients(args)
 			if err != nil {
@@ -244,6 +266,9 @@ func (h *harness) withTarget(ctx context.Context, target string, fn func(map[str
 			stops = append(stops, closeConns)
 			for _, w := range h.workloads {
 				doers[w.Name] = grpcDoer(clients, w)
+				for _, sc := range w.SubCalls {
+					doers[subCallKey(w.Name, sc.Name)] = func(ctx context.Context) error { return sc.Call(ctx, clients) }
+				}
 			}
 			break
 		}
@@ -263,7 +288,9 @@ func (h *harness) withTarget(ctx context.Context, target string, fn func(map[str
 		stops = append(stops, func() error { transport.CloseIdleConnections(); return nil })
 		client := &http.Client{Transport: transport}
 		for _, w := range h.workloads {
-			doers[w.Name] = httpDoer(client, "http://"+base, w)
+			if w.Unsupported[target] == "" {
+				doers[w.Name] = httpDoer(client, "http://"+base, w)
+			}
 		}
 	}
 	for name, do := range doers {
@@ -300,7 +327,13 @@ func dialClients(args ServeArgs) (Clients, func() error, error) {
 		_ = catalogConn.Close()
 		return Clients{}, nil, err
 	}
-	return NewClients(catalogConn, usersConn), func() error { return errors.Join(catalogConn.Close(), usersConn.Close()) }, nil
+	ordersConn, err := grpc.NewClient(args.Orders, creds)
+	if err != nil {
+		_ = errors.Join(catalogConn.Close(), usersConn.Close())
+		return Clients{}, nil, err
+	}
+	closeConns := func() error { return errors.Join(catalogConn.Close(), usersConn.Close(), ordersConn.Close()) }
+	return NewClients(catalogConn, usersConn, ordersConn), closeConns, nil
 }
 
 // cannedResponses asks a backend for every workload's response once and returns them as the
@@ -311,7 +344,7 @@ func cannedResponses(ctx context.Context, l Launcher, workloads []*WorkloadRepor
 		return nil, err
 	}
 	defer func() { _ = backend.Close() }()
-	clients, closeConns, err := dialClients(ServeArgs{Catalog: backend.Addrs[0], Users: backend.Addrs[1]})
+	clients, closeConns, err := dialClients(ServeArgs{Catalog: backend.Addrs[0], Users: backend.Addrs[1], Orders: backend.Addrs[2]})
 	if err != nil {
 		return nil, err
 	}

@@ -38,6 +38,12 @@ func TestRunEndToEnd(t *testing.T) {
 			if target.Skip != "" {
 				continue
 			}
+			if w.Workload.Unsupported[target.Name] != "" {
+				if _, ran := w.Max[target.Name]; ran {
+					t.Errorf("%s ran on %s, which cannot serve it", w.Workload.Name, target.Name)
+				}
+				continue
+			}
 			if m := w.Max[target.Name]; m == nil || m.Sent == 0 || m.Errors != 0 {
 				t.Errorf("%s on %s: max-throughput run %+v, want requests and no errors", w.Workload.Name, target.Name, m)
 			}
@@ -48,6 +54,18 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 	if got := rep.Workloads[2].ResponseBytes; got < 12<<10 || got > 20<<10 {
 		t.Errorf("list-16k response is %d bytes, want about 16 KB", got)
+	}
+	composite := rep.Workloads[3]
+	if composite.Workload.Name != "composite" {
+		t.Fatalf("fourth workload is %q, want composite", composite.Workload.Name)
+	}
+	for _, sc := range composite.Workload.SubCalls {
+		if res := composite.SubCalls[sc.Name]; res == nil || res.Sent == 0 || res.Errors != 0 {
+			t.Errorf("composite sub-call %s alone: %+v, want requests and no errors", sc.Name, res)
+		}
+	}
+	if _, _, ok := composite.SlowestSubCall(); !ok {
+		t.Error("composite: SlowestSubCall found none")
 	}
 
 	dir := t.TempDir()
@@ -67,7 +85,9 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 	for _, want := range []string{
 		"cores", "go1.", "| archway | ", "| 1.00 |",
-		"skipped: the production chain", "skipped: composite fan-out", "skipped: the response cache",
+		"skipped: the production chain", "skipped: the response cache",
+		"grpc-gateway: skipped for this workload: a composite is served by the gateway itself",
+		"#### Sub-calls alone, direct gRPC at ", "| UserService.GetUser |", "Archway's composite p99 is ",
 		"### Latency at ", "![latency percentiles, small-get](latency-small-get.png)",
 	} {
 		if !strings.Contains(md.String(), want) {

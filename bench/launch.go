@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -48,7 +49,13 @@ type Subprocess struct {
 	Procs int
 	// Dir holds the files passed to children.
 	Dir string
+	// ProfileDir, when set, receives a CPU profile of every target process (not the backend),
+	// named ROLE-N.pprof, covering the process's whole life. By default, none is written.
+	ProfileDir string
 }
+
+// profiles numbers the CPU profiles of one harness run.
+var profiles atomic.Int64
 
 // readyTimeout bounds a child's start-up.
 const readyTimeout = 30 * time.Second
@@ -66,7 +73,7 @@ func (s Subprocess) Pinning() string {
 
 // Launch implements Launcher.
 func (s Subprocess) Launch(ctx context.Context, role string, args ServeArgs) (*Serving, error) {
-	argv := []string{"serve", "-role", role, "-catalog", args.Catalog, "-users", args.Users}
+	argv := []string{"serve", "-role", role, "-catalog", args.Catalog, "-users", args.Users, "-orders", args.Orders}
 	if args.Responses != nil {
 		data, err := json.Marshal(args.Responses)
 		if err != nil {
@@ -77,6 +84,10 @@ func (s Subprocess) Launch(ctx context.Context, role string, args ServeArgs) (*S
 			return nil, fmt.Errorf("bench.Subprocess: %w", err)
 		}
 		argv = append(argv, "-responses", path)
+	}
+	if s.ProfileDir != "" && role != RoleBackend {
+		name := fmt.Sprintf("%s-%d.pprof", role, profiles.Add(1))
+		argv = append(argv, "-cpuprofile", filepath.Join(s.ProfileDir, name))
 	}
 	cmd := s.command(s.Exe, argv...)
 	return startChild(ctx, role, cmd, func(r io.Reader) ([]string, error) {

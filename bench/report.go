@@ -45,6 +45,21 @@ type WorkloadReport struct {
 	RateFrom string
 	// Latency holds the open-loop results at Rate.
 	Latency map[string]*Result
+	// SubCalls holds, for a composite, the open-loop results at Rate of each of its backend
+	// calls made alone over gRPC, keyed by sub-call name.
+	SubCalls map[string]*Result
+}
+
+// SlowestSubCall returns the sub-call with the highest p99 and its result; ok is false when
+// no sub-call was measured.
+func (w *WorkloadReport) SlowestSubCall() (name string, res *Result, ok bool) {
+	for _, sc := range w.Workload.SubCalls {
+		r, found := w.SubCalls[sc.Name]
+		if found && (res == nil || r.Percentile(99) > res.Percentile(99)) {
+			name, res = sc.Name, r
+		}
+	}
+	return name, res, res != nil
 }
 
 func newReport(opts Options) *Report {
@@ -62,7 +77,7 @@ func newReport(opts Options) *Report {
 		rep.Targets = append(rep.Targets, TargetReport{Target: t})
 	}
 	for _, w := range Workloads() {
-		rep.Workloads = append(rep.Workloads, &WorkloadReport{Workload: w, Max: map[string]*Result{}, Latency: map[string]*Result{}})
+		rep.Workloads = append(rep.Workloads, &WorkloadReport{Workload: w, Max: map[string]*Result{}, Latency: map[string]*Result{}, SubCalls: map[string]*Result{}})
 	}
 	return rep
 }
@@ -156,6 +171,11 @@ func (r *Report) writeWorkload(b *strings.Builder, w *WorkloadReport, chart stri
 		}
 		fmt.Fprintf(b, "| %s | %.0f | %s | %d |\n", t.Name, res.Throughput(), ratio, res.Errors)
 	}
+	for _, t := range r.Targets {
+		if why := w.Workload.Unsupported[t.Name]; why != "" && t.Skip == "" {
+			fmt.Fprintf(b, "\n%s: skipped for this workload: %s.\n", t.Name, why)
+		}
+	}
 	if w.Rate <= 0 {
 		return
 	}
@@ -184,8 +204,35 @@ func (r *Report) writeWorkload(b *strings.Builder, w *WorkloadReport, chart stri
 			fmt.Fprintf(b, "| | first error: %s |||||||||\n", oneLine(res.FirstError.Error()))
 		}
 	}
+	r.writeSubCalls(b, w)
 	if chart != "" {
 		fmt.Fprintf(b, "\n![latency percentiles, %s](%s)\n", w.Workload.Name, chart)
+	}
+}
+
+// writeSubCalls sets a composite's latency next to its backend calls' latency, each measured
+// alone over gRPC at the same rate in the same run.
+func (r *Report) writeSubCalls(b *strings.Builder, w *WorkloadReport) {
+	slowest, worst, ok := w.SlowestSubCall()
+	if !ok {
+		return
+	}
+	fmt.Fprintf(b, "\n#### Sub-calls alone, direct gRPC at %.0f req/s\n\n", w.Rate)
+	b.WriteString("| Sub-call | p50 | p90 | p99 | p99.9 | max | errors |\n|---|--:|--:|--:|--:|--:|--:|\n")
+	for _, sc := range w.Workload.SubCalls {
+		res, found := w.SubCalls[sc.Name]
+		if !found {
+			continue
+		}
+		fmt.Fprintf(b, "| %s |", sc.Name)
+		for _, p := range percentiles {
+			fmt.Fprintf(b, " %s |", ms(res.Percentile(p.p)))
+		}
+		fmt.Fprintf(b, " %s | %d |\n", ms(res.Max()), res.Errors)
+	}
+	if res, found := w.Latency[TargetArchway]; found {
+		fmt.Fprintf(b, "\nArchway's composite p99 is %s; its slowest sub-call alone, %s, has p99 %s: %s over it.\n",
+			ms(res.Percentile(99)), slowest, ms(worst.Percentile(99)), ms(res.Percentile(99)-worst.Percentile(99)))
 	}
 }
 
@@ -232,6 +279,10 @@ type WorkloadSummary struct {
 	ResponseBytes int                   `json:"response_bytes,omitempty"`
 	Rate          float64               `json:"latency_rate,omitempty"`
 	Results       map[string]RunSummary `json:"results,omitempty"`
+	// Unsupported maps the targets that cannot serve the workload to the reason.
+	Unsupported map[string]string `json:"unsupported,omitempty"`
+	// SubCalls are a composite's backend calls measured alone over gRPC, by name.
+	SubCalls map[string]RunSummary `json:"sub_calls,omitempty"`
 }
 
 // RunSummary is one target's figures under one workload; latencies are in milliseconds.
@@ -250,17 +301,21 @@ func (r *Report) Summary() Summary {
 		s.Targets = append(s.Targets, TargetSummary{Name: t.Name, Skip: t.Skip, Failure: t.Failure})
 	}
 	for _, w := range r.Workloads {
-		ws := WorkloadSummary{Name: w.Workload.Name, Skip: w.Workload.Skip, ResponseBytes: w.ResponseBytes, Rate: w.Rate}
+		ws := WorkloadSummary{Name: w.Workload.Name, Skip: w.Workload.Skip, ResponseBytes: w.ResponseBytes, Rate: w.Rate,
+			Unsupported: w.Workload.Unsupported}
+		for name, l := range w.SubCalls {
+			if ws.SubCalls == nil {
+				ws.SubCalls = make(map[string]RunSummary)
+			}
+			ws.SubCalls[name] = RunSummary{Latency: latencySummary(l), Achieved: l.Throughput(), LatencyErrors: l.Errors}
+		}
 		for name, m := range w.Max {
 			if ws.Results == nil {
 				ws.Results = make(map[string]RunSummary)
 			}
 			rs := RunSummary{MaxThroughput: m.Throughput(), MaxErrors: m.Errors}
 			if l, ok := w.Latency[name]; ok {
-				rs.Latency = map[string]float64{"max": float64(l.Max()) / float64(time.Millisecond)}
-				for _, p := range percentiles {
-					rs.Latency[p.label] = float64(l.Percentile(p.p)) / float64(time.Millisecond)
-				}
+				rs.Latency = latencySummary(l)
 				rs.Achieved, rs.LatencyErrors = l.Throughput(), l.Errors
 			}
 			ws.Results[name] = rs
@@ -268,4 +323,13 @@ func (r *Report) Summary() Summary {
 		s.Workloads = append(s.Workloads, ws)
 	}
 	return s
+}
+
+// latencySummary is a latency run's percentiles and maximum in milliseconds.
+func latencySummary(l *Result) map[string]float64 {
+	m := map[string]float64{"max": float64(l.Max()) / float64(time.Millisecond)}
+	for _, p := range percentiles {
+		m[p.label] = float64(l.Percentile(p.p)) / float64(time.Millisecond)
+	}
+	return m
 }

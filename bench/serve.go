@@ -38,16 +38,16 @@ const (
 // ServeArgs are what a role needs: the backend's addresses for the proxies, the canned
 // responses for the JSON server.
 type ServeArgs struct {
-	// Catalog and Users are the backend's gRPC listen addresses.
-	Catalog, Users string
+	// Catalog, Users and Orders are the backend's gRPC listen addresses.
+	Catalog, Users, Orders string
 	// Responses maps "METHOD /path?query" to the body the JSON server answers with.
 	Responses map[string][]byte
 }
 
 // Serving is a running role.
 type Serving struct {
-	// Addrs are its listen addresses: catalog and users for the backend, the HTTP address
-	// otherwise.
+	// Addrs are its listen addresses: catalog, users and orders for the backend, the HTTP
+	// address otherwise.
 	Addrs []string
 	close func() error
 }
@@ -60,14 +60,14 @@ func (s *Serving) Close() error { return s.close() }
 func Serve(ctx context.Context, role string, args ServeArgs) (*Serving, error) {
 	if role == RoleBackend {
 		sf, err := server.Start(ctx, server.Options{
-			Services: []string{server.Catalog, server.Users},
+			Services: []string{server.Catalog, server.Users, server.Orders},
 			Catalog:  []catalog.Option{catalog.WithExtraProducts(ExtraProducts)},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("bench.Serve: %w", err)
 		}
 		return &Serving{
-			Addrs: []string{sf.Addr(server.Catalog), sf.Addr(server.Users)},
+			Addrs: []string{sf.Addr(server.Catalog), sf.Addr(server.Users), sf.Addr(server.Orders)},
 			close: func() error { sf.Stop(); return nil },
 		}, nil
 	}
@@ -111,11 +111,15 @@ func Serve(ctx context.Context, role string, args ServeArgs) (*Serving, error) {
 	}, nil
 }
 
-// ArchwayConfig is the archway.yaml of the Archway target: the two backends, the admin
-// listener off and the access log off; everything else is the default edge chain.
-func ArchwayConfig(catalogAddr, usersAddr string) string {
+// ArchwayConfig is the archway.yaml of the Archway target with the chain off: the three
+// backends (so the composite endpoints are served); the admin listener, the access log, metrics
+// and rate limiting (every route in class "none") off; everything else is the default edge
+// chain.
+func ArchwayConfig(catalogAddr, usersAddr, ordersAddr string) string {
 	return fmt.Sprintf(`admin: {enabled: false}
 log: {access_log: false, level: warn}
+telemetry: {metrics: {enabled: false}}
+policy: {defaults: {rate_limit_class: none}}
 backends:
   - name: catalog
     address: %q
@@ -123,11 +127,14 @@ backends:
   - name: users
     address: %q
     services: [storefront.users.v1.UserService]
-`, catalogAddr, usersAddr)
+  - name: orders
+    address: %q
+    services: [storefront.orders.v1.OrderService]
+`, catalogAddr, usersAddr, ordersAddr)
 }
 
 func archwayHandler(ctx context.Context, args ServeArgs) (http.Handler, func() error, error) {
-	cfg, err := config.Parse([]byte(ArchwayConfig(args.Catalog, args.Users)), nil)
+	cfg, err := config.Parse([]byte(ArchwayConfig(args.Catalog, args.Users, args.Orders)), nil)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -30,7 +30,7 @@ func Targets() []Target {
 	return []Target{
 		{Name: TargetGRPC, Translates: true, Description: "the load generator calls the storefront backend over gRPC (HTTP/2, one connection): the floor"},
 		{Name: TargetArchway, Translates: true, Description: "Archway with its default edge chain (recover, request id, method-override strip, " +
-			"body limit, strict query and body checks, Status errors), access log and admin listener off"},
+			"body limit, strict query and body checks, Status errors); access log, metrics, rate limiting and admin listener off"},
 		{Name: TargetArchwayProd, Translates: true, Description: "Archway with the production chain: auth, a rate limit that is never hit, access log, metrics", Skip: "the production chain (auth, rate limit, metrics) is not built yet (issue 5)"},
 		{Name: TargetGRPCGateway, Translates: true, Description: "a bare grpc-gateway runtime.NewServeMux() with default options and the generated Register…Handler functions"},
 		{Name: TargetVanguard, Translates: true, Description: "connectrpc.com/vanguard transcoding REST to gRPC, forwarded to the backend by an h2c httputil.ReverseProxy"},

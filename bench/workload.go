@@ -6,12 +6,15 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	edgev1 "github.com/archway-gateway/archway/gen/archway/edge/v1"
 	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
+	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
 )
 
@@ -25,21 +28,40 @@ type Workload struct {
 	// Method, Path and Body are the REST request; Path includes the query string.
 	Method, Path string
 	Body         []byte
-	// Call makes the equivalent gRPC call and returns the response message.
+	// Call makes the equivalent gRPC call (or calls) and returns the response message.
 	Call func(ctx context.Context, c Clients) (proto.Message, error)
+	// SubCalls are, for a composite, the backend calls it makes. The direct gRPC target
+	// measures each alone at the latency rate, so the report can set the composite's latency
+	// next to that of its slowest part.
+	SubCalls []SubCall
+	// Unsupported maps the targets that cannot serve the workload to the reason.
+	Unsupported map[string]string
 	// Skip, when set, is why the workload is not run.
 	Skip string
+}
+
+// SubCall is one backend call of a composite workload.
+type SubCall struct {
+	// Name is the gRPC method, such as "UserService.GetUser".
+	Name string
+	// Call makes the call.
+	Call func(ctx context.Context, c Clients) error
 }
 
 // Clients are the gRPC clients of the backend, for the direct target.
 type Clients struct {
 	Catalog catalogv1.CatalogServiceClient
 	Users   usersv1.UserServiceClient
+	Orders  ordersv1.OrderServiceClient
 }
 
-// NewClients returns the clients over the backend's catalog and users connections.
-func NewClients(catalog, users grpc.ClientConnInterface) Clients {
-	return Clients{Catalog: catalogv1.NewCatalogServiceClient(catalog), Users: usersv1.NewUserServiceClient(users)}
+// NewClients returns the clients over the backend's catalog, users and orders connections.
+func NewClients(catalog, users, orders grpc.ClientConnInterface) Clients {
+	return Clients{
+		Catalog: catalogv1.NewCatalogServiceClient(catalog),
+		Users:   usersv1.NewUserServiceClient(users),
+		Orders:  ordersv1.NewOrderServiceClient(orders),
+	}
 }
 
 // ExtraProducts is how many generated products the benchmark backend holds on top of the 20
@@ -91,9 +113,117 @@ func Workloads() []Workload {
 				return c.Catalog.ListProducts(ctx, &catalogv1.ListProductsRequest{PageSize: ListPageSize})
 			},
 		},
-		{Name: "composite", Skip: "composite fan-out endpoints are not built yet (issue 4)"},
+		compositeWorkload(),
 		{Name: "cached-get", Skip: "the response cache is not built yet (issue 8)"},
 	}
+}
+
+// The composite workload's user and the number of recent orders its overview shows (the
+// endpoint's default).
+const (
+	overviewUser   = "users/ada-lovelace"
+	overviewOrders = 5
+)
+
+// compositeWorkload is GET /v1/users/{id}:overview, served by Archway's composite service:
+// GetUser and ListOrders concurrently, then BatchGetProducts for the orders' products. Its
+// direct gRPC equivalent is a client making the same three calls with the same concurrency.
+func compositeWorkload() Workload {
+	gatewayOnly := "a composite is served by the gateway itself; this target only translates the backend's own API"
+	cannedOnly := "serves canned JSON; a composite is a fan-out by the gateway itself"
+	return Workload{
+		Name: "composite",
+		Description: fmt.Sprintf("a user's overview (composite fan-out): GetUser and ListOrders (%d orders) concurrently, "+
+			"then BatchGetProducts with the orders' products and stock", overviewOrders),
+		Method: http.MethodGet,
+		Path:   "/v1/" + overviewUser + ":overview",
+		Call:   userOverview,
+		SubCalls: []SubCall{
+			{"UserService.GetUser", func(ctx context.Context, c Clients) error {
+				_, err := c.Users.GetUser(ctx, &usersv1.GetUserRequest{Name: overviewUser})
+				return err
+			}},
+			{"OrderService.ListOrders", func(ctx context.Context, c Clients) error {
+				_, err := c.Orders.ListOrders(ctx, &ordersv1.ListOrdersRequest{Parent: overviewUser, PageSize: overviewOrders})
+				return err
+			}},
+			{"CatalogService.BatchGetProducts", batchGetOverviewProducts()},
+		},
+		Unsupported: map[string]string{
+			TargetGRPCGateway: gatewayOnly,
+			TargetVanguard:    gatewayOnly,
+			TargetJSON:        cannedOnly,
+			TargetNginx:       cannedOnly,
+		},
+	}
+}
+
+// userOverview makes the overview's calls directly, as the composite does, and assembles the
+// same response.
+func userOverview(ctx context.Context, c Clients) (proto.Message, error) {
+	var orders *ordersv1.ListOrdersResponse
+	var ordersErr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		orders, ordersErr = c.Orders.ListOrders(ctx, &ordersv1.ListOrdersRequest{Parent: overviewUser, PageSize: overviewOrders})
+	}()
+	user, err := c.Users.GetUser(ctx, &usersv1.GetUserRequest{Name: overviewUser})
+	<-done
+	if err != nil {
+		return nil, err
+	}
+	if ordersErr != nil {
+		return nil, ordersErr
+	}
+	products, err := c.Catalog.BatchGetProducts(ctx, &catalogv1.BatchGetProductsRequest{Ids: orderedProductIDs(orders.GetOrders()), IncludeStock: true})
+	if err != nil {
+		return nil, err
+	}
+	return &edgev1.UserOverview{
+		User:         user,
+		RecentOrders: orders.GetOrders(),
+		TotalOrders:  orders.GetTotalSize(),
+		Products:     products.GetProducts(),
+		StockLevels:  products.GetStockLevels(),
+	}, nil
+}
+
+// batchGetOverviewProducts returns the BatchGetProducts sub-call. The product ids come from the
+// user's orders, read once, on the first call, so that every later call is the one request.
+func batchGetOverviewProducts() func(ctx context.Context, c Clients) error {
+	var mu sync.Mutex
+	var ids []string
+	return func(ctx context.Context, c Clients) error {
+		mu.Lock()
+		if ids == nil {
+			orders, err := c.Orders.ListOrders(ctx, &ordersv1.ListOrdersRequest{Parent: overviewUser, PageSize: overviewOrders})
+			if err != nil {
+				mu.Unlock()
+				return err
+			}
+			ids = orderedProductIDs(orders.GetOrders())
+		}
+		req := &catalogv1.BatchGetProductsRequest{Ids: ids, IncludeStock: true}
+		mu.Unlock()
+		_, err := c.Catalog.BatchGetProducts(ctx, req)
+		return err
+	}
+}
+
+// orderedProductIDs lists the orders' product ids once each, in order of first mention.
+func orderedProductIDs(orders []*ordersv1.Order) []string {
+	seen := make(map[string]bool)
+	ids := []string{}
+	for _, o := range orders {
+		for _, item := range o.GetItems() {
+			if id := item.GetProductId(); !seen[id] {
+				seen[id] = true
+				ids = append(ids, id)
+			}
+		}
+	}
+	return ids
 }
 
 // updateUserRequest is the body-1k request: every updatable field of one user, about 1 KB as

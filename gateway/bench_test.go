@@ -92,8 +92,8 @@ func (b *benchBackend) UpdateUser(context.Context, *usersv1.UpdateUserRequest) (
 	return b.user, nil
 }
 
-// newBenchGateway returns a gateway with the default edge chain (access log off) in front of
-// benchBackend on in-memory listeners.
+// newBenchGateway returns a gateway with the default edge chain (access log, metrics and rate
+// limiting off) in front of benchBackend on in-memory listeners.
 func newBenchGateway(b *testing.B) *Gateway {
 	b.Helper()
 	backend := &benchBackend{product: benchProduct(0), list: benchList(), user: benchUser()}
@@ -108,6 +108,8 @@ func newBenchGateway(b *testing.B) *Gateway {
 	cfg, err := config.Parse([]byte(`
 admin: {enabled: false}
 log: {access_log: false}
+telemetry: {metrics: {enabled: false}}
+policy: {defaults: {rate_limit_class: none}}
 backends:
   - name: catalog
     address: passthrough:///catalog

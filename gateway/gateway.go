@@ -208,26 +208,33 @@ func (g *Gateway) newServeMux() *runtime.ServeMux {
 
 // routeMiddleware records the matched route for the access log, rejects query parameters that
 // would be dropped silently, and gives server streams a plain error when they fail at once.
+//
+// The mux wraps every registered handler, which serves one HTTP method and one pattern, in a
+// call of its own to this middleware (the method override and the POST-to-GET fallback are
+// off), so the route is looked up on the handler's first request and kept: rendering the
+// pattern costs a few allocations that no later request needs to repeat.
 func (g *Gateway) routeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc {
+	var matched atomic.Pointer[routeMatch]
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
-		var pattern string
-		if p, ok := runtime.HTTPPattern(r.Context()); ok {
-			pattern = p.String()
+		m := matched.Load()
+		if m == nil || m.httpMethod != r.Method {
+			m = g.matchRoute(r)
+			matched.Store(m)
 		}
 		if s := edge.StateFrom(r.Context()); s != nil {
-			s.SetRoute(pattern)
+			s.SetRoute(m.pattern)
 		}
-		rt, ok := g.routes.lookup(r.Method, pattern)
-		if ok && g.cfg.API.UnknownQueryParameters == "reject" && r.URL.RawQuery != "" {
+		rt := m.route
+		if rt != nil && g.cfg.API.UnknownQueryParameters == "reject" && r.URL.RawQuery != "" {
 			if err := rt.checkQuery(r.URL.Query()); err != nil {
 				g.handleError(r.Context(), g.mux, nil, w, r, err)
 				return
 			}
 		}
-		if ok && rt.method.IsStreamingServer() {
+		if rt != nil && rt.method.IsStreamingServer() {
 			w = &streamWriter{ResponseWriter: w}
 		}
-		if !ok || rt.policy == nil {
+		if rt == nil || rt.policy == nil {
 			next(w, r, params)
 			return
 		}
@@ -289,6 +296,25 @@ func callRoute(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(ctx)
 	}
 	call.next(w, r, call.params)
+}
+
+// routeMatch is what routeMiddleware knows about the handler a request reached: its method, the
+// pattern grpc-gateway matched, and the route declared for them (nil when none is).
+type routeMatch struct {
+	httpMethod string
+	pattern    string
+	route      *route
+}
+
+func (g *Gateway) matchRoute(r *http.Request) *routeMatch {
+	m := &routeMatch{httpMethod: r.Method}
+	if p, ok := runtime.HTTPPattern(r.Context()); ok {
+		m.pattern = p.String()
+	}
+	if rt, ok := g.routes.lookup(r.Method, m.pattern); ok {
+		m.route = rt
+	}
+	return m
 }
 
 // headerAllowlist builds a grpc-gateway header matcher that passes only the listed names. For

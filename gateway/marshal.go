@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
+	"sync"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -20,17 +21,84 @@ import (
 // clients.
 type jsonMarshaler struct {
 	runtime.JSONPb
+	// canonical is true when MarshalOptions are protojson's defaults, the output that the
+	// gateway's encoder reproduces.
+	canonical bool
 }
 
 func newJSONMarshaler(rejectUnknownFields bool) *jsonMarshaler {
-	return &jsonMarshaler{JSONPb: runtime.JSONPb{
+	m := &jsonMarshaler{JSONPb: runtime.JSONPb{
 		MarshalOptions:   protojson.MarshalOptions{},
 		UnmarshalOptions: protojson.UnmarshalOptions{DiscardUnknown: !rejectUnknownFields},
 	}}
+	m.canonical = m.MarshalOptions == protojson.MarshalOptions{}
+	return m
 }
 
 // StreamContentType is the media type of a server stream: one JSON object per line.
 func (*jsonMarshaler) StreamContentType(any) string { return "application/x-ndjson" }
+
+// Marshal encodes a message as compact proto3 JSON (see jsonenc.go). The encoding runs in a
+// pooled scratch buffer, which has grown to the size of a typical response, and the result is
+// one copy of the exact size, instead of the chain of ever larger slices that appending to an
+// empty one allocates. Values other than messages (the error objects of server streams) go
+// through runtime.JSONPb.
+func (m *jsonMarshaler) Marshal(v any) ([]byte, error) {
+	msg, ok := v.(proto.Message)
+	if !ok {
+		return m.JSONPb.Marshal(v)
+	}
+	buf := getScratch()
+	defer putScratch(buf)
+	out, err := m.appendJSON((*buf)[:0], msg)
+	if err != nil {
+		return nil, err
+	}
+	*buf = out
+	return bytes.Clone(out), nil
+}
+
+// appendJSON appends msg as JSON to b: with the gateway's encoder when it covers the message,
+// with protojson, compacted, otherwise.
+func (m *jsonMarshaler) appendJSON(b []byte, msg proto.Message) ([]byte, error) {
+	rm := msg.ProtoReflect()
+	if m.canonical && rm.IsValid() && planFor(rm.Descriptor()).fast {
+		if out, ok := appendMessage(b, rm); ok {
+			return out, nil
+		}
+	}
+	out, err := m.MarshalAppend(b, msg)
+	if err != nil {
+		return nil, err
+	}
+	return append(out[:len(b)], compactJSON(out[len(b):])...), nil
+}
+
+// scratch holds the buffers that responses are encoded into and request bodies read into.
+// Buffers that grew beyond maxScratch are dropped rather than kept, so one unusually large
+// message does not pin its memory.
+var scratch sync.Pool
+
+const (
+	minScratch = 4 << 10
+	maxScratch = 256 << 10
+)
+
+func getScratch() *[]byte {
+	if b, ok := scratch.Get().(*[]byte); ok {
+		return b
+	}
+	b := make([]byte, 0, minScratch)
+	return &b
+}
+
+func putScratch(b *[]byte) {
+	if cap(*b) > maxScratch {
+		return
+	}
+	*b = (*b)[:0]
+	scratch.Put(b)
+}
 
 // NewDecoder reads the whole body (already capped by the edge's body limit) and decodes it.
 func (m *jsonMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
@@ -40,7 +108,10 @@ func (m *jsonMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 var errEmptyBody = io.EOF
 
 func (m *jsonMarshaler) decode(r io.Reader, v any) error {
-	data, err := io.ReadAll(r)
+	buf := getScratch()
+	defer putScratch(buf)
+	data, err := readAll(r, *buf)
+	*buf = data
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -60,6 +131,24 @@ func (m *jsonMarshaler) decode(r io.Reader, v any) error {
 		return bodyError(err)
 	}
 	return nil
+}
+
+// readAll is io.ReadAll into buf: protojson copies what it keeps of its input, so the body can
+// be read into a reused buffer.
+func readAll(r io.Reader, buf []byte) ([]byte, error) {
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 // bodyError rewords a JSON decoding error for clients: protojson's text names the position and

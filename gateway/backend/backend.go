@@ -84,11 +84,34 @@ func dialOptions(spec Spec, logger *slog.Logger) []grpc.DialOption {
 		// The client chain, in order: log every finished call at debug level, with its code and
 		// duration, so a failing backend call can be traced from the gateway's side.
 		grpc.WithChainUnaryInterceptor(
-			logging.UnaryClientInterceptor(log, logging.WithLevels(clientLevel)),
+			unaryWhenDebug(logger, logging.UnaryClientInterceptor(log, logging.WithLevels(clientLevel))),
 		),
 		grpc.WithChainStreamInterceptor(
-			logging.StreamClientInterceptor(log, logging.WithLevels(clientLevel)),
+			streamWhenDebug(logger, logging.StreamClientInterceptor(log, logging.WithLevels(clientLevel))),
 		),
+	}
+}
+
+// unaryWhenDebug runs the logging interceptor only for calls made while the logger records
+// debug messages, the only level it logs at. The interceptor builds its fields (method, start
+// time, duration, code) for every call before the logger decides to drop the record, which
+// costs a few percent of a proxied call's CPU.
+func unaryWhenDebug(logger *slog.Logger, next grpc.UnaryClientInterceptor) grpc.UnaryClientInterceptor {
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+		if !logger.Enabled(ctx, slog.LevelDebug) {
+			return invoker(ctx, method, req, reply, cc, opts...)
+		}
+		return next(ctx, method, req, reply, cc, invoker, opts...)
+	}
+}
+
+// streamWhenDebug is unaryWhenDebug for streams.
+func streamWhenDebug(logger *slog.Logger, next grpc.StreamClientInterceptor) grpc.StreamClientInterceptor {
+	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+		if !logger.Enabled(ctx, slog.LevelDebug) {
+			return streamer(ctx, desc, cc, method, opts...)
+		}
+		return next(ctx, desc, cc, method, streamer, opts...)
 	}
 }
 

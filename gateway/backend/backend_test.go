@@ -1,9 +1,11 @@
 package backend_test
 
 import (
+	"bytes"
 	"log/slog"
 	"net"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,4 +87,66 @@ func TestDialRejectsAServiceClaimedTwice(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `served by both "x" and "y"`) {
 		t.Fatalf("err = %v", err)
 	}
+}
+
+// Backend calls are logged at debug level, and only while the logger records debug messages:
+// the level is read at every call, so lowering it at run time turns the records on.
+func TestCallsAreLoggedAtDebugOnly(t *testing.T) {
+	addr, hs := startHealth(t)
+	hs.SetServingStatus("a.v1.A", healthpb.HealthCheckResponse_SERVING)
+	var level slog.LevelVar
+	level.Set(slog.LevelInfo)
+	var logs syncBuffer
+	set, err := backend.Dial([]backend.Spec{{Name: "one", Target: addr, Services: []string{"a.v1.A"}}},
+		slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: &level})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = set.Close() })
+	one, _ := set.ForService("a.v1.A")
+	client := healthpb.NewHealthClient(one.Conn)
+	call := func() {
+		t.Helper()
+		if _, err := client.Check(t.Context(), &healthpb.HealthCheckRequest{Service: "a.v1.A"}); err != nil {
+			t.Fatal(err)
+		}
+		stream, err := client.Watch(t.Context(), &healthpb.HealthCheckRequest{Service: "a.v1.A"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stream.Recv(); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	call()
+	if got := logs.String(); got != "" {
+		t.Errorf("calls at info level logged:\n%s", got)
+	}
+	level.Set(slog.LevelDebug)
+	call()
+	got := logs.String()
+	for _, want := range []string{"grpc.method=Check", "grpc.method=Watch", "backend=one", "level=DEBUG"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("calls at debug level: log lacks %q:\n%s", want, got)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

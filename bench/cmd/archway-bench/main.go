@@ -19,6 +19,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -57,6 +58,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	workloads := fs.String("workloads", "", "comma-separated workloads to run; all by default")
 	pin := fs.String("pin", "auto", "auto: pin the load generator and the targets to separate CPUs with taskset; off: no pinning")
 	workers := fs.Int("workers", 32, "concurrency of the maximum-throughput runs")
+	profiles := fs.String("cpuprofile", "", "folder to write a CPU profile of each target process into (ROLE-N.pprof); none by default")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -89,7 +91,15 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	if targetCPUs != "" {
 		procs = len(strings.Split(targetCPUs, ","))
 	}
-	launcher := bench.Subprocess{Exe: exe, CPUs: targetCPUs, Procs: procs, Dir: tmp}
+	if *profiles != "" {
+		if *profiles, err = filepath.Abs(*profiles); err != nil {
+			return err
+		}
+		if err := os.MkdirAll(*profiles, 0o755); err != nil {
+			return err
+		}
+	}
+	launcher := bench.Subprocess{Exe: exe, CPUs: targetCPUs, Procs: procs, Dir: tmp, ProfileDir: *profiles}
 	opts := bench.Options{
 		Launcher:  launcher,
 		Nginx:     &launcher,
@@ -185,11 +195,27 @@ func serve(ctx context.Context, args []string, stdout io.Writer) error {
 	role := fs.String("role", "", "backend, archway, grpc-gateway, vanguard or json")
 	catalog := fs.String("catalog", "", "the backend's catalog address")
 	users := fs.String("users", "", "the backend's users address")
+	orders := fs.String("orders", "", "the backend's orders address")
 	responses := fs.String("responses", "", "JSON file of the json role's canned responses")
+	cpuProfile := fs.String("cpuprofile", "", "file to write a CPU profile of this process into, until it stops")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	sa := bench.ServeArgs{Catalog: *catalog, Users: *users}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			_ = f.Close()
+			return err
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			_ = f.Close()
+		}()
+	}
+	sa := bench.ServeArgs{Catalog: *catalog, Users: *users, Orders: *orders}
 	if *responses != "" {
 		data, err := os.ReadFile(*responses)
 		if err != nil {
