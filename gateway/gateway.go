@@ -206,8 +206,8 @@ func (g *Gateway) newServeMux() *runtime.ServeMux {
 	)
 }
 
-// routeMiddleware records the matched route for the access log, rejects query parameters that
-// would be dropped silently, and gives server streams a plain error when they fail at once.
+// routeMiddleware records the matched route and gRPC method for the access log, puts the route's
+// policy in the request context and runs the per-route chain (newRouteChain).
 //
 // The mux wraps every registered handler, which serves one HTTP method and one pattern, in a
 // call of its own to this middleware (the method override and the POST-to-GET fallback are
@@ -225,16 +225,7 @@ func (g *Gateway) routeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc 
 			s.SetRoute(m.pattern)
 		}
 		rt := m.route
-		if rt != nil && g.cfg.API.UnknownQueryParameters == "reject" && r.URL.RawQuery != "" {
-			if err := rt.checkQuery(r.URL.Query()); err != nil {
-				g.handleError(r.Context(), g.mux, nil, w, r, err)
-				return
-			}
-		}
-		if rt != nil && rt.method.IsStreamingServer() {
-			w = &streamWriter{ResponseWriter: w}
-		}
-		if rt == nil || rt.policy == nil {
+		if rt == nil {
 			next(w, r, params)
 			return
 		}
@@ -242,7 +233,7 @@ func (g *Gateway) routeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc 
 			s.SetGRPCMethod(rt.policy.Method)
 		}
 		ctx := policy.NewContext(r.Context(), rt.policy)
-		ctx = context.WithValue(ctx, muxCallKey{}, muxCall{next: next, params: params})
+		ctx = context.WithValue(ctx, muxCallKey{}, muxCall{route: rt, next: next, params: params})
 		g.routeChain.ServeHTTP(w, r.WithContext(ctx))
 	}
 }
@@ -250,6 +241,7 @@ func (g *Gateway) routeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc 
 // muxCall is the rest of grpc-gateway's handling of a matched route: decode, call the backend,
 // encode. The per-route chain ends by running it.
 type muxCall struct {
+	route  *route
 	next   runtime.HandlerFunc
 	params map[string]string
 }
@@ -264,11 +256,13 @@ type muxCallKey struct{}
 //  3. Authentication: verify the bearer token or API key, record the identity, check scopes.
 //  4. Credentials dropped: backends get the verified identity, signed, never the client's token.
 //  5. Rate limit, per client (the identity set by 3, else the address) and rate-limit class.
-//  6. Deadline: the policy's timeout bounds the backend call; a client's shorter Grpc-Timeout
-//     still wins, since grpc-gateway applies it on top. Then the mux decodes the request and
+//  6. Deadline and query check (callRoute): the policy's timeout bounds the backend call (a
+//     client's shorter Grpc-Timeout still wins, since grpc-gateway applies it on top); query
+//     parameters that would be dropped are rejected, after authentication so that anonymous
+//     callers learn nothing of a protected method's input. Then the mux decodes the request and
 //     calls the backend.
 func (g *Gateway) newRouteChain() http.Handler {
-	h := http.Handler(http.HandlerFunc(callRoute))
+	h := http.Handler(http.HandlerFunc(g.callRoute))
 	h = g.edge.limiter.Middleware(h)
 	h = dropCredentials(h, g.cfg.Authn.APIKeyHeader)
 	h = g.edge.authn.Middleware(h)
@@ -286,14 +280,25 @@ func dropCredentials(next http.Handler, apiKeyHeader string) http.Handler {
 	})
 }
 
-// callRoute ends the per-route chain: it applies the route's deadline and runs the rest of the
-// mux's handling.
-func callRoute(w http.ResponseWriter, r *http.Request) {
+// callRoute ends the per-route chain: it applies the route's deadline, rejects query parameters
+// that would be dropped silently, gives server streams a plain error when they fail at once, and
+// runs the rest of the mux's handling.
+func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 	call, _ := r.Context().Value(muxCallKey{}).(muxCall)
-	if p := policy.FromContext(r.Context()); p != nil && p.Timeout > 0 {
+	rt := call.route
+	if p := rt.policy; p.Timeout > 0 {
 		ctx, cancel := context.WithTimeout(r.Context(), p.Timeout)
 		defer cancel()
 		r = r.WithContext(ctx)
+	}
+	if g.cfg.API.UnknownQueryParameters == "reject" && r.URL.RawQuery != "" {
+		if err := rt.checkQuery(r.URL.Query()); err != nil {
+			g.handleError(r.Context(), g.mux, nil, w, r, err)
+			return
+		}
+	}
+	if rt.method.IsStreamingServer() {
+		w = &streamWriter{ResponseWriter: w}
 	}
 	call.next(w, r, call.params)
 }

@@ -3,6 +3,9 @@ package gateway_test
 import (
 	"bufio"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +13,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -124,7 +129,8 @@ type testEnv struct {
 }
 
 // newTestEnv starts the fakes on in-memory listeners, a gateway in front of them (configured by
-// the YAML in extra, appended to the backends) and an HTTP test server for the gateway.
+// the YAML in extra, appended to the backends, and testAuthn unless extra has an authn section)
+// and an HTTP test server for the gateway.
 func newTestEnv(t *testing.T, extra string, orders *fakeOrders) *testEnv {
 	t.Helper()
 	env := &testEnv{users: &fakeUsers{}, health: health.NewServer()}
@@ -151,7 +157,10 @@ backends:
   - name: orders
     address: passthrough:///orders
     services: [storefront.orders.v1.OrderService]
-` + testAuthn + extra
+` + extra
+	if !strings.Contains(extra, "authn:") {
+		yaml += testAuthn
+	}
 	cfg, err := config.Parse([]byte(yaml), nil)
 	if err != nil {
 		t.Fatalf("config: %v", err)
@@ -606,5 +615,58 @@ policy:
 		if got := env.users.budget(); got < tc.min || got > tc.max {
 			t.Errorf("%s: backend call had %v left, want between %v and %v", tc.name, got, tc.min, tc.max)
 		}
+	}
+}
+
+// TestAuthenticationComesFirst checks that a protected route answers an anonymous caller 401
+// before it looks at the input, and that the caller's credentials never reach the backend.
+func TestAuthenticationComesFirst(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, "", nil)
+	resp, body := do(t, http.MethodGet, env.url+"/v1/users/ada?bogus=1", "", map[string]string{"X-Api-Key": ""})
+	if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
+		t.Errorf("anonymous call with a bad query: status %d, WWW-Authenticate %q, want 401 with a challenge; body %s",
+			resp.StatusCode, resp.Header.Get("WWW-Authenticate"), body)
+	}
+	if st := decodeStatus(t, resp, body); st.Code != int(codes.Unauthenticated) {
+		t.Errorf("code %d, want UNAUTHENTICATED", st.Code)
+	}
+	if resp, body := do(t, http.MethodGet, env.url+"/v1/users/ada?bogus=1", "", nil); resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("authenticated call with a bad query: status %d, want 400; body %s", resp.StatusCode, body)
+	}
+	resp, body = do(t, http.MethodGet, env.url+"/v1/users/ada", "", map[string]string{"Authorization": "Bearer x"})
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a bad token next to a good API key: status %d, want 401; body %s", resp.StatusCode, body)
+	}
+}
+
+// TestCredentialsStayAtTheEdge checks that a verified bearer token is not forwarded to the
+// backend: grpc-gateway would send Authorization as metadata.
+func TestCredentialsStayAtTheEdge(t *testing.T) {
+	t.Parallel()
+	key := []byte(strings.Repeat("k", 32))
+	jwks := fmt.Sprintf(`{"keys":[{"kty":"oct","kid":"hs-1","alg":"HS256","k":%q}]}`, base64.RawURLEncoding.EncodeToString(key))
+	path := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(path, []byte(jwks), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := newTestEnv(t, fmt.Sprintf(`
+authn:
+  jwt_issuers:
+    - {issuer: "https://issuer.test", audiences: [archway], jwks_file: %q, algorithms: [HS256]}
+`, path), nil)
+	enc := func(v string) string { return base64.RawURLEncoding.EncodeToString([]byte(v)) }
+	signing := enc(`{"alg":"HS256","kid":"hs-1","typ":"JWT"}`) + "." +
+		enc(fmt.Sprintf(`{"iss":"https://issuer.test","aud":"archway","sub":"ada","exp":%d}`, time.Now().Add(time.Hour).Unix()))
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(signing))
+	token := signing + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+
+	resp, body := do(t, http.MethodGet, env.url+"/v1/users/ada", "", map[string]string{"X-Api-Key": "", "Authorization": "Bearer " + token})
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d: %s", resp.StatusCode, body)
+	}
+	if v := env.users.metadata().Get("authorization"); len(v) > 0 {
+		t.Errorf("the backend received the client's Authorization: %q", v)
 	}
 }
