@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -92,9 +94,37 @@ func (b *benchBackend) UpdateUser(context.Context, *usersv1.UpdateUserRequest) (
 	return b.user, nil
 }
 
-// newBenchGateway returns a gateway with the default edge chain (access log, metrics and rate
-// limiting off) in front of benchBackend on in-memory listeners.
-func newBenchGateway(b *testing.B) *Gateway {
+// chainOff configures a gateway whose edge functions are all off: no access log, no metrics, no
+// rate limit, no authentication (the benchmarked write is made public).
+const chainOff = `
+log: {access_log: false}
+telemetry: {metrics: {enabled: false}}
+policy:
+  defaults: {rate_limit_class: none, access: public}
+  routes:
+    storefront.users.v1.UserService/UpdateUser: {scopes: []}
+`
+
+// chainOn configures a gateway with every edge function on, as in production: JSON access log,
+// metrics, a global IP allowlist, CORS, API key authentication (benchAPIKey) and a rate limit
+// that is never hit. Tracing stays off, as its cost is the exporter's.
+const chainOn = `
+log: {access_log: true}
+telemetry: {metrics: {enabled: true}}
+ip_filter: {allow: [192.0.2.0/24, 127.0.0.0/8]}
+cors: {allowed_origins: ["https://app.example.com"]}
+rate_limit: {classes: {default: {requests: 1000000000, per: 1s, burst: 1000000000}}}
+authn:
+  api_keys:
+    - {client_id: bench, sha256: 62af8704764faf8ea82fc61ce9c4c3908b6cb97d463a634e9e587d7c885db0ef, scopes: [users.write]}
+`
+
+// benchAPIKey is the key that chainOn configures.
+const benchAPIKey = "test-key"
+
+// newBenchGateway returns a gateway configured by chain (chainOff or chainOn) in front of
+// benchBackend on in-memory listeners. Its logs are JSON, discarded.
+func newBenchGateway(b *testing.B, chain string) *Gateway {
 	b.Helper()
 	backend := &benchBackend{product: benchProduct(0), list: benchList(), user: benchUser()}
 	listeners := map[string]*bufconn.Listener{"catalog": bufconn.Listen(1 << 20), "users": bufconn.Listen(1 << 20)}
@@ -107,9 +137,6 @@ func newBenchGateway(b *testing.B) *Gateway {
 	b.Cleanup(srv.Stop)
 	cfg, err := config.Parse([]byte(`
 admin: {enabled: false}
-log: {access_log: false}
-telemetry: {metrics: {enabled: false}}
-policy: {defaults: {rate_limit_class: none}}
 backends:
   - name: catalog
     address: passthrough:///catalog
@@ -117,14 +144,14 @@ backends:
   - name: users
     address: passthrough:///users
     services: [storefront.users.v1.UserService]
-`), nil)
+`+chain), nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	dialer := grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 		return listeners[addr].DialContext(ctx)
 	})
-	g, err := New(b.Context(), cfg, WithLogger(slog.New(slog.DiscardHandler)),
+	g, err := New(b.Context(), cfg, WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))),
 		WithDialOptions(dialer, grpc.WithTransportCredentials(insecure.NewCredentials())))
 	if err != nil {
 		b.Fatal(err)
@@ -183,7 +210,7 @@ func BenchmarkHotPath(b *testing.B) {
 		})
 	}
 
-	g := newBenchGateway(b)
+	g := newBenchGateway(b, chainOff)
 	for _, r := range benchRequests(b) {
 		b.Run("route/"+r.name, func(b *testing.B) {
 			var found []string
@@ -234,5 +261,33 @@ func BenchmarkHotPath(b *testing.B) {
 			}
 			b.SetBytes(int64(n))
 		})
+	}
+}
+
+// BenchmarkChain measures the whole edge chain's cost per request: the same requests through a
+// gateway with every edge function off and one with every function on.
+func BenchmarkChain(b *testing.B) {
+	for _, c := range []struct {
+		name, config string
+		header       http.Header
+	}{
+		{"off", chainOff, nil},
+		{"on", chainOn, http.Header{"X-Api-Key": {benchAPIKey}, "Origin": {"https://app.example.com"}}},
+	} {
+		handler := newBenchGateway(b, c.config).Handler()
+		for _, r := range benchRequests(b)[:2] {
+			b.Run(c.name+"/"+r.name, func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					req := httptest.NewRequestWithContext(b.Context(), r.method, r.path, bytes.NewReader(r.body))
+					maps.Copy(req.Header, c.header)
+					w := httptest.NewRecorder()
+					handler.ServeHTTP(w, req)
+					if w.Code != http.StatusOK {
+						b.Fatalf("%s %s: HTTP %d: %s", r.method, r.path, w.Code, w.Body)
+					}
+				}
+			})
+		}
 	}
 }

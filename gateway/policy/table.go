@@ -43,7 +43,7 @@ func (t *Table) Methods() []string {
 // of a service not among services is ignored.
 func Build(services []protoreflect.ServiceDescriptor, cfg *config.Config) (*Table, error) {
 	t := &Table{byMethod: make(map[string]*Policy)}
-	b := builder{cfg: cfg}
+	b := builder{cfg: cfg, access: make(map[string]bool)}
 	for _, sd := range services {
 		methods := sd.Methods()
 		for i := range methods.Len() {
@@ -76,6 +76,9 @@ func Build(services []protoreflect.ServiceDescriptor, cfg *config.Config) (*Tabl
 type builder struct {
 	cfg  *config.Config
 	errs []error
+	// access holds each method's access before scopes are taken into account: from the
+	// defaults, the annotation or the override, whichever came last.
+	access map[string]bool
 }
 
 func (b *builder) failf(format string, args ...any) {
@@ -95,6 +98,7 @@ func (b *builder) method(md protoreflect.MethodDescriptor) *Policy {
 	if !md.IsStreamingClient() && !md.IsStreamingServer() {
 		p.Timeout = d.Timeout.D()
 	}
+	b.access[name] = p.Authenticated
 	rp, _ := proto.GetExtension(md.Options(), policyv1.E_Route).(*policyv1.RoutePolicy)
 	if rp == nil {
 		return p
@@ -105,6 +109,7 @@ func (b *builder) method(md protoreflect.MethodDescriptor) *Policy {
 	case policyv1.Access_ACCESS_AUTHENTICATED:
 		p.Authenticated = true
 	}
+	b.access[name] = p.Authenticated
 	p.Scopes = b.scopes(name, rp.GetScopes())
 	if c := rp.GetRateLimitClass(); c != "" {
 		p.RateLimitClass = c
@@ -141,9 +146,9 @@ func (b *builder) override(p *Policy, key string, o config.RouteOverride) {
 	switch o.Access {
 	case "":
 	case "public":
-		p.Authenticated = false
+		b.access[p.Method] = false
 	case "authenticated":
-		p.Authenticated = true
+		b.access[p.Method] = true
 	default:
 		b.failf("%s.access: must be \"authenticated\" or \"public\", got %q", path, o.Access)
 	}
@@ -167,10 +172,10 @@ func (b *builder) override(p *Policy, key string, o config.RouteOverride) {
 	b.authenticatedIfScoped(p)
 }
 
+// authenticatedIfScoped sets p.Authenticated from the method's access, made authenticated by
+// any scope.
 func (b *builder) authenticatedIfScoped(p *Policy) {
-	if len(p.Scopes) > 0 {
-		p.Authenticated = true
-	}
+	p.Authenticated = b.access[p.Method] || len(p.Scopes) > 0
 }
 
 // scopes checks a list of scopes: each non-empty, printable and without spaces.

@@ -132,7 +132,12 @@ func TestPublicByDefault(t *testing.T) {
 	t.Parallel()
 	cfg := config.Default()
 	cfg.Policy.Defaults.Access = "public"
+	cfg.Policy.Routes = map[string]config.RouteOverride{"storefront.users.v1.UserService/UpdateUser": {Scopes: []string{}}}
 	table := mustBuild(t, cfg)
+	// Removing a method's scopes leaves the access it had without them.
+	if p := lookup(t, table, "/storefront.users.v1.UserService/UpdateUser"); p.Authenticated {
+		t.Error("UpdateUser without its scopes is still authenticated under a public default")
+	}
 	// Unannotated access follows the default; annotated access and scopes do not.
 	if p := lookup(t, table, "/storefront.orders.v1.OrderService/GetOrder"); !p.Authenticated {
 		t.Error("GetOrder is annotated authenticated, but the public default won")
