@@ -21,7 +21,6 @@ import (
 	"strings"
 	"syscall"
 
-
 	"github.com/archway-gateway/archway/gateway"
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/server"
