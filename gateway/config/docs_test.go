@@ -75,7 +75,16 @@ func fileOnly(path string) bool {
 
 // unnamedListPaths are the keys whose values are lists of structs without a
 // "name" key, which environment variables cannot address.
-var unnamedListPaths = func() []string {
+var unnamedListPaths = keysWhere(func(t reflect.Type) bool {
+	return t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct && !hasNameKey(t.Elem())
+})
+
+// mapPaths are the keys whose values are maps.
+var mapPaths = keysWhere(func(t reflect.Type) bool { return t.Kind() == reflect.Map })
+
+// keysWhere returns the dotted YAML path of every field of Config, below
+// nested structs, whose type satisfies match.
+func keysWhere(match func(reflect.Type) bool) []string {
 	var out []string
 	var walk func(t reflect.Type, prefix string)
 	walk = func(t reflect.Type, prefix string) {
@@ -85,14 +94,14 @@ var unnamedListPaths = func() []string {
 			switch {
 			case f.Type.Kind() == reflect.Struct:
 				walk(f.Type, prefix+key+".")
-			case f.Type.Kind() == reflect.Slice && f.Type.Elem().Kind() == reflect.Struct && !hasNameKey(f.Type.Elem()):
+			case match(f.Type):
 				out = append(out, prefix+key)
 			}
 		}
 	}
 	walk(reflect.TypeFor[config.Config](), "")
 	return out
-}()
+}
 
 // hasNameKey reports whether struct type t has a field with YAML key "name".
 func hasNameKey(t reflect.Type) bool {
@@ -103,23 +112,3 @@ func hasNameKey(t reflect.Type) bool {
 	}
 	return false
 }
-
-// mapPaths are the keys whose values are maps.
-var mapPaths = func() []string {
-	var out []string
-	var walk func(t reflect.Type, prefix string)
-	walk = func(t reflect.Type, prefix string) {
-		for i := range t.NumField() {
-			f := t.Field(i)
-			key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-			switch f.Type.Kind() {
-			case reflect.Struct:
-				walk(f.Type, prefix+key+".")
-			case reflect.Map:
-				out = append(out, prefix+key)
-			}
-		}
-	}
-	walk(reflect.TypeFor[config.Config](), "")
-	return out
-}()
