@@ -21,13 +21,19 @@ import (
 // message and details: they are part of the API. Codes that describe the system (INTERNAL,
 // UNKNOWN, DATA_LOSS, UNAVAILABLE, DEADLINE_EXCEEDED, UNIMPLEMENTED) get a fixed message with the
 // request id instead, because their text comes from transports, runtimes and other layers.
-// The second result reports whether the status was replaced.
+// UNAUTHENTICATED from a backend becomes INTERNAL: the gateway authenticates clients, so a
+// backend refusing a call refused the gateway's signed identity. The second result reports
+// whether the status was replaced.
 func clientStatus(st *status.Status, requestID string) (*status.Status, bool) {
 	switch st.Code() {
 	case codes.Internal, codes.Unknown, codes.DataLoss, codes.Unavailable, codes.DeadlineExceeded, codes.Unimplemented:
 		return status.New(st.Code(), edge.GenericMessage(st.Code(), requestID)), true
 	case codes.Canceled:
 		return status.New(codes.Canceled, "the request was cancelled by the client"), true
+	case codes.Unauthenticated:
+		// The gateway authenticates clients; a backend that refuses the call refused the
+		// gateway's signed identity, which is the gateway's fault, not the client's.
+		return status.New(codes.Internal, edge.GenericMessage(codes.Internal, requestID)), true
 	default:
 		return st, false
 	}

@@ -359,6 +359,7 @@ func TestBackendErrors(t *testing.T) {
 		{"unavailable is hidden", status.Error(codes.Unavailable, "dial tcp 10.0.0.7:9090: connection refused"), 503, "unavailable", "10.0.0.7", 0},
 		{"deadline is hidden", status.Error(codes.DeadlineExceeded, "context deadline exceeded in db.Query"), 504, "took too long", "db.Query", 0},
 		{"resource exhausted", status.Error(codes.ResourceExhausted, "quota exceeded"), 429, "quota exceeded", "", 0},
+		{"backend refusing the gateway is internal", status.Error(codes.Unauthenticated, "x-archway-identity-sig: bad signature"), 500, "internal error", "x-archway", 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
