@@ -27,10 +27,11 @@ const RequireEnv = "ARCHWAY_TEST_REQUIRE_CHROMIUM"
 const ArtifactsEnv = "ARCHWAY_TEST_ARTIFACTS"
 
 const (
-	// StartTimeout bounds how long Chromium may take to start, and a new tab to open.
-	StartTimeout = 30 * time.Second
+	// StartTimeout bounds how long Chromium may take to start, and a new tab to open: wide,
+	// because a loaded test machine (make test runs packages in parallel) slows it down a lot.
+	StartTimeout = 60 * time.Second
 	// ActionTimeout bounds one [Page.Do] or [Run] call.
-	ActionTimeout = 15 * time.Second
+	ActionTimeout = 30 * time.Second
 	// screenshotTimeout bounds taking the screenshot of a failed test's page.
 	screenshotTimeout = 10 * time.Second
 	// maxConsoleLines is how many console messages a page keeps for the log of a failed test;

@@ -33,7 +33,7 @@ func page(t *testing.T, html string) string {
 	return srv.URL
 }
 
-func TestPagesRunScripts(t *testing.T) {
+func TestBrowserPagesRunScripts(t *testing.T) {
 	t.Parallel()
 	b := browsertest.Start(t)
 	url := page(t, `<!doctype html><title>two</title><script>window.later = new Promise(r => setTimeout(() => r(42), 50));</script>`)
@@ -64,7 +64,7 @@ func (f *failed) Logf(format string, args ...any) {
 	f.logs = append(f.logs, fmt.Sprintf(format, args...))
 }
 
-func TestScreenshotOnFailure(t *testing.T) {
+func TestBrowserScreenshotOnFailure(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "artifacts")
 	t.Setenv(browsertest.ArtifactsEnv, dir)
 	b := browsertest.Start(t)
@@ -75,7 +75,7 @@ func TestScreenshotOnFailure(t *testing.T) {
 		p := b.NewPage(f)
 		p.Do(chromedp.Navigate(url))
 	})
-	shots, err := filepath.Glob(filepath.Join(dir, "TestScreenshotOnFailure_page-page*.png"))
+	shots, err := filepath.Glob(filepath.Join(dir, "TestBrowserScreenshotOnFailure_page-page*.png"))
 	if err != nil || len(shots) != 1 {
 		t.Fatalf("screenshots in %s: %v (%v), want one; the page logged %q", dir, shots, err, f.logs)
 	}
@@ -112,7 +112,7 @@ func (s *stopper) Fatalf(format string, args ...any) {
 	runtime.Goexit()
 }
 
-func TestMissingChromium(t *testing.T) {
+func TestBrowserMissingChromium(t *testing.T) {
 	t.Setenv("PATH", t.TempDir())
 	for _, tc := range []struct {
 		require string
