@@ -3,6 +3,7 @@ package openapidoc
 import (
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strings"
 
@@ -195,6 +196,9 @@ func PatchV3(doc, v2 []byte, t *policy.Table) ([]byte, error) {
 	schemes := v3Schemes(src.obj("securityDefinitions"))
 	components.set("securitySchemes", schemes)
 	names := schemeNames(schemes)
+	if err := mergeSamePaths(d); err != nil {
+		return nil, fmt.Errorf("openapidoc.PatchV3: %w", err)
+	}
 	m, err := newMethods(t)
 	if err != nil {
 		return nil, fmt.Errorf("openapidoc.PatchV3: %w", err)
@@ -269,4 +273,54 @@ func toAny(ss []string) []any {
 		a[i] = s
 	}
 	return a
+}
+
+var pathParam = regexp.MustCompile(`\{[^}]*\}`)
+
+// mergeSamePaths merges path items whose paths differ only in the names of their parameters,
+// such as /v1/users/{name} and /v1/users/{user.name}, which OpenAPI forbids and
+// protoc-gen-openapiv3 writes when two methods bind different fields at the same place. The
+// later item's operations move to the first one, their path parameters renamed to the first
+// path's: the URL is the same, only the documented name of the segment changes.
+func mergeSamePaths(d *object) error {
+	paths := d.obj("paths")
+	if paths == nil {
+		return nil
+	}
+	first := make(map[string]string)
+	var keep []string
+	for _, path := range paths.keys {
+		shape := pathParam.ReplaceAllString(path, "{}")
+		target, dup := first[shape]
+		if !dup {
+			first[shape] = path
+			keep = append(keep, path)
+			continue
+		}
+		rename := make(map[string]string)
+		from, to := pathParam.FindAllString(path, -1), pathParam.FindAllString(target, -1)
+		for i := range from {
+			rename[strings.Trim(from[i], "{}")] = strings.Trim(to[i], "{}")
+		}
+		item, into := paths.obj(path), paths.obj(target)
+		for _, verb := range item.keys {
+			if into.get(verb) != nil {
+				return fmt.Errorf("paths %s and %s both have %s operations", target, path, verb)
+			}
+			if op := item.obj(verb); op != nil {
+				params, _ := op.get("parameters").([]any)
+				for _, p := range params {
+					if po, ok := p.(*object); ok && po.str("in") == "path" {
+						if n, ok := rename[po.str("name")]; ok {
+							po.set("name", n)
+						}
+					}
+				}
+			}
+			into.set(verb, item.get(verb))
+		}
+		delete(paths.vals, path)
+	}
+	paths.keys = keep
+	return nil
 }
