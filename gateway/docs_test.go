@@ -2,29 +2,16 @@ package gateway_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"regexp"
 	"strings"
 	"testing"
 )
 
-func get(t *testing.T, url string) (*http.Response, []byte) {
+// get fetches url without credentials: the documents and the page are public.
+func get(t *testing.T, url string) (reply, []byte) {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, b
+	return do(t, http.MethodGet, url, "", map[string]string{"X-Api-Key": ""})
 }
 
 func TestDocsPageServesItsDocuments(t *testing.T) {
