@@ -24,6 +24,7 @@ third_party: third_party/.fetched ## Fetch and verify the third-party protos int
 generate: third_party/.fetched ## Regenerate gen/ and openapi/ from proto/
 	$(BUF) format -w
 	$(BUF) generate
+	go run ./internal/cmd/openapidoc -v2 openapi/v2/archway.swagger.json -v3 openapi/v3
 
 .PHONY: check-generated
 check-generated: generate ## Fail if gen/ or openapi/ differ from what the committed proto/ generates

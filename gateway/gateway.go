@@ -124,7 +124,12 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 			return nil, fmt.Errorf("gateway.New: %w", err)
 		}
 	}
-	g.handler = edge.Chain(g.routesWithHealth(), edge.Options{
+	served, err := g.routesWithHealth()
+	if err != nil {
+		_ = g.Close()
+		return nil, fmt.Errorf("gateway.New: %w", err)
+	}
+	g.handler = edge.Chain(served, edge.Options{
 		Logger:    g.logger,
 		AccessLog: cfg.Log.AccessLog,
 		AccessLogSampling: &edge.Sampling{
@@ -394,13 +399,27 @@ func versionPrefix(pattern string) string {
 	return "/" + seg
 }
 
-// routesWithHealth serves /healthz and /readyz next to the API.
-func (g *Gateway) routesWithHealth() http.Handler {
+// routesWithHealth serves /healthz and /readyz next to the API, and, when docs.enabled, the
+// OpenAPI documents under /openapi/ and the docs page at docs.path.
+func (g *Gateway) routesWithHealth() (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", getOnly(http.HandlerFunc(g.serveHealthz)))
 	mux.Handle("/readyz", getOnly(http.HandlerFunc(g.serveReadyz)))
+	if g.cfg.Docs.Enabled {
+		docs, err := openAPIDocuments()
+		if err != nil {
+			return nil, err
+		}
+		page, err := docsPage(g.cfg.Docs.Path, docs)
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle(openAPIPrefix, getOnly(serveDocuments(docs)))
+		mux.Handle(g.cfg.Docs.Path, getOnly(page))
+		mux.Handle(g.cfg.Docs.Path+"/", getOnly(page))
+	}
 	mux.Handle("/", g.mux)
-	return mux
+	return mux, nil
 }
 
 // Handler returns the gateway's HTTP handler: the edge chain, the API and the health endpoints.

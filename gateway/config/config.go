@@ -51,6 +51,9 @@ type Config struct {
 	// Authn configures caller authentication: bearer tokens, API keys, and the identity
 	// forwarded to backends.
 	Authn Authn `yaml:"authn"`
+
+	// Docs configures the published OpenAPI documents and the interactive docs page.
+	Docs Docs `yaml:"docs"`
 }
 
 // Listen configures the public HTTP listener and the limits of its
@@ -260,6 +263,7 @@ func Default() *Config {
 		RateLimit: defaultRateLimit(),
 		Redis:     defaultRedis(),
 		Authn:     defaultAuthn(),
+		Docs:      defaultDocs(),
 	}
 }
 

@@ -77,6 +77,7 @@ func TestDefault(t *testing.T) {
 			PoolTimeout:  config.Duration(250 * time.Millisecond),
 		},
 		Authn: config.Authn{ClockSkew: config.Duration(30 * time.Second), APIKeyHeader: "X-Api-Key"},
+		Docs:  config.Docs{Enabled: true, Path: "/docs"},
 	}
 	got := config.Default()
 	if !reflect.DeepEqual(got, want) {

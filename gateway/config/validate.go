@@ -86,6 +86,7 @@ func (c *Config) check() []error {
 	c.RateLimit.check(&ch, &c.Redis)
 	c.Redis.check(&ch)
 	c.checkAuthn(&ch)
+	c.Docs.check(&ch)
 	return ch.errs
 }
 

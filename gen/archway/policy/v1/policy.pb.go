@@ -7,6 +7,7 @@
 package policyv1
 
 import (
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	descriptorpb "google.golang.org/protobuf/types/descriptorpb"
@@ -309,7 +310,7 @@ var File_archway_policy_v1_policy_proto protoreflect.FileDescriptor
 
 const file_archway_policy_v1_policy_proto_rawDesc = "" +
 	"\n" +
-	"\x1earchway/policy/v1/policy.proto\x12\x11archway.policy.v1\x1a google/protobuf/descriptor.proto\x1a\x1egoogle/protobuf/duration.proto\"\xc9\x02\n" +
+	"\x1earchway/policy/v1/policy.proto\x12\x11archway.policy.v1\x1a google/protobuf/descriptor.proto\x1a\x1egoogle/protobuf/duration.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xc9\x02\n" +
 	"\vRoutePolicy\x121\n" +
 	"\x06access\x18\x01 \x01(\x0e2\x19.archway.policy.v1.AccessR\x06access\x12\x16\n" +
 	"\x06scopes\x18\x02 \x03(\tR\x06scopes\x12(\n" +
@@ -332,7 +333,14 @@ const file_archway_policy_v1_policy_proto_rawDesc = "" +
 	"\x12ACCESS_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rACCESS_PUBLIC\x10\x01\x12\x18\n" +
 	"\x14ACCESS_AUTHENTICATED\x10\x02:V\n" +
-	"\x05route\x12\x1e.google.protobuf.MethodOptions\x18\xb7\x8d\x03 \x01(\v2\x1e.archway.policy.v1.RoutePolicyR\x05routeB\xcd\x01\n" +
+	"\x05route\x12\x1e.google.protobuf.MethodOptions\x18\xb7\x8d\x03 \x01(\v2\x1e.archway.policy.v1.RoutePolicyR\x05routeB\xfb\a\x92A\xaa\x06\x12\xd8\x03\n" +
+	"\x16Archway storefront API\x12\xb6\x03The storefront's REST API, served by the Archway gateway: products and stock, users, orders, and composite endpoints that the gateway answers from several backends at once.\n" +
+	"\n" +
+	"Every error is a google.rpc.Status JSON body. Operations that require authentication accept either a JWT bearer token (`Authorization: Bearer <token>`) or an API key (`X-Api-Key: <key>`), never both; operations with scopes need a credential that holds all of them.2\x051.0.0Z\xcc\x02\n" +
+	"\xb1\x01\n" +
+	"\x06apiKey\x12\xa6\x01\b\x02\x12\x94\x01An API key from the gateway's configuration (authn.api_keys), which also lists its scopes. The header is authn.api_key_header, X-Api-Key by default.\x1a\tX-Api-Key \x02\n" +
+	"\x95\x01\n" +
+	"\x06bearer\x12\x8a\x01\b\x02\x12uA JWT from a configured issuer, sent as `Authorization: Bearer <token>`. Scopes come from its `scope` or `scp` claim.\x1a\rAuthorization \x02\n" +
 	"\x15com.archway.policy.v1B\vPolicyProtoP\x01ZAgithub.com/archway-gateway/archway/gen/archway/policy/v1;policyv1\xa2\x02\x03APX\xaa\x02\x11Archway.Policy.V1\xca\x02\x11Archway\\Policy\\V1\xe2\x02\x1dArchway\\Policy\\V1\\GPBMetadata\xea\x02\x13Archway::Policy::V1b\x06proto3"
 
 var (

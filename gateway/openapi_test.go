@@ -1,0 +1,230 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi2"
+	"github.com/getkin/kin-openapi/openapi2conv"
+	"github.com/getkin/kin-openapi/openapi3"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/archway-gateway/archway/gateway"
+	"github.com/archway-gateway/archway/gateway/config"
+	"github.com/archway-gateway/archway/gateway/policy"
+	"github.com/archway-gateway/archway/internal/openapidoc"
+	"github.com/archway-gateway/archway/openapi"
+)
+
+// documentedServices are the services of the published documents.
+var documentedServices = []string{
+	"storefront.users.v1.UserService",
+	"storefront.orders.v1.OrderService",
+	"storefront.catalog.v1.CatalogService",
+	"archway.edge.v1.CompositeService",
+}
+
+func loadV2(t *testing.T) *openapi2.T {
+	t.Helper()
+	b, err := fs.ReadFile(openapi.FS, openapi.V2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc openapi2.T
+	if err := json.Unmarshal(b, &doc); err != nil {
+		t.Fatalf("%s: %v", openapi.V2, err)
+	}
+	return &doc
+}
+
+func TestOpenAPIDocumentsValidate(t *testing.T) {
+	t.Parallel()
+	t.Run("v2", func(t *testing.T) {
+		t.Parallel()
+		doc := loadV2(t)
+		if doc.Swagger != "2.0" || doc.Info.Title != "Archway storefront API" || doc.Info.Version == "" || doc.Info.Description == "" {
+			t.Errorf("info = %+v (swagger %q), want the title, version and description of policy.proto's openapiv2_swagger option", doc.Info, doc.Swagger)
+		}
+		v3, err := openapi2conv.ToV3(doc)
+		if err != nil {
+			t.Fatalf("openapi2conv.ToV3: %v", err)
+		}
+		if err := v3.Validate(t.Context()); err != nil {
+			t.Errorf("the v2 document, converted to v3, does not validate: %v", err)
+		}
+	})
+	err := fs.WalkDir(openapi.FS, "v3", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b, err := fs.ReadFile(openapi.FS, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc, err := openapi3.NewLoader().LoadFromData(b)
+			if err != nil {
+				t.Fatalf("load: %v", err)
+			}
+			if err := doc.Validate(t.Context()); err != nil {
+				t.Errorf("validate: %v", err)
+			}
+			if !strings.HasPrefix(doc.Info.Title, "Archway storefront API: ") || len(doc.Components.SecuritySchemes) != 2 {
+				t.Errorf("info title %q, %d security schemes; want the v2 document's title and both schemes", doc.Info.Title, len(doc.Components.SecuritySchemes))
+			}
+			for path, item := range doc.Paths.Map() {
+				for verb, op := range item.Operations() {
+					if op.Security == nil {
+						t.Errorf("%s %s: no security; public operations have an empty list", verb, path)
+					}
+				}
+			}
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDocumentedSecurityMatchesPolicies checks every operation of the v2 document against the
+// route policy table that the gateway builds with the default configuration.
+func TestDocumentedSecurityMatchesPolicies(t *testing.T) {
+	t.Parallel()
+	var sds []protoreflect.ServiceDescriptor
+	for _, name := range documentedServices {
+		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sds = append(sds, d.(protoreflect.ServiceDescriptor))
+	}
+	table, err := policy.Build(sds, config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := loadV2(t)
+	seen := make(map[string]bool)
+	for path, item := range doc.Paths {
+		for verb, op := range item.Operations() {
+			method, err := openapidoc.OperationMethod(table, op.OperationID)
+			if err != nil {
+				t.Errorf("%s %s: %v", verb, path, err)
+				continue
+			}
+			seen[method] = true
+			p, _ := table.Lookup(method)
+			var schemes []string
+			for _, req := range *op.Security {
+				for name, scopes := range req {
+					schemes = append(schemes, name)
+					if len(scopes) != 0 {
+						t.Errorf("%s %s: scheme %s lists scopes %v; v2 allows them only for OAuth2", verb, path, name, scopes)
+					}
+				}
+			}
+			slices.Sort(schemes)
+			want := []string{}
+			if p.Authenticated {
+				want = []string{"apiKey", "bearer"}
+			}
+			if op.Security == nil || !slices.Equal(schemes, want) {
+				t.Errorf("%s %s (%s): security schemes %v, want %v", verb, path, method, schemes, want)
+			}
+			var scopes []string
+			if raw, ok := op.Extensions[openapidoc.ScopesExtension]; ok {
+				for _, s := range raw.([]any) {
+					scopes = append(scopes, s.(string))
+				}
+			}
+			if !slices.Equal(scopes, p.Scopes) {
+				t.Errorf("%s %s (%s): %s = %v, want %v", verb, path, method, openapidoc.ScopesExtension, scopes, p.Scopes)
+			}
+		}
+	}
+	for _, m := range table.Methods() {
+		if !seen[m] {
+			t.Errorf("%s has no operation in the v2 document", m)
+		}
+	}
+}
+
+// noScopesKey is an API key, sha256 below, whose client holds no scopes.
+const noScopesKey = "no-scopes-key"
+
+// TestDocumentedOperationsAreServed sends every operation of the v2 document to a gateway
+// whose backends are down: each must be routed (no 404 or 405), refuse a caller without
+// credentials exactly when the document lists security, and refuse a caller without scopes
+// exactly when it lists scopes.
+func TestDocumentedOperationsAreServed(t *testing.T) {
+	t.Parallel()
+	cfg, err := config.Parse([]byte(`
+admin: {enabled: false}
+log: {access_log: false}
+backends:
+  - name: storefront
+    address: passthrough:///127.0.0.1:1
+    services: [storefront.users.v1.UserService, storefront.orders.v1.OrderService, storefront.catalog.v1.CatalogService]
+authn:
+  api_keys:
+    - client_id: nobody
+      sha256: e691f3149082142d7a460698b8d46aac1509c6956d2d482dfe4da8bd9392cd56
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(t.Context(), cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Close() })
+	param := regexp.MustCompile(`\{[^}]+\}`)
+	doc := loadV2(t)
+	for path, item := range doc.Paths {
+		for verb, op := range item.Operations() {
+			t.Run(verb+" "+path, func(t *testing.T) {
+				t.Parallel()
+				url := param.ReplaceAllString(path, "x")
+				send := func(key string) int {
+					var body *strings.Reader
+					if verb == http.MethodPost || verb == http.MethodPatch {
+						body = strings.NewReader("{}")
+					} else {
+						body = strings.NewReader("")
+					}
+					req := httptest.NewRequestWithContext(t.Context(), verb, url, body)
+					if key != "" {
+						req.Header.Set("X-Api-Key", key)
+					}
+					rec := httptest.NewRecorder()
+					gw.Handler().ServeHTTP(rec, req)
+					if rec.Code == http.StatusNotFound || rec.Code == http.StatusMethodNotAllowed {
+						t.Fatalf("%s %s answered %d %s: the documented operation is not routed", verb, url, rec.Code, rec.Body)
+					}
+					return rec.Code
+				}
+				secured := op.Security != nil && len(*op.Security) > 0
+				if got := send(""); (got == http.StatusUnauthorized) != secured {
+					t.Errorf("without credentials: %d; documented security %v", got, op.Security)
+				}
+				_, scoped := op.Extensions[openapidoc.ScopesExtension]
+				got := send(noScopesKey)
+				if got == http.StatusUnauthorized {
+					t.Errorf("with an API key: 401")
+				}
+				if (got == http.StatusForbidden) != scoped {
+					t.Errorf("with an API key without scopes: %d; documented scopes %v", got, op.Extensions[openapidoc.ScopesExtension])
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,99 @@
+package openapidoc_test
+
+import (
+	"strings"
+	"testing"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/archway-gateway/archway/gateway/config"
+	"github.com/archway-gateway/archway/gateway/policy"
+	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
+	"github.com/archway-gateway/archway/internal/openapidoc"
+)
+
+// squeeze drops the white space of a JSON text, so that checks ignore indentation.
+func squeeze(s string) string { return strings.Join(strings.Fields(s), "") }
+
+func table(t *testing.T) *policy.Table {
+	t.Helper()
+	tb, err := policy.Build([]protoreflect.ServiceDescriptor{catalogv1.File_storefront_catalog_v1_catalog_proto.Services().Get(0)}, config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tb
+}
+
+const v2Doc = `{
+  "swagger": "2.0",
+  "info": {"title": "T <api>", "version": "1"},
+  "paths": {
+    "/v1/products/{id}": {"get": {"operationId": "CatalogService_GetProduct2", "responses": {"200": {}}}},
+    "/v1/products/{productId}/stock:adjust": {"post": {"operationId": "CatalogService_AdjustStock", "responses": {"200": {}}}}
+  },
+  "securityDefinitions": {"bearer": {"type": "apiKey", "in": "header", "name": "Authorization"}, "apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}}
+}`
+
+func TestPatchV2(t *testing.T) {
+	t.Parallel()
+	tb := table(t)
+	got, err := openapidoc.PatchV2([]byte(v2Doc), tb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`"operationId": "CatalogService_GetProduct2",`,
+		`"security": []`,
+		`"security": [
+            {
+              "apiKey": []
+            },
+            {
+              "bearer": []
+            }
+          ],
+          "x-archway-scopes": [
+            "catalog.write"
+          ]`,
+		`"title": "T <api>"`,
+	} {
+		if !strings.Contains(squeeze(string(got)), squeeze(want)) {
+			t.Errorf("patched document lacks %s:\n%s", want, got)
+		}
+	}
+	again, err := openapidoc.PatchV2(got, tb)
+	if err != nil || string(again) != string(got) {
+		t.Errorf("patching twice changed the document (err %v):\n%s", err, again)
+	}
+}
+
+func TestPatchV3(t *testing.T) {
+	t.Parallel()
+	v3 := `{"openapi": "3.1.0", "info": {"title": "catalog"}, "tags": [{"name": "CatalogService"}], "paths": {
+  "/v1/products/{id}": {"get": {"operationId": "CatalogService_GetProduct", "parameters": [{"name": "id", "in": "path"}]}},
+  "/v1/products/{product_id}": {"post": {"operationId": "CatalogService_AdjustStock", "parameters": [{"name": "product_id", "in": "path"}]}}
+}}`
+	got, err := openapidoc.PatchV3([]byte(v3), []byte(v2Doc), table(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(got)
+	for _, want := range []string{`"title": "T <api>: CatalogService"`, `"scheme": "bearer"`, `"apiKey": [
+                "catalog.write"
+              ]`} {
+		if !strings.Contains(squeeze(s), squeeze(want)) {
+			t.Errorf("patched document lacks %s:\n%s", want, s)
+		}
+	}
+	if strings.Contains(s, "{product_id}") || strings.Count(s, `"name": "id"`) != 2 {
+		t.Errorf("paths that differ only in parameter names were not merged:\n%s", s)
+	}
+}
+
+func TestPatchRefusesUnknownOperations(t *testing.T) {
+	t.Parallel()
+	doc := strings.Replace(v2Doc, "CatalogService_AdjustStock", "CatalogService_Nope", 1)
+	if _, err := openapidoc.PatchV2([]byte(doc), table(t)); err == nil || !strings.Contains(err.Error(), `"CatalogService_Nope"`) {
+		t.Errorf("PatchV2 = %v, want an error naming the operation", err)
+	}
+}
