@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -116,7 +117,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bench.Run: %w", err)
 	}
-	h := &harness{opts: opts, nginx: *nginx, responses: responses}
+	h := &harness{opts: opts, nginx: *nginx, responses: responses, dir: dir}
 	for _, w := range active {
 		h.workloads = append(h.workloads, w.Workload)
 	}
@@ -215,6 +216,8 @@ type harness struct {
 	nginx     Subprocess
 	workloads []Workload // the selected ones
 	responses map[string][]byte
+	// dir holds the run's files: the archway-prod target's log.
+	dir string
 }
 
 // withTarget starts target (and the backend behind it), checks that it answers every workload
@@ -272,9 +275,12 @@ func (h *harness) withTarget(ctx context.Context, target string, fn func(map[str
 			}
 			break
 		}
-		role := map[string]string{TargetArchway: RoleArchway, TargetGRPCGateway: RoleGRPCGateway, TargetVanguard: RoleVanguard}[target]
+		role := map[string]string{TargetArchway: RoleArchway, TargetArchwayProd: RoleArchwayProd, TargetGRPCGateway: RoleGRPCGateway, TargetVanguard: RoleVanguard}[target]
 		if role == "" {
 			return fmt.Errorf("unknown target %q", target)
+		}
+		if target == TargetArchwayProd {
+			args.LogFile = filepath.Join(h.dir, "archway-prod.log")
 		}
 		proxy, err := launch(role, args)
 		if err != nil {
@@ -287,9 +293,20 @@ func (h *harness) withTarget(ctx context.Context, target string, fn func(map[str
 		transport := &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns, DisableCompression: true}
 		stops = append(stops, func() error { transport.CloseIdleConnections(); return nil })
 		client := &http.Client{Transport: transport}
+		var header http.Header
+		if target == TargetArchwayProd {
+			header = http.Header{"X-Api-Key": {ProdAPIKey}}
+		}
 		for _, w := range h.workloads {
-			if w.Unsupported[target] == "" {
-				doers[w.Name] = httpDoer(client, "http://"+base, w)
+			if w.Unsupported[target] != "" {
+				continue
+			}
+			doers[w.Name] = httpDoer(client, "http://"+base, w, header)
+			if header != nil {
+				// The production chain must be on: without the key, every route refuses.
+				if err := probeRefused(ctx, httpDoer(client, "http://"+base, w, nil)); err != nil {
+					return fmt.Errorf("%s: %w", w.Name, err)
+				}
 			}
 		}
 	}
@@ -314,6 +331,25 @@ func probe(ctx context.Context, do Doer) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("target did not answer: %w", err)
+}
+
+// probeRefused checks that a target refuses a request sent without credentials with 401.
+func probeRefused(ctx context.Context, do Doer) error {
+	var err error
+	for range 20 {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err = do(pctx)
+		cancel()
+		var status *StatusError
+		if errors.As(err, &status) {
+			if status.Code == http.StatusUnauthorized {
+				return nil
+			}
+			return fmt.Errorf("without credentials: %w, want HTTP 401", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("target did not answer without credentials: %w", err)
 }
 
 func dialClients(args ServeArgs) (Clients, func() error, error) {

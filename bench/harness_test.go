@@ -84,8 +84,8 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Fatalf("WriteMarkdown: %v", err)
 	}
 	for _, want := range []string{
-		"cores", "go1.", "| archway | ", "| 1.00 |",
-		"skipped: the production chain", "skipped: the response cache",
+		"cores", "go1.", "| archway | ", "| 1.00 |", "| archway-prod | ",
+		"The production chain (archway-prod) keeps ", "With the production chain, its p99 is ", "skipped: the response cache",
 		"grpc-gateway: skipped for this workload: a composite is served by the gateway itself",
 		"#### Sub-calls alone, direct gRPC at ", "| UserService.GetUser |", "Archway's composite p99 is ",
 		"### Latency at ", "![latency percentiles, small-get](latency-small-get.png)",
@@ -94,8 +94,15 @@ func TestRunEndToEnd(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, md.String())
 		}
 	}
-	if s := rep.Summary(); !s.Answered || len(s.Workloads) != len(rep.Workloads) {
+	s := rep.Summary()
+	if !s.Answered || len(s.Workloads) != len(rep.Workloads) {
 		t.Errorf("Summary() = %+v", s)
+	}
+	for i, w := range rep.Workloads {
+		kept, ok := w.ProdChainKept()
+		if ran := w.Workload.Skip == ""; ok != ran || s.Workloads[i].ProdChainKept != kept || (ran && kept <= 0) {
+			t.Errorf("%s: ProdChainKept() = %v, %v; summary %v", w.Workload.Name, kept, ok, s.Workloads[i].ProdChainKept)
+		}
 	}
 }
 

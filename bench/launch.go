@@ -85,6 +85,9 @@ func (s Subprocess) Launch(ctx context.Context, role string, args ServeArgs) (*S
 		}
 		argv = append(argv, "-responses", path)
 	}
+	if args.LogFile != "" {
+		argv = append(argv, "-log", args.LogFile)
+	}
 	if s.ProfileDir != "" && role != RoleBackend {
 		name := fmt.Sprintf("%s-%d.pprof", role, profiles.Add(1))
 		argv = append(argv, "-cpuprofile", filepath.Join(s.ProfileDir, name))

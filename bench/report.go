@@ -82,6 +82,20 @@ func newReport(opts Options) *Report {
 	return rep
 }
 
+// ProdChainBudget is the share of the chain-off throughput that the production chain may cost,
+// by the benchmark issue's target.
+const ProdChainBudget = 0.15
+
+// ProdChainKept returns archway-prod's maximum throughput over archway's (the chain off) in the
+// same run; ok is false unless both ran and the chain off served some requests.
+func (w *WorkloadReport) ProdChainKept() (kept float64, ok bool) {
+	off, prod := w.Max[TargetArchway], w.Max[TargetArchwayProd]
+	if off == nil || prod == nil || off.Throughput() <= 0 {
+		return 0, false
+	}
+	return prod.Throughput() / off.Throughput(), true
+}
+
 // setRate picks the latency runs' rate: load times the lowest maximum throughput among the
 // targets that ran.
 func (w *WorkloadReport) setRate(targets []TargetReport, load float64) {
@@ -171,6 +185,10 @@ func (r *Report) writeWorkload(b *strings.Builder, w *WorkloadReport, chart stri
 		}
 		fmt.Fprintf(b, "| %s | %.0f | %s | %d |\n", t.Name, res.Throughput(), ratio, res.Errors)
 	}
+	if kept, ok := w.ProdChainKept(); ok {
+		fmt.Fprintf(b, "\nThe production chain (archway-prod) keeps %.0f%% of Archway's throughput with the chain off: it costs %.0f%% (the target: at most %.0f%%).\n",
+			kept*100, (1-kept)*100, ProdChainBudget*100)
+	}
 	for _, t := range r.Targets {
 		if why := w.Workload.Unsupported[t.Name]; why != "" && t.Skip == "" {
 			fmt.Fprintf(b, "\n%s: skipped for this workload: %s.\n", t.Name, why)
@@ -234,6 +252,10 @@ func (r *Report) writeSubCalls(b *strings.Builder, w *WorkloadReport) {
 		fmt.Fprintf(b, "\nArchway's composite p99 is %s; its slowest sub-call alone, %s, has p99 %s: %s over it.\n",
 			ms(res.Percentile(99)), slowest, ms(worst.Percentile(99)), ms(res.Percentile(99)-worst.Percentile(99)))
 	}
+	if res, found := w.Latency[TargetArchwayProd]; found {
+		fmt.Fprintf(b, "With the production chain, its p99 is %s: %s over the slowest sub-call.\n",
+			ms(res.Percentile(99)), ms(res.Percentile(99)-worst.Percentile(99)))
+	}
 }
 
 func latencyRatio(res, ref *Result, p float64) string {
@@ -283,6 +305,8 @@ type WorkloadSummary struct {
 	Unsupported map[string]string `json:"unsupported,omitempty"`
 	// SubCalls are a composite's backend calls measured alone over gRPC, by name.
 	SubCalls map[string]RunSummary `json:"sub_calls,omitempty"`
+	// ProdChainKept is archway-prod's maximum throughput over archway's, when both ran.
+	ProdChainKept float64 `json:"prod_chain_throughput_kept,omitempty"`
 }
 
 // RunSummary is one target's figures under one workload; latencies are in milliseconds.
@@ -303,6 +327,7 @@ func (r *Report) Summary() Summary {
 	for _, w := range r.Workloads {
 		ws := WorkloadSummary{Name: w.Workload.Name, Skip: w.Workload.Skip, ResponseBytes: w.ResponseBytes, Rate: w.Rate,
 			Unsupported: w.Workload.Unsupported}
+		ws.ProdChainKept, _ = w.ProdChainKept()
 		for name, l := range w.SubCalls {
 			if ws.SubCalls == nil {
 				ws.SubCalls = make(map[string]RunSummary)

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"os"
 	"time"
 
 	"connectrpc.com/vanguard"
@@ -30,6 +33,7 @@ import (
 const (
 	RoleBackend     = "backend"
 	RoleArchway     = "archway"
+	RoleArchwayProd = "archway-prod"
 	RoleGRPCGateway = "grpc-gateway"
 	RoleVanguard    = "vanguard"
 	RoleJSON        = "json"
@@ -42,6 +46,9 @@ type ServeArgs struct {
 	Catalog, Users, Orders string
 	// Responses maps "METHOD /path?query" to the body the JSON server answers with.
 	Responses map[string][]byte
+	// LogFile is the file the archway-prod role writes its logs into, the access log among
+	// them, as JSON lines (created, or truncated). Empty discards them.
+	LogFile string
 }
 
 // Serving is a running role.
@@ -76,7 +83,9 @@ func Serve(ctx context.Context, role string, args ServeArgs) (*Serving, error) {
 	var err error
 	switch role {
 	case RoleArchway:
-		handler, release, err = archwayHandler(ctx, args)
+		handler, release, err = archwayHandler(ctx, ArchwayConfig(args.Catalog, args.Users, args.Orders), "")
+	case RoleArchwayProd:
+		handler, release, err = archwayHandler(ctx, ArchwayProdConfig(args.Catalog, args.Users, args.Orders), args.LogFile)
 	case RoleGRPCGateway:
 		handler, release, err = grpcGatewayHandler(ctx, args)
 	case RoleVanguard:
@@ -111,16 +120,81 @@ func Serve(ctx context.Context, role string, args ServeArgs) (*Serving, error) {
 	}, nil
 }
 
+// The routes the workloads use, as policy.routes keys. The composite's backend calls pass no
+// route policy: the gateway makes them.
+var workloadRoutes = []string{
+	"storefront.catalog.v1.CatalogService/GetProduct",
+	"storefront.catalog.v1.CatalogService/ListProducts",
+	"storefront.users.v1.UserService/UpdateUser",
+	"archway.edge.v1.CompositeService/GetUserOverview",
+}
+
 // ArchwayConfig is the archway.yaml of the Archway target with the chain off: the three
-// backends (so the composite endpoints are served); the admin listener, the access log, metrics
-// and rate limiting (every route in class "none") off; everything else is the default edge
-// chain.
+// backends (so the composite endpoints are served); every route the workloads use public (the
+// annotations make UpdateUser need the users.write scope and the user overview a caller), every
+// route in rate-limit class "none"; the admin listener, the access log and metrics off;
+// everything else is the default edge chain.
 func ArchwayConfig(catalogAddr, usersAddr, ordersAddr string) string {
+	var routes string
+	for _, r := range workloadRoutes {
+		routes += fmt.Sprintf("    %s: {access: public, scopes: []}\n", r)
+	}
 	return fmt.Sprintf(`admin: {enabled: false}
 log: {access_log: false, level: warn}
 telemetry: {metrics: {enabled: false}}
-policy: {defaults: {rate_limit_class: none}}
-backends:
+policy:
+  defaults: {access: public, rate_limit_class: none}
+  routes:
+%s`, routes) + archwayBackends(catalogAddr, usersAddr, ordersAddr)
+}
+
+// The archway-prod target's credentials: the API key the load generator sends, its client id,
+// and the secret with which the gateway signs the caller's identity onto backend calls.
+const (
+	ProdAPIKey         = "archway-bench-api-key-7c1f0e9a4b2d"
+	ProdClientID       = "archway-bench"
+	ProdIdentitySecret = "archway-bench-identity-secret-0123456789abcdef"
+)
+
+// ArchwayProdConfig is the archway.yaml of the Archway target with the production chain on:
+// the same backends, with API-key authentication required on every route the workloads use
+// (ProdAPIKey, stored as its SHA-256, granting users.write for UpdateUser), the caller's
+// identity signed onto every backend call with ProdIdentitySecret, every route in the
+// rate-limit class "default", whose limit (10,000,000 requests per second, burst 10,000,000, in
+// memory) is never hit,
+// the access log on (every request, JSON), Prometheus metrics on; tracing and the admin
+// listener off, as in the chain-off target (metrics are counted either way; the admin listener
+// would only serve them).
+func ArchwayProdConfig(catalogAddr, usersAddr, ordersAddr string) string {
+	sum := sha256.Sum256([]byte(ProdAPIKey))
+	var routes string
+	for _, r := range workloadRoutes {
+		routes += fmt.Sprintf("    %s: {access: authenticated}\n", r)
+	}
+	return fmt.Sprintf(`admin: {enabled: false}
+log: {format: json, level: info, access_log: true, access_log_sample_rate: 1}
+telemetry:
+  metrics: {enabled: true}
+  tracing: {enabled: false}
+authn:
+  identity_secret: %q
+  api_keys:
+    - client_id: %s
+      sha256: %s
+      scopes: [users.write]
+rate_limit:
+  store: memory
+  classes:
+    default: {requests: 10000000, per: 1s, burst: 10000000}
+policy:
+  defaults: {access: authenticated, rate_limit_class: default}
+  routes:
+%s`, ProdIdentitySecret, ProdClientID, hex.EncodeToString(sum[:]), routes) + archwayBackends(catalogAddr, usersAddr, ordersAddr)
+}
+
+// archwayBackends is the backends section of both Archway targets.
+func archwayBackends(catalogAddr, usersAddr, ordersAddr string) string {
+	return fmt.Sprintf(`backends:
   - name: catalog
     address: %q
     services: [storefront.catalog.v1.CatalogService]
@@ -133,16 +207,30 @@ backends:
 `, catalogAddr, usersAddr, ordersAddr)
 }
 
-func archwayHandler(ctx context.Context, args ServeArgs) (http.Handler, func() error, error) {
-	cfg, err := config.Parse([]byte(ArchwayConfig(args.Catalog, args.Users, args.Orders)), nil)
+// archwayHandler builds the gateway that yaml configures. Its logs go, as JSON lines, to
+// logFile, or nowhere when logFile is empty.
+func archwayHandler(ctx context.Context, yaml, logFile string) (http.Handler, func() error, error) {
+	cfg, err := config.Parse([]byte(yaml), nil)
 	if err != nil {
 		return nil, nil, err
 	}
-	gw, err := gateway.New(ctx, cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		return nil, nil, err
+	logger, closeLog := slog.New(slog.DiscardHandler), func() error { return nil }
+	if logFile != "" {
+		f, err := os.Create(logFile)
+		if err != nil {
+			return nil, nil, err
+		}
+		var level slog.Level
+		if err := level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
+			return nil, nil, errors.Join(err, f.Close())
+		}
+		logger, closeLog = slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: level})), f.Close
 	}
-	return gw.Handler(), gw.Close, nil
+	gw, err := gateway.New(ctx, cfg, gateway.WithLogger(logger))
+	if err != nil {
+		return nil, nil, errors.Join(err, closeLog())
+	}
+	return gw.Handler(), func() error { return errors.Join(gw.Close(), closeLog()) }, nil
 }
 
 // grpcGatewayHandler is what a team gets from grpc-gateway alone: a ServeMux with default

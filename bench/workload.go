@@ -251,9 +251,22 @@ func updateUserRequest() *usersv1.UpdateUserRequest {
 	}
 }
 
-// httpDoer returns a Doer that sends w's REST request to base (such as
-// "http://127.0.0.1:8080") and fails unless the answer is 200 OK.
-func httpDoer(client *http.Client, base string, w Workload) Doer {
+// StatusError is a Doer's error for an HTTP answer other than 200 OK.
+type StatusError struct {
+	// Method and Path are the request's.
+	Method, Path string
+	// Code is the answer's HTTP status code.
+	Code int
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("%s %s: HTTP %d", e.Method, e.Path, e.Code)
+}
+
+// httpDoer returns a Doer that sends w's REST request, with header's fields added (such as
+// credentials; nil adds none), to base (such as "http://127.0.0.1:8080") and fails unless the
+// answer is 200 OK, with a *StatusError when another status comes back.
+func httpDoer(client *http.Client, base string, w Workload, header http.Header) Doer {
 	url := base + w.Path
 	return func(ctx context.Context) error {
 		var body io.Reader = http.NoBody
@@ -267,6 +280,9 @@ func httpDoer(client *http.Client, base string, w Workload) Doer {
 		if w.Body != nil {
 			req.Header.Set("Content-Type", "application/json")
 		}
+		for k, v := range header {
+			req.Header[k] = v
+		}
 		resp, err := client.Do(req)
 		if err != nil {
 			return err
@@ -277,7 +293,7 @@ func httpDoer(client *http.Client, base string, w Workload) Doer {
 			return err
 		}
 		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("%s %s: HTTP %d", w.Method, w.Path, resp.StatusCode)
+			return &StatusError{Method: w.Method, Path: w.Path, Code: resp.StatusCode}
 		}
 		return nil
 	}

@@ -192,11 +192,12 @@ func reexecPinned() error {
 // accepts connections.
 func serve(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("archway-bench serve", flag.ContinueOnError)
-	role := fs.String("role", "", "backend, archway, grpc-gateway, vanguard or json")
+	role := fs.String("role", "", "backend, archway, archway-prod, grpc-gateway, vanguard or json")
 	catalog := fs.String("catalog", "", "the backend's catalog address")
 	users := fs.String("users", "", "the backend's users address")
 	orders := fs.String("orders", "", "the backend's orders address")
 	responses := fs.String("responses", "", "JSON file of the json role's canned responses")
+	logFile := fs.String("log", "", "file the archway-prod role writes its logs (the access log among them) into")
 	cpuProfile := fs.String("cpuprofile", "", "file to write a CPU profile of this process into, until it stops")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -215,7 +216,7 @@ func serve(ctx context.Context, args []string, stdout io.Writer) error {
 			_ = f.Close()
 		}()
 	}
-	sa := bench.ServeArgs{Catalog: *catalog, Users: *users, Orders: *orders}
+	sa := bench.ServeArgs{Catalog: *catalog, Users: *users, Orders: *orders, LogFile: *logFile}
 	if *responses != "" {
 		data, err := os.ReadFile(*responses)
 		if err != nil {
