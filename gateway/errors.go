@@ -67,6 +67,10 @@ func (g *Gateway) handleError(ctx context.Context, _ *runtime.ServeMux, _ runtim
 			slog.String("code", st.Code().String()),
 			slog.String("error", st.Message()))
 	}
+	if sw, ok := w.(*sseWriter); ok {
+		sw.writeError(shown)
+		return
+	}
 	edge.WriteStatus(w, httpStatus, shown)
 }
 

@@ -187,9 +187,12 @@ func (g *Gateway) registerComposite(ctx context.Context) error {
 // newServeMux sets every grpc-gateway option the gateway relies on, in one place.
 func (g *Gateway) newServeMux() *runtime.ServeMux {
 	api := g.cfg.API
+	json := newJSONMarshaler(api.UnknownFields == "reject")
 	return runtime.NewServeMux(
 		// JSON in and out; unknown body fields are rejected unless configured otherwise.
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, newJSONMarshaler(api.UnknownFields == "reject")),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, json),
+		// Server streams as Server-Sent Events for clients that ask for them (see sse.go).
+		runtime.WithMarshalerOption(sseContentType, sseMarshaler{json}),
 		// Every error, routing errors included, is a google.rpc.Status with a mapped HTTP status.
 		runtime.WithErrorHandler(g.handleError),
 		runtime.WithStreamErrorHandler(g.handleStreamError),
@@ -286,8 +289,8 @@ func dropCredentials(next http.Handler, apiKeyHeader string) http.Handler {
 }
 
 // callRoute ends the per-route chain: it applies the route's deadline, rejects query parameters
-// that would be dropped silently, gives server streams a plain error when they fail at once, and
-// runs the rest of the mux's handling.
+// that would be dropped silently, gives server streams a plain error when they fail at once (or
+// serves them as Server-Sent Events), and runs the rest of the mux's handling.
 func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 	call, _ := r.Context().Value(muxCallKey{}).(muxCall)
 	rt := call.route
@@ -303,9 +306,24 @@ func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if rt.method.IsStreamingServer() {
+		if acceptsEventStream(r.Header) {
+			g.serveEventStream(w, r, call)
+			return
+		}
 		w = &streamWriter{ResponseWriter: w}
 	}
 	call.next(w, r, call.params)
+}
+
+// serveEventStream runs a server stream as Server-Sent Events (see sse.go).
+func (g *Gateway) serveEventStream(w http.ResponseWriter, r *http.Request, call muxCall) {
+	// grpc-gateway picks the response marshaler by the exact Accept value.
+	r.Header.Set("Accept", sseContentType)
+	sw := newSSEWriter(w)
+	stop := sw.heartbeat(g.cfg.Streaming.SSEHeartbeat.D())
+	call.next(sw, r, call.params)
+	stop()
+	sw.finish(r.Context())
 }
 
 // routeMatch is what routeMiddleware knows about the handler a request reached: its method, the

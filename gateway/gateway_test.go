@@ -100,18 +100,32 @@ func (f *fakeUsers) DeleteUser(ctx context.Context, _ *usersv1.DeleteUserRequest
 	return &emptypb.Empty{}, nil
 }
 
-// fakeOrders streams three events for any order, or fails at once or after the first one.
+// fakeOrders streams three events for any order, or fails at once or after the first one. When
+// hold is set, it waits after the first event until hold is closed.
 type fakeOrders struct {
 	ordersv1.UnimplementedOrderServiceServer
 	failMidStream bool
 	failAtOnce    error
+	hold          chan struct{}
+	// done, when set, receives what WatchOrder returned.
+	done chan error
 }
 
-func (f *fakeOrders) WatchOrder(req *ordersv1.WatchOrderRequest, stream grpc.ServerStreamingServer[ordersv1.OrderEvent]) error {
+func (f *fakeOrders) WatchOrder(req *ordersv1.WatchOrderRequest, stream grpc.ServerStreamingServer[ordersv1.OrderEvent]) (err error) {
+	if f.done != nil {
+		defer func() { f.done <- err }()
+	}
 	if f.failAtOnce != nil {
 		return f.failAtOnce
 	}
 	for i, st := range []ordersv1.OrderState{ordersv1.OrderState_ORDER_STATE_PENDING, ordersv1.OrderState_ORDER_STATE_PAID, ordersv1.OrderState_ORDER_STATE_SHIPPED} {
+		if i == 1 && f.hold != nil {
+			select {
+			case <-f.hold:
+			case <-stream.Context().Done():
+				return status.FromContextError(stream.Context().Err()).Err()
+			}
+		}
 		if i == 1 && f.failMidStream {
 			return status.Error(codes.Internal, "disk on fire at /var/lib/orders")
 		}

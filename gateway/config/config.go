@@ -54,6 +54,10 @@ type Config struct {
 
 	// Docs configures the published OpenAPI documents and the interactive docs page.
 	Docs Docs `yaml:"docs"`
+
+	// Streaming configures Server-Sent Events and the WebSocket bridge of
+	// streaming RPCs.
+	Streaming Streaming `yaml:"streaming"`
 }
 
 // Listen configures the public HTTP listener and the limits of its
@@ -264,6 +268,7 @@ func Default() *Config {
 		Redis:     defaultRedis(),
 		Authn:     defaultAuthn(),
 		Docs:      defaultDocs(),
+		Streaming: defaultStreaming(),
 	}
 }
 

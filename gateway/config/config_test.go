@@ -78,6 +78,10 @@ func TestDefault(t *testing.T) {
 		},
 		Authn: config.Authn{ClockSkew: config.Duration(30 * time.Second), APIKeyHeader: "X-Api-Key"},
 		Docs:  config.Docs{Enabled: true, Path: "/docs"},
+		Streaming: config.Streaming{
+			SSEHeartbeat: config.Duration(15 * time.Second),
+			WebSocket:    config.WebSocket{MaxMessageBytes: 64 << 10, IdleTimeout: config.Duration(5 * time.Minute)},
+		},
 	}
 	got := config.Default()
 	if !reflect.DeepEqual(got, want) {

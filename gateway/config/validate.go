@@ -87,6 +87,7 @@ func (c *Config) check() []error {
 	c.Redis.check(&ch)
 	c.checkAuthn(&ch)
 	c.Docs.check(&ch)
+	c.Streaming.check(&ch)
 	return ch.errs
 }
 
