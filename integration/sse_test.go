@@ -1,0 +1,197 @@
+package integration
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+
+	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
+)
+
+// sseEvent is one Server-Sent Event, or a comment line (Comment set).
+type sseEvent struct {
+	ID, Event, Data, Comment string
+}
+
+// sseStream reads a text/event-stream response event by event in the background, as
+// EventSource parses it.
+type sseStream struct {
+	resp   *http.Response
+	events chan sseEvent
+	err    error // why the stream ended, set before events is closed; nil at a clean EOF
+}
+
+// openSSE sends GET url with Accept: text/event-stream and the test API key. The request lives
+// until the test ends or the server ends the response.
+func openSSE(t *testing.T, url string) *sseStream {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Api-Key", testAPIKey)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultTransport.RoundTrip(req) //nolint:bodyclose // the stream owns the body; t.Cleanup closes it
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	t.Cleanup(func() { _ = resp.Body.Close() })
+	s := &sseStream{resp: resp, events: make(chan sseEvent)}
+	go s.read()
+	return s
+}
+
+func (s *sseStream) read() {
+	defer close(s.events)
+	sc := bufio.NewScanner(s.resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	var ev sseEvent
+	var data []string
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "":
+			if ev.Comment != "" || data != nil {
+				ev.Data = strings.Join(data, "\n")
+				s.events <- ev
+			}
+			ev, data = sseEvent{}, nil
+		case strings.HasPrefix(line, ":"):
+			ev.Comment = strings.TrimSpace(line[1:])
+		default:
+			field, value, _ := strings.Cut(line, ":")
+			value = strings.TrimPrefix(value, " ")
+			switch field {
+			case "id":
+				ev.ID = value
+			case "event":
+				ev.Event = value
+			case "data":
+				data = append(data, value)
+			}
+		}
+	}
+	s.err = sc.Err()
+}
+
+// next returns the next event, comments included, waiting up to timeout.
+func (s *sseStream) next(t *testing.T, timeout time.Duration) sseEvent {
+	t.Helper()
+	select {
+	case ev, ok := <-s.events:
+		if !ok {
+			t.Fatalf("event stream ended early (err %v)", s.err)
+		}
+		return ev
+	case <-time.After(timeout):
+		t.Fatalf("no event within %v", timeout)
+		return sseEvent{}
+	}
+}
+
+// nextEvent returns the next event that is not a comment.
+func (s *sseStream) nextEvent(t *testing.T, timeout time.Duration) sseEvent {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for range 1000 {
+		if ev := s.next(t, time.Until(deadline)); ev.Comment == "" {
+			return ev
+		}
+	}
+	t.Fatal("only comments")
+	return sseEvent{}
+}
+
+func (s *sseStream) expectEOF(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	select {
+	case ev, ok := <-s.events:
+		if ok {
+			t.Fatalf("event after the last one: %+v", ev)
+		}
+		if s.err != nil {
+			t.Fatalf("stream ended with an error: %v", s.err)
+		}
+	case <-time.After(timeout):
+		t.Fatalf("stream still open %v after its last event", timeout)
+	}
+}
+
+// TestWatchOrderServerSentEvents watches an order as Server-Sent Events against the real
+// storefront: every change arrives as its own numbered event while the stream is open, pings
+// keep it alive while idle, and the final state is followed by the end event; a missing order
+// is an error event.
+func TestWatchOrderServerSentEvents(t *testing.T) {
+	t.Parallel()
+	sf := startStorefront(t, []string{"users", "orders", "catalog"}, nil, "")
+	g := startGatewayConfig(t, gatewayConfig(sf.addrs)+"streaming: {sse_heartbeat: 100ms}\n")
+	g.waitReady(t, startTimeout)
+
+	t.Run("changes as they happen", func(t *testing.T) {
+		t.Parallel()
+		o := createOrder(t, g, "users/hedy-lamarr", map[string]int{"sku-mug-ceramic-350": 1})
+		s := openSSE(t, g.api+"/v1/"+o.GetName()+":watch")
+		if s.resp.StatusCode != http.StatusOK || s.resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Fatalf("watch: HTTP %d, Content-Type %q", s.resp.StatusCode, s.resp.Header.Get("Content-Type"))
+		}
+		want := []ordersv1.OrderState{
+			ordersv1.OrderState_ORDER_STATE_PENDING, ordersv1.OrderState_ORDER_STATE_PAID,
+			ordersv1.OrderState_ORDER_STATE_SHIPPED, ordersv1.OrderState_ORDER_STATE_DELIVERED,
+		}
+		for i, st := range want {
+			if i > 0 {
+				// Idle first: the heartbeat must show before the change is made.
+				if ev := s.next(t, eventTimeout); ev.Comment != "ping" {
+					t.Fatalf("idle stream: %+v, want a ping comment", ev)
+				}
+				mustOK(t, g.do(t, http.MethodPost, "/v1/"+o.GetName()+":advance", `{}`))
+			}
+			ev := s.nextEvent(t, eventTimeout)
+			if ev.Event != "" || ev.ID != strconv.Itoa(i+1) {
+				t.Fatalf("event %d: %+v, want a message event with id %d", i, ev, i+1)
+			}
+			var line map[string]any
+			if err := json.Unmarshal([]byte(ev.Data), &line); err != nil {
+				t.Fatalf("event %d data %q: %v", i, ev.Data, err)
+			}
+			got := orderEvent(t, map[string]any{"result": line})
+			if got.GetOrder().GetName() != o.GetName() || got.GetOrder().GetState() != st {
+				t.Fatalf("event %d: %v, want %s %v", i, got, o.GetName(), st)
+			}
+		}
+		if ev := s.nextEvent(t, eventTimeout); ev.Event != "end" {
+			t.Fatalf("after the final state: %+v, want the end event", ev)
+		}
+		s.expectEOF(t, eventTimeout)
+	})
+
+	t.Run("missing order", func(t *testing.T) {
+		t.Parallel()
+		s := openSSE(t, g.api+"/v1/orders/ord-none:watch")
+		if s.resp.StatusCode != http.StatusOK {
+			t.Fatalf("watch: HTTP %d, want 200 (EventSource reads no other answer)", s.resp.StatusCode)
+		}
+		ev := s.nextEvent(t, eventTimeout)
+		var st struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		}
+		if err := json.Unmarshal([]byte(ev.Data), &st); ev.Event != "error" || err != nil {
+			t.Fatalf("event %+v (%v), want an error event with a google.rpc.Status", ev, err)
+		}
+		if codes.Code(st.Code) != codes.NotFound || !strings.Contains(st.Message, "ord-none") {
+			t.Errorf("error event %s, want NOT_FOUND naming the order", fmt.Sprint(st))
+		}
+		s.expectEOF(t, eventTimeout)
+	})
+}
