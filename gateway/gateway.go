@@ -42,6 +42,10 @@ type Gateway struct {
 	routeChain http.Handler
 	edge       *edgeFunctions
 	draining   atomic.Bool
+	// json is the JSON codec of responses; the WebSocket bridge encodes and decodes with it.
+	json *jsonMarshaler
+	// wsOrigins admits the cross-origin pages that may open WebSockets: cors.allowed_origins.
+	wsOrigins *edge.CORS
 }
 
 // New builds a gateway for cfg: it creates one gRPC connection per backend (connections are
@@ -109,6 +113,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 	}
 	g := &Gateway{cfg: cfg, logger: o.logger, backends: backends, routes: routes, creates: createMethods(routes), edge: edgeFuncs}
 	g.routeChain = g.newRouteChain()
+	g.wsOrigins = edge.NewCORS(cfg.CORS)
 	g.mux = g.newServeMux()
 	for _, b := range backends.All() {
 		for _, svc := range b.Services {
@@ -187,12 +192,12 @@ func (g *Gateway) registerComposite(ctx context.Context) error {
 // newServeMux sets every grpc-gateway option the gateway relies on, in one place.
 func (g *Gateway) newServeMux() *runtime.ServeMux {
 	api := g.cfg.API
-	json := newJSONMarshaler(api.UnknownFields == "reject")
+	g.json = newJSONMarshaler(api.UnknownFields == "reject")
 	return runtime.NewServeMux(
 		// JSON in and out; unknown body fields are rejected unless configured otherwise.
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, json),
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, g.json),
 		// Server streams as Server-Sent Events for clients that ask for them (see sse.go).
-		runtime.WithMarshalerOption(sseContentType, sseMarshaler{json}),
+		runtime.WithMarshalerOption(sseContentType, sseMarshaler{g.json}),
 		// Every error, routing errors included, is a google.rpc.Status with a mapped HTTP status.
 		runtime.WithErrorHandler(g.handleError),
 		runtime.WithStreamErrorHandler(g.handleStreamError),
@@ -290,7 +295,8 @@ func dropCredentials(next http.Handler, apiKeyHeader string) http.Handler {
 
 // callRoute ends the per-route chain: it applies the route's deadline, rejects query parameters
 // that would be dropped silently, gives server streams a plain error when they fail at once (or
-// serves them as Server-Sent Events), and runs the rest of the mux's handling.
+// serves them as Server-Sent Events), bridges client and bidirectional streams over WebSocket
+// (websocket.go), and runs the rest of the mux's handling.
 func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 	call, _ := r.Context().Value(muxCallKey{}).(muxCall)
 	rt := call.route
@@ -304,6 +310,10 @@ func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 			g.handleError(r.Context(), g.mux, nil, w, r, err)
 			return
 		}
+	}
+	if rt.method.IsStreamingClient() {
+		g.serveWebSocket(w, r, rt)
+		return
 	}
 	if rt.method.IsStreamingServer() {
 		if acceptsEventStream(r.Header) {

@@ -150,6 +150,10 @@ func (c *CORS) setAllowOrigin(h http.Header, origin string) {
 	}
 }
 
+// AllowsOrigin reports whether cfg.AllowedOrigins admits origin ("https://shop.example.com").
+// The WebSocket bridge uses it for the origin check of a WebSocket upgrade.
+func (c *CORS) AllowsOrigin(origin string) bool { return c.originAllowed(origin) }
+
 func (c *CORS) originAllowed(origin string) bool {
 	if c.allowAll {
 		return true

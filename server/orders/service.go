@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -295,4 +297,105 @@ func final(st ordersv1.OrderState) bool {
 
 func notFound(name string) error {
 	return status.Errorf(codes.NotFound, "order %q not found", name)
+}
+
+// SupportChat answers a customer's chat about one order: it greets the customer with the
+// order's state, answers every message (a question about the status with the state, a request
+// to cancel by cancelling the order when it can still be), and writes whenever the order
+// changes state. It returns when the customer closes the chat. Returns NOT_FOUND for an unknown
+// order, INVALID_ARGUMENT when a message names another order than the first, and UNAVAILABLE
+// when the Service is closed.
+func (s *Service) SupportChat(stream grpc.BidiStreamingServer[ordersv1.SupportMessage, ordersv1.SupportMessage]) error {
+	first, err := stream.Recv()
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	name := first.GetName()
+	o, changes, cancel, err := s.store.watch(name)
+	if err != nil {
+		return notFound(name)
+	}
+	defer cancel()
+	ctx, stop := context.WithCancel(stream.Context())
+	defer stop()
+	msgs := make(chan *ordersv1.SupportMessage)
+	recvErr := make(chan error, 1)
+	go func() {
+		defer close(msgs)
+		for {
+			m, err := stream.Recv()
+			if err != nil {
+				recvErr <- err
+				return
+			}
+			select {
+			case msgs <- m:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	say := func(format string, args ...any) error {
+		return stream.Send(&ordersv1.SupportMessage{
+			Name:       name,
+			Text:       fmt.Sprintf(format, args...),
+			Author:     ordersv1.Author_AUTHOR_SUPPORT,
+			CreateTime: timestamppb.New(s.opts.now()),
+		})
+	}
+	if err := say("Hello! Order %s is %s. Ask for its status, or ask to cancel it.", name, o.GetState()); err != nil {
+		return err
+	}
+	if err := s.answer(name, first.GetText(), say); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return status.FromContextError(ctx.Err()).Err()
+		case <-s.closing:
+			return errClosing
+		case changed := <-changes:
+			if err := say("Order %s is now %s.", name, changed.GetState()); err != nil {
+				return err
+			}
+		case m, ok := <-msgs:
+			if !ok {
+				if err := <-recvErr; !errors.Is(err, io.EOF) {
+					return err
+				}
+				return nil
+			}
+			if m.GetName() != name {
+				return status.Errorf(codes.InvalidArgument, "this chat is about %s, not %s", name, m.GetName())
+			}
+			if err := s.answer(name, m.GetText(), say); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// answer replies to one customer message about the order called name.
+func (s *Service) answer(name, text string, say func(format string, args ...any) error) error {
+	lower := strings.ToLower(text)
+	switch {
+	case strings.Contains(lower, "cancel"):
+		o, err := s.CancelOrder(context.Background(), &ordersv1.CancelOrderRequest{Name: name, Reason: "cancelled in a support chat"})
+		if err != nil {
+			return say("Order %s cannot be cancelled: %s", name, status.Convert(err).Message())
+		}
+		return say("Order %s is cancelled.", o.GetName())
+	case strings.Contains(lower, "status"), strings.Contains(lower, "where"):
+		o, ok := s.store.get(name)
+		if !ok {
+			return notFound(name)
+		}
+		return say("Order %s is %s.", name, o.GetState())
+	default:
+		return say("Thank you. Support will get back to you about order %s.", name)
+	}
 }

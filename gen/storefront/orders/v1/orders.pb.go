@@ -90,6 +90,59 @@ func (OrderState) EnumDescriptor() ([]byte, []int) {
 	return file_storefront_orders_v1_orders_proto_rawDescGZIP(), []int{0}
 }
 
+// Who wrote a support message.
+type Author int32
+
+const (
+	// Not set.
+	Author_AUTHOR_UNSPECIFIED Author = 0
+	// The customer who placed the order.
+	Author_AUTHOR_CUSTOMER Author = 1
+	// Support.
+	Author_AUTHOR_SUPPORT Author = 2
+)
+
+// Enum value maps for Author.
+var (
+	Author_name = map[int32]string{
+		0: "AUTHOR_UNSPECIFIED",
+		1: "AUTHOR_CUSTOMER",
+		2: "AUTHOR_SUPPORT",
+	}
+	Author_value = map[string]int32{
+		"AUTHOR_UNSPECIFIED": 0,
+		"AUTHOR_CUSTOMER":    1,
+		"AUTHOR_SUPPORT":     2,
+	}
+)
+
+func (x Author) Enum() *Author {
+	p := new(Author)
+	*p = x
+	return p
+}
+
+func (x Author) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Author) Descriptor() protoreflect.EnumDescriptor {
+	return file_storefront_orders_v1_orders_proto_enumTypes[1].Descriptor()
+}
+
+func (Author) Type() protoreflect.EnumType {
+	return &file_storefront_orders_v1_orders_proto_enumTypes[1]
+}
+
+func (x Author) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Author.Descriptor instead.
+func (Author) EnumDescriptor() ([]byte, []int) {
+	return file_storefront_orders_v1_orders_proto_rawDescGZIP(), []int{1}
+}
+
 // An order placed by a user.
 type Order struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -739,6 +792,79 @@ func (x *WatchOrderRequest) GetName() string {
 	return ""
 }
 
+// One message of a SupportChat.
+type SupportMessage struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Resource name of the order the chat is about, "orders/{order_id}".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// What was said, 1 to 2000 characters.
+	Text string `protobuf:"bytes,2,opt,name=text,proto3" json:"text,omitempty"`
+	// Who wrote it. Set by the server.
+	Author Author `protobuf:"varint,3,opt,name=author,proto3,enum=storefront.orders.v1.Author" json:"author,omitempty"`
+	// When it was written. Set by the server.
+	CreateTime    *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=create_time,json=createTime,proto3" json:"create_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SupportMessage) Reset() {
+	*x = SupportMessage{}
+	mi := &file_storefront_orders_v1_orders_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SupportMessage) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SupportMessage) ProtoMessage() {}
+
+func (x *SupportMessage) ProtoReflect() protoreflect.Message {
+	mi := &file_storefront_orders_v1_orders_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SupportMessage.ProtoReflect.Descriptor instead.
+func (*SupportMessage) Descriptor() ([]byte, []int) {
+	return file_storefront_orders_v1_orders_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *SupportMessage) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SupportMessage) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *SupportMessage) GetAuthor() Author {
+	if x != nil {
+		return x.Author
+	}
+	return Author_AUTHOR_UNSPECIFIED
+}
+
+func (x *SupportMessage) GetCreateTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreateTime
+	}
+	return nil
+}
+
 // One change of an order, as streamed by WatchOrder.
 type OrderEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -752,7 +878,7 @@ type OrderEvent struct {
 
 func (x *OrderEvent) Reset() {
 	*x = OrderEvent{}
-	mi := &file_storefront_orders_v1_orders_proto_msgTypes[10]
+	mi := &file_storefront_orders_v1_orders_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -764,7 +890,7 @@ func (x *OrderEvent) String() string {
 func (*OrderEvent) ProtoMessage() {}
 
 func (x *OrderEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_storefront_orders_v1_orders_proto_msgTypes[10]
+	mi := &file_storefront_orders_v1_orders_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -777,7 +903,7 @@ func (x *OrderEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEvent.ProtoReflect.Descriptor instead.
 func (*OrderEvent) Descriptor() ([]byte, []int) {
-	return file_storefront_orders_v1_orders_proto_rawDescGZIP(), []int{10}
+	return file_storefront_orders_v1_orders_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *OrderEvent) GetOrder() *Order {
@@ -848,7 +974,13 @@ const file_storefront_orders_v1_orders_proto_rawDesc = "" +
 	"\x13AdvanceOrderRequest\x126\n" +
 	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^orders/[a-z0-9-]{1,64}$R\x04name\"K\n" +
 	"\x11WatchOrderRequest\x126\n" +
-	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^orders/[a-z0-9-]{1,64}$R\x04name\"z\n" +
+	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^orders/[a-z0-9-]{1,64}$R\x04name\"\xe8\x01\n" +
+	"\x0eSupportMessage\x126\n" +
+	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^orders/[a-z0-9-]{1,64}$R\x04name\x12!\n" +
+	"\x04text\x18\x02 \x01(\tB\r\xe0A\x02\xbaH\ar\x05\x10\x01\x18\xd0\x0fR\x04text\x129\n" +
+	"\x06author\x18\x03 \x01(\x0e2\x1c.storefront.orders.v1.AuthorB\x03\xe0A\x03R\x06author\x12@\n" +
+	"\vcreate_time\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
+	"createTime\"z\n" +
 	"\n" +
 	"OrderEvent\x121\n" +
 	"\x05order\x18\x01 \x01(\v2\x1b.storefront.orders.v1.OrderR\x05order\x129\n" +
@@ -861,7 +993,11 @@ const file_storefront_orders_v1_orders_proto_rawDesc = "" +
 	"\x10ORDER_STATE_PAID\x10\x02\x12\x17\n" +
 	"\x13ORDER_STATE_SHIPPED\x10\x03\x12\x19\n" +
 	"\x15ORDER_STATE_DELIVERED\x10\x04\x12\x19\n" +
-	"\x15ORDER_STATE_CANCELLED\x10\x052\xa1\a\n" +
+	"\x15ORDER_STATE_CANCELLED\x10\x05*I\n" +
+	"\x06Author\x12\x16\n" +
+	"\x12AUTHOR_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fAUTHOR_CUSTOMER\x10\x01\x12\x12\n" +
+	"\x0eAUTHOR_SUPPORT\x10\x022\xa5\b\n" +
 	"\fOrderService\x12\xad\x01\n" +
 	"\vCreateOrder\x12(.storefront.orders.v1.CreateOrderRequest\x1a\x1b.storefront.orders.v1.Order\"W\xba\xeb\x18)\x12\forders.write*\x192\x17{parent=users/*}/orders\x82\xd3\xe4\x93\x02$:\x05order\"\x1b/v1/{parent=users/*}/orders\x12q\n" +
 	"\bGetOrder\x12%.storefront.orders.v1.GetOrderRequest\x1a\x1b.storefront.orders.v1.Order\"!\xba\xeb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/{name=orders/*}\x12\x98\x01\n" +
@@ -871,7 +1007,8 @@ const file_storefront_orders_v1_orders_proto_rawDesc = "" +
 	"\vCancelOrder\x12(.storefront.orders.v1.CancelOrderRequest\x1a\x1b.storefront.orders.v1.Order\"L\xba\xeb\x18#\x12\forders.write*\x112\x0f{name=orders/*}8\x01\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=orders/*}:cancel\x12\xa3\x01\n" +
 	"\fAdvanceOrder\x12).storefront.orders.v1.AdvanceOrderRequest\x1a\x1b.storefront.orders.v1.Order\"K\xba\xeb\x18!\x12\forders.admin*\x112\x0f{name=orders/*}\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{name=orders/*}:advance\x12\x87\x01\n" +
 	"\n" +
-	"WatchOrder\x12'.storefront.orders.v1.WatchOrderRequest\x1a .storefront.orders.v1.OrderEvent\",\xba\xeb\x18\a\b\x022\x03\b\xd8\x04\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=orders/*}:watch0\x01B\xdf\x01\n" +
+	"WatchOrder\x12'.storefront.orders.v1.WatchOrderRequest\x1a .storefront.orders.v1.OrderEvent\",\xba\xeb\x18\a\b\x022\x03\b\xd8\x04\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=orders/*}:watch0\x01\x12\x81\x01\n" +
+	"\vSupportChat\x12$.storefront.orders.v1.SupportMessage\x1a$.storefront.orders.v1.SupportMessage\"\"\xba\xeb\x18\a\b\x022\x03\b\x90\x1c\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/orders:chat(\x010\x01B\xdf\x01\n" +
 	"\x18com.storefront.orders.v1B\vOrdersProtoP\x01ZDgithub.com/archway-gateway/archway/gen/storefront/orders/v1;ordersv1\xa2\x02\x03SOX\xaa\x02\x14Storefront.Orders.V1\xca\x02\x14Storefront\\Orders\\V1\xe2\x02 Storefront\\Orders\\V1\\GPBMetadata\xea\x02\x16Storefront::Orders::V1b\x06proto3"
 
 var (
@@ -886,52 +1023,58 @@ func file_storefront_orders_v1_orders_proto_rawDescGZIP() []byte {
 	return file_storefront_orders_v1_orders_proto_rawDescData
 }
 
-var file_storefront_orders_v1_orders_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_storefront_orders_v1_orders_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_storefront_orders_v1_orders_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_storefront_orders_v1_orders_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_storefront_orders_v1_orders_proto_goTypes = []any{
 	(OrderState)(0),               // 0: storefront.orders.v1.OrderState
-	(*Order)(nil),                 // 1: storefront.orders.v1.Order
-	(*LineItem)(nil),              // 2: storefront.orders.v1.LineItem
-	(*TotalRange)(nil),            // 3: storefront.orders.v1.TotalRange
-	(*CreateOrderRequest)(nil),    // 4: storefront.orders.v1.CreateOrderRequest
-	(*GetOrderRequest)(nil),       // 5: storefront.orders.v1.GetOrderRequest
-	(*ListOrdersRequest)(nil),     // 6: storefront.orders.v1.ListOrdersRequest
-	(*ListOrdersResponse)(nil),    // 7: storefront.orders.v1.ListOrdersResponse
-	(*CancelOrderRequest)(nil),    // 8: storefront.orders.v1.CancelOrderRequest
-	(*AdvanceOrderRequest)(nil),   // 9: storefront.orders.v1.AdvanceOrderRequest
-	(*WatchOrderRequest)(nil),     // 10: storefront.orders.v1.WatchOrderRequest
-	(*OrderEvent)(nil),            // 11: storefront.orders.v1.OrderEvent
-	(*timestamppb.Timestamp)(nil), // 12: google.protobuf.Timestamp
+	(Author)(0),                   // 1: storefront.orders.v1.Author
+	(*Order)(nil),                 // 2: storefront.orders.v1.Order
+	(*LineItem)(nil),              // 3: storefront.orders.v1.LineItem
+	(*TotalRange)(nil),            // 4: storefront.orders.v1.TotalRange
+	(*CreateOrderRequest)(nil),    // 5: storefront.orders.v1.CreateOrderRequest
+	(*GetOrderRequest)(nil),       // 6: storefront.orders.v1.GetOrderRequest
+	(*ListOrdersRequest)(nil),     // 7: storefront.orders.v1.ListOrdersRequest
+	(*ListOrdersResponse)(nil),    // 8: storefront.orders.v1.ListOrdersResponse
+	(*CancelOrderRequest)(nil),    // 9: storefront.orders.v1.CancelOrderRequest
+	(*AdvanceOrderRequest)(nil),   // 10: storefront.orders.v1.AdvanceOrderRequest
+	(*WatchOrderRequest)(nil),     // 11: storefront.orders.v1.WatchOrderRequest
+	(*SupportMessage)(nil),        // 12: storefront.orders.v1.SupportMessage
+	(*OrderEvent)(nil),            // 13: storefront.orders.v1.OrderEvent
+	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
 }
 var file_storefront_orders_v1_orders_proto_depIdxs = []int32{
-	2,  // 0: storefront.orders.v1.Order.items:type_name -> storefront.orders.v1.LineItem
+	3,  // 0: storefront.orders.v1.Order.items:type_name -> storefront.orders.v1.LineItem
 	0,  // 1: storefront.orders.v1.Order.state:type_name -> storefront.orders.v1.OrderState
-	12, // 2: storefront.orders.v1.Order.create_time:type_name -> google.protobuf.Timestamp
-	12, // 3: storefront.orders.v1.Order.update_time:type_name -> google.protobuf.Timestamp
-	1,  // 4: storefront.orders.v1.CreateOrderRequest.order:type_name -> storefront.orders.v1.Order
+	14, // 2: storefront.orders.v1.Order.create_time:type_name -> google.protobuf.Timestamp
+	14, // 3: storefront.orders.v1.Order.update_time:type_name -> google.protobuf.Timestamp
+	2,  // 4: storefront.orders.v1.CreateOrderRequest.order:type_name -> storefront.orders.v1.Order
 	0,  // 5: storefront.orders.v1.ListOrdersRequest.states:type_name -> storefront.orders.v1.OrderState
-	12, // 6: storefront.orders.v1.ListOrdersRequest.created_after:type_name -> google.protobuf.Timestamp
-	3,  // 7: storefront.orders.v1.ListOrdersRequest.total:type_name -> storefront.orders.v1.TotalRange
-	1,  // 8: storefront.orders.v1.ListOrdersResponse.orders:type_name -> storefront.orders.v1.Order
-	1,  // 9: storefront.orders.v1.OrderEvent.order:type_name -> storefront.orders.v1.Order
-	12, // 10: storefront.orders.v1.OrderEvent.event_time:type_name -> google.protobuf.Timestamp
-	4,  // 11: storefront.orders.v1.OrderService.CreateOrder:input_type -> storefront.orders.v1.CreateOrderRequest
-	5,  // 12: storefront.orders.v1.OrderService.GetOrder:input_type -> storefront.orders.v1.GetOrderRequest
-	6,  // 13: storefront.orders.v1.OrderService.ListOrders:input_type -> storefront.orders.v1.ListOrdersRequest
-	8,  // 14: storefront.orders.v1.OrderService.CancelOrder:input_type -> storefront.orders.v1.CancelOrderRequest
-	9,  // 15: storefront.orders.v1.OrderService.AdvanceOrder:input_type -> storefront.orders.v1.AdvanceOrderRequest
-	10, // 16: storefront.orders.v1.OrderService.WatchOrder:input_type -> storefront.orders.v1.WatchOrderRequest
-	1,  // 17: storefront.orders.v1.OrderService.CreateOrder:output_type -> storefront.orders.v1.Order
-	1,  // 18: storefront.orders.v1.OrderService.GetOrder:output_type -> storefront.orders.v1.Order
-	7,  // 19: storefront.orders.v1.OrderService.ListOrders:output_type -> storefront.orders.v1.ListOrdersResponse
-	1,  // 20: storefront.orders.v1.OrderService.CancelOrder:output_type -> storefront.orders.v1.Order
-	1,  // 21: storefront.orders.v1.OrderService.AdvanceOrder:output_type -> storefront.orders.v1.Order
-	11, // 22: storefront.orders.v1.OrderService.WatchOrder:output_type -> storefront.orders.v1.OrderEvent
-	17, // [17:23] is the sub-list for method output_type
-	11, // [11:17] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	14, // 6: storefront.orders.v1.ListOrdersRequest.created_after:type_name -> google.protobuf.Timestamp
+	4,  // 7: storefront.orders.v1.ListOrdersRequest.total:type_name -> storefront.orders.v1.TotalRange
+	2,  // 8: storefront.orders.v1.ListOrdersResponse.orders:type_name -> storefront.orders.v1.Order
+	1,  // 9: storefront.orders.v1.SupportMessage.author:type_name -> storefront.orders.v1.Author
+	14, // 10: storefront.orders.v1.SupportMessage.create_time:type_name -> google.protobuf.Timestamp
+	2,  // 11: storefront.orders.v1.OrderEvent.order:type_name -> storefront.orders.v1.Order
+	14, // 12: storefront.orders.v1.OrderEvent.event_time:type_name -> google.protobuf.Timestamp
+	5,  // 13: storefront.orders.v1.OrderService.CreateOrder:input_type -> storefront.orders.v1.CreateOrderRequest
+	6,  // 14: storefront.orders.v1.OrderService.GetOrder:input_type -> storefront.orders.v1.GetOrderRequest
+	7,  // 15: storefront.orders.v1.OrderService.ListOrders:input_type -> storefront.orders.v1.ListOrdersRequest
+	9,  // 16: storefront.orders.v1.OrderService.CancelOrder:input_type -> storefront.orders.v1.CancelOrderRequest
+	10, // 17: storefront.orders.v1.OrderService.AdvanceOrder:input_type -> storefront.orders.v1.AdvanceOrderRequest
+	11, // 18: storefront.orders.v1.OrderService.WatchOrder:input_type -> storefront.orders.v1.WatchOrderRequest
+	12, // 19: storefront.orders.v1.OrderService.SupportChat:input_type -> storefront.orders.v1.SupportMessage
+	2,  // 20: storefront.orders.v1.OrderService.CreateOrder:output_type -> storefront.orders.v1.Order
+	2,  // 21: storefront.orders.v1.OrderService.GetOrder:output_type -> storefront.orders.v1.Order
+	8,  // 22: storefront.orders.v1.OrderService.ListOrders:output_type -> storefront.orders.v1.ListOrdersResponse
+	2,  // 23: storefront.orders.v1.OrderService.CancelOrder:output_type -> storefront.orders.v1.Order
+	2,  // 24: storefront.orders.v1.OrderService.AdvanceOrder:output_type -> storefront.orders.v1.Order
+	13, // 25: storefront.orders.v1.OrderService.WatchOrder:output_type -> storefront.orders.v1.OrderEvent
+	12, // 26: storefront.orders.v1.OrderService.SupportChat:output_type -> storefront.orders.v1.SupportMessage
+	20, // [20:27] is the sub-list for method output_type
+	13, // [13:20] is the sub-list for method input_type
+	13, // [13:13] is the sub-list for extension type_name
+	13, // [13:13] is the sub-list for extension extendee
+	0,  // [0:13] is the sub-list for field type_name
 }
 
 func init() { file_storefront_orders_v1_orders_proto_init() }
@@ -944,8 +1087,8 @@ func file_storefront_orders_v1_orders_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_storefront_orders_v1_orders_proto_rawDesc), len(file_storefront_orders_v1_orders_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   11,
+			NumEnums:      2,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

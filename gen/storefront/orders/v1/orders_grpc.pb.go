@@ -25,6 +25,7 @@ const (
 	OrderService_CancelOrder_FullMethodName  = "/storefront.orders.v1.OrderService/CancelOrder"
 	OrderService_AdvanceOrder_FullMethodName = "/storefront.orders.v1.OrderService/AdvanceOrder"
 	OrderService_WatchOrder_FullMethodName   = "/storefront.orders.v1.OrderService/WatchOrder"
+	OrderService_SupportChat_FullMethodName  = "/storefront.orders.v1.OrderService/SupportChat"
 )
 
 // OrderServiceClient is the client API for OrderService service.
@@ -53,6 +54,15 @@ type OrderServiceClient interface {
 	// Stream an order's state: the current state first, then every change, until the order is
 	// delivered or cancelled.
 	WatchOrder(ctx context.Context, in *WatchOrderRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[OrderEvent], error)
+	// Chat with support about an order.
+	//
+	// Every message the customer sends names the order. Support greets the customer with the
+	// order's state, answers every message (asking for the status gets the order's state, asking
+	// to cancel cancels the order when it can still be cancelled), and writes whenever the order
+	// changes state, until the customer closes the chat. The gateway serves it over WebSocket: one
+	// JSON SupportMessage per text frame each way; query parameters (?name=orders/ord-1001) fill in
+	// the fields of every message the customer sends.
+	SupportChat(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SupportMessage, SupportMessage], error)
 }
 
 type orderServiceClient struct {
@@ -132,6 +142,19 @@ func (c *orderServiceClient) WatchOrder(ctx context.Context, in *WatchOrderReque
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type OrderService_WatchOrderClient = grpc.ServerStreamingClient[OrderEvent]
 
+func (c *orderServiceClient) SupportChat(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SupportMessage, SupportMessage], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &OrderService_ServiceDesc.Streams[1], OrderService_SupportChat_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[SupportMessage, SupportMessage]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type OrderService_SupportChatClient = grpc.BidiStreamingClient[SupportMessage, SupportMessage]
+
 // OrderServiceServer is the server API for OrderService service.
 // All implementations must embed UnimplementedOrderServiceServer
 // for forward compatibility.
@@ -158,6 +181,15 @@ type OrderServiceServer interface {
 	// Stream an order's state: the current state first, then every change, until the order is
 	// delivered or cancelled.
 	WatchOrder(*WatchOrderRequest, grpc.ServerStreamingServer[OrderEvent]) error
+	// Chat with support about an order.
+	//
+	// Every message the customer sends names the order. Support greets the customer with the
+	// order's state, answers every message (asking for the status gets the order's state, asking
+	// to cancel cancels the order when it can still be cancelled), and writes whenever the order
+	// changes state, until the customer closes the chat. The gateway serves it over WebSocket: one
+	// JSON SupportMessage per text frame each way; query parameters (?name=orders/ord-1001) fill in
+	// the fields of every message the customer sends.
+	SupportChat(grpc.BidiStreamingServer[SupportMessage, SupportMessage]) error
 	mustEmbedUnimplementedOrderServiceServer()
 }
 
@@ -185,6 +217,9 @@ func (UnimplementedOrderServiceServer) AdvanceOrder(context.Context, *AdvanceOrd
 }
 func (UnimplementedOrderServiceServer) WatchOrder(*WatchOrderRequest, grpc.ServerStreamingServer[OrderEvent]) error {
 	return status.Error(codes.Unimplemented, "method WatchOrder not implemented")
+}
+func (UnimplementedOrderServiceServer) SupportChat(grpc.BidiStreamingServer[SupportMessage, SupportMessage]) error {
+	return status.Error(codes.Unimplemented, "method SupportChat not implemented")
 }
 func (UnimplementedOrderServiceServer) mustEmbedUnimplementedOrderServiceServer() {}
 func (UnimplementedOrderServiceServer) testEmbeddedByValue()                      {}
@@ -308,6 +343,13 @@ func _OrderService_WatchOrder_Handler(srv interface{}, stream grpc.ServerStream)
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type OrderService_WatchOrderServer = grpc.ServerStreamingServer[OrderEvent]
 
+func _OrderService_SupportChat_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(OrderServiceServer).SupportChat(&grpc.GenericServerStream[SupportMessage, SupportMessage]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type OrderService_SupportChatServer = grpc.BidiStreamingServer[SupportMessage, SupportMessage]
+
 // OrderService_ServiceDesc is the grpc.ServiceDesc for OrderService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -341,6 +383,12 @@ var OrderService_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "WatchOrder",
 			Handler:       _OrderService_WatchOrder_Handler,
 			ServerStreams: true,
+		},
+		{
+			StreamName:    "SupportChat",
+			Handler:       _OrderService_SupportChat_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
 		},
 	},
 	Metadata: "storefront/orders/v1/orders.proto",

@@ -1,0 +1,282 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/coder/websocket"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/dynamicpb"
+
+	"github.com/archway-gateway/archway/gateway/backend"
+	"github.com/archway-gateway/archway/gateway/edge"
+)
+
+// The WebSocket bridge serves client-streaming and bidirectional RPCs, which grpc-gateway cannot
+// serve to browsers, on the GET route of their google.api.http binding. The route's per-route
+// chain (IP filter, authentication, rate limit, deadline) runs on the upgrade request like on any
+// other request; then every text frame from the client is one JSON request message, and every
+// response message is one text frame to the client. The end of the RPC closes the connection
+// with a code mapped from its status (closeCode), the status message as the reason.
+
+// closeCode maps the gRPC status that ends a bridged RPC to the WebSocket close code; the table
+// is in docs/streaming.md. Codes that describe the request and have no standard close code get
+// 4000 plus the gRPC code, in the range RFC 6455 leaves to applications.
+func closeCode(c codes.Code) websocket.StatusCode {
+	switch c {
+	case codes.OK:
+		return websocket.StatusNormalClosure
+	case codes.Canceled:
+		return websocket.StatusGoingAway
+	case codes.Unauthenticated, codes.PermissionDenied:
+		return websocket.StatusPolicyViolation
+	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted:
+		return websocket.StatusTryAgainLater
+	case codes.InvalidArgument, codes.NotFound, codes.AlreadyExists, codes.FailedPrecondition, codes.Aborted, codes.OutOfRange:
+		return websocket.StatusCode(4000 + int(c))
+	default:
+		return websocket.StatusInternalError
+	}
+}
+
+// maxCloseReason is the longest close reason a close frame carries, in bytes.
+const maxCloseReason = 123
+
+// closeReason shortens msg to fit a close frame, on a character boundary.
+func closeReason(msg string) string {
+	if len(msg) <= maxCloseReason {
+		return msg
+	}
+	cut := maxCloseReason
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut]
+}
+
+// isWebSocketUpgrade reports whether r asks to switch to WebSocket.
+func isWebSocketUpgrade(r *http.Request) bool {
+	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for part := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(part), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// originAllowed admits requests without Origin (clients other than browsers), from the page's
+// own host, and from cors.allowed_origins.
+func (g *Gateway) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil || u.Host == "" {
+		return false
+	}
+	return strings.EqualFold(u.Host, r.Host) || g.wsOrigins.AllowsOrigin(strings.ToLower(origin))
+}
+
+// newMessage returns a new message of md's type: the generated Go type when it is linked in.
+func newMessage(md protoreflect.MessageDescriptor) proto.Message {
+	if mt, err := protoregistry.GlobalTypes.FindMessageByName(md.FullName()); err == nil {
+		return mt.New().Interface()
+	}
+	return dynamicpb.NewMessage(md)
+}
+
+// serveWebSocket bridges one client-streaming or bidirectional RPC over WebSocket.
+func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *route) {
+	if !isWebSocketUpgrade(r) {
+		w.Header().Set("Upgrade", "websocket")
+		edge.WriteStatus(w, http.StatusUpgradeRequired, status.New(codes.FailedPrecondition,
+			"this operation streams in both directions and is served over WebSocket only: open it with a WebSocket client"))
+		return
+	}
+	if !g.originAllowed(r) {
+		edge.WriteStatus(w, http.StatusForbidden, status.New(codes.PermissionDenied,
+			"pages from this origin may not open this WebSocket"))
+		return
+	}
+	b, ok := g.backends.ForService(string(rt.method.Parent().FullName()))
+	if !ok {
+		g.handleError(r.Context(), g.mux, nil, w, r, status.Error(codes.Unimplemented, "no backend serves this method"))
+		return
+	}
+	query := r.URL.Query()
+	if err := runtime.PopulateQueryParameters(newMessage(rt.method.Input()), query, utilities.NewDoubleArray(nil)); err != nil {
+		g.handleError(r.Context(), g.mux, nil, w, r, status.Error(codes.InvalidArgument, err.Error()))
+		return
+	}
+	ctx, err := runtime.AnnotateContext(r.Context(), g.mux, r, rt.policy.Method, runtime.WithHTTPPathPattern(rt.pattern))
+	if err != nil {
+		g.handleError(r.Context(), g.mux, nil, w, r, err)
+		return
+	}
+	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
+		// The origin is checked above, against the gateway's own list.
+		InsecureSkipVerify: true,
+	})
+	if err != nil {
+		// Accept has answered the request.
+		return
+	}
+	ws := g.cfg.Streaming.WebSocket
+	conn.SetReadLimit(ws.MaxMessageBytes)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	br := &wsBridge{g: g, conn: conn, rt: rt, query: query, cancel: cancel}
+	br.idle = time.AfterFunc(ws.IdleTimeout.D(), func() {
+		br.close(websocket.StatusGoingAway, "no message for "+ws.IdleTimeout.D().String())
+	})
+	defer br.idle.Stop()
+	br.run(ctx, b)
+}
+
+// wsBridge is one bridged RPC: the WebSocket, the backend stream and what ends them.
+type wsBridge struct {
+	g      *Gateway
+	conn   *websocket.Conn
+	rt     *route
+	query  url.Values
+	cancel context.CancelFunc
+	idle   *time.Timer
+	once   sync.Once
+}
+
+// close ends the backend stream and closes the WebSocket with code and reason; only the first
+// call counts.
+func (br *wsBridge) close(code websocket.StatusCode, reason string) {
+	br.once.Do(func() {
+		br.cancel()
+		_ = br.conn.Close(code, closeReason(reason))
+	})
+}
+
+// active records a message in either direction for the idle timeout.
+func (br *wsBridge) active() {
+	br.idle.Reset(br.g.cfg.Streaming.WebSocket.IdleTimeout.D())
+}
+
+// run opens the backend stream, pumps messages both ways until the RPC ends, and closes the
+// WebSocket with the RPC's status.
+func (br *wsBridge) run(ctx context.Context, b *backend.Backend) {
+	stream, err := b.Conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: true, ClientStreams: true}, br.rt.policy.Method)
+	if err != nil {
+		br.end(ctx, err)
+		return
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { br.pumpIn(ctx, stream) })
+	br.end(ctx, br.pumpOut(ctx, stream))
+	wg.Wait()
+}
+
+// end closes the WebSocket with the code and message of err, the RPC's outcome (nil: OK).
+func (br *wsBridge) end(ctx context.Context, err error) {
+	if err == nil {
+		br.close(websocket.StatusNormalClosure, "")
+		return
+	}
+	requestID := edge.RequestIDFrom(ctx)
+	st := status.Convert(err)
+	if state := edge.StateFrom(ctx); state != nil {
+		state.SetGRPCCode(st.Code())
+	}
+	shown, replaced := clientStatus(st, requestID)
+	if replaced {
+		br.g.logger.LogAttrs(ctx, slog.LevelWarn, "stream failed",
+			slog.String("request_id", requestID),
+			slog.String("code", st.Code().String()),
+			slog.String("error", st.Message()))
+	}
+	br.close(closeCode(shown.Code()), shown.Message())
+}
+
+// pumpOut sends every response message to the client as a text frame, and returns the RPC's
+// outcome: nil when the backend ended it with OK.
+func (br *wsBridge) pumpOut(ctx context.Context, stream grpc.ClientStream) error {
+	for {
+		msg := newMessage(br.rt.method.Output())
+		if err := stream.RecvMsg(msg); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		br.active()
+		data, err := br.g.json.Marshal(msg)
+		if err != nil {
+			return status.Error(codes.Internal, "a response message could not be encoded")
+		}
+		if err := br.conn.Write(ctx, websocket.MessageText, data); err != nil {
+			// The client is gone; nobody is left to tell.
+			br.cancel()
+			return status.Error(codes.Canceled, "the client went away")
+		}
+	}
+}
+
+// pumpIn sends every text frame from the client to the backend as a request message. A close
+// frame from the client ends the RPC's request side; a frame that is not a JSON request message
+// closes the connection.
+func (br *wsBridge) pumpIn(ctx context.Context, stream grpc.ClientStream) {
+	// The read context outlives ctx: closing the connection is what ends a pending read, and
+	// cancelling a read would make the library close the connection with a code of its own.
+	readCtx := context.WithoutCancel(ctx)
+	for {
+		typ, data, err := br.conn.Read(readCtx)
+		if err != nil {
+			// A client that closed cleanly has nothing more to send; any other failure (a message
+			// over the size limit, which the library answers with 1009, a broken connection)
+			// ends the RPC.
+			switch websocket.CloseStatus(err) {
+			case websocket.StatusNormalClosure, websocket.StatusGoingAway:
+				_ = stream.CloseSend()
+			default:
+				br.cancel()
+			}
+			return
+		}
+		br.active()
+		if typ != websocket.MessageText {
+			br.close(websocket.StatusUnsupportedData, "send each message as JSON in a text frame")
+			return
+		}
+		msg := newMessage(br.rt.method.Input())
+		if err := br.g.json.UnmarshalOptions.Unmarshal(data, msg); err != nil {
+			br.close(websocket.StatusInvalidFramePayloadData, bodyError(err).Error())
+			return
+		}
+		if err := runtime.PopulateQueryParameters(msg, br.query, utilities.NewDoubleArray(nil)); err != nil {
+			br.close(closeCode(codes.InvalidArgument), err.Error())
+			return
+		}
+		if err := stream.SendMsg(msg); err != nil {
+			// The backend ended the RPC; pumpOut reports how.
+			return
+		}
+	}
+}
