@@ -2,7 +2,9 @@ package gateway_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -53,8 +55,8 @@ func readEvent(r *bufio.Reader) (sseEvent, error) {
 }
 
 // openSSE sends a GET with Accept: text/event-stream and the test API key (unless key is
-// empty) and returns the response, its body still open.
-func openSSE(t *testing.T, url, key string) (*http.Response, *bufio.Reader) {
+// empty) and returns the response, its body still open for reading.
+func openSSE(t *testing.T, url, key string) (reply, *bufio.Reader) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, nil)
 	if err != nil {
@@ -69,7 +71,7 @@ func openSSE(t *testing.T, url, key string) (*http.Response, *bufio.Reader) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = resp.Body.Close() })
-	return resp, bufio.NewReader(resp.Body)
+	return reply{StatusCode: resp.StatusCode, Header: resp.Header}, bufio.NewReader(resp.Body)
 }
 
 // readAllEvents reads events until the body ends.
@@ -78,7 +80,7 @@ func readAllEvents(t *testing.T, r *bufio.Reader) []sseEvent {
 	var evs []sseEvent
 	for range 100 {
 		ev, err := readEvent(r)
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			return evs
 		}
 		if err != nil {
@@ -227,7 +229,7 @@ func TestServerSentEventsRefusedBeforeStream(t *testing.T) {
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("without credentials: status %d, want 401: %s", resp.StatusCode, body)
 	}
-	st := decodeStatus(t, reply{StatusCode: resp.StatusCode, Header: resp.Header}, body)
+	st := decodeStatus(t, resp, body)
 	if codes.Code(st.Code) != codes.Unauthenticated {
 		t.Errorf("code %d, want UNAUTHENTICATED", st.Code)
 	}
@@ -256,11 +258,22 @@ func TestServerSentEventsClientGoneCancelsBackend(t *testing.T) {
 	t.Cleanup(func() { close(hold) })
 	orders := &fakeOrders{hold: hold, done: make(chan error, 1)}
 	env := newTestEnv(t, "", orders)
-	resp, r := openSSE(t, env.url+"/v1/orders/ord-1:watch", testAPIKey)
-	if _, err := readEvent(r); err != nil {
+	ctx, hangUp := context.WithCancel(t.Context())
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, env.url+"/v1/orders/ord-1:watch", nil)
+	if err != nil {
 		t.Fatal(err)
 	}
-	_ = resp.Body.Close()
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("X-Api-Key", testAPIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if _, err := readEvent(bufio.NewReader(resp.Body)); err != nil {
+		t.Fatal(err)
+	}
+	hangUp()
 	select {
 	case err := <-orders.done:
 		if status.Code(err) != codes.Canceled {

@@ -41,7 +41,7 @@ func openSSE(t *testing.T, url string) *sseStream {
 	}
 	req.Header.Set("X-Api-Key", testAPIKey)
 	req.Header.Set("Accept", "text/event-stream")
-	resp, err := http.DefaultTransport.RoundTrip(req) //nolint:bodyclose // the stream owns the body; t.Cleanup closes it
+	resp, err := http.DefaultTransport.RoundTrip(req)
 	if err != nil {
 		t.Fatalf("GET %s: %v", url, err)
 	}

@@ -14,8 +14,8 @@ import (
 )
 
 // dialChat opens SupportChat over WebSocket with header (the test API key unless header sets
-// X-Api-Key to ""), returning the connection or the failed handshake's response.
-func dialChat(t *testing.T, g *gateway, query string, header http.Header) (*websocket.Conn, *http.Response, error) {
+// X-Api-Key to ""), returning the connection, or the HTTP status of the failed handshake.
+func dialChat(t *testing.T, g *gateway, query string, header http.Header) (*websocket.Conn, int, error) {
 	t.Helper()
 	h := http.Header{"X-Api-Key": {testAPIKey}}
 	for k, v := range header {
@@ -28,13 +28,17 @@ func dialChat(t *testing.T, g *gateway, query string, header http.Header) (*webs
 	defer cancel()
 	url := "ws" + strings.TrimPrefix(g.api, "http") + "/v1/orders:chat?" + query
 	c, resp, err := websocket.Dial(ctx, url, &websocket.DialOptions{HTTPHeader: h})
-	if resp != nil && resp.Body != nil {
-		_ = resp.Body.Close()
+	code := 0
+	if resp != nil {
+		code = resp.StatusCode
+		if resp.Body != nil {
+			_ = resp.Body.Close()
+		}
 	}
 	if c != nil {
 		t.Cleanup(func() { _ = c.CloseNow() })
 	}
-	return c, resp, err
+	return c, code, err
 }
 
 func readChat(t *testing.T, c *websocket.Conn) *ordersv1.SupportMessage {
@@ -138,8 +142,8 @@ streaming: {websocket: {max_message_bytes: 1024, idle_timeout: 1s}}
 			{"origin not allowed", http.Header{"Origin": {"https://evil.example.net"}}, http.StatusForbidden},
 		} {
 			_, resp, err := dialChat(t, g, "name=orders/ord-1001", tc.header)
-			if err == nil || resp == nil || resp.StatusCode != tc.want {
-				t.Errorf("%s: err %v, response %v; want HTTP %d", tc.name, err, resp, tc.want)
+			if err == nil || resp != tc.want {
+				t.Errorf("%s: err %v, HTTP %d; want HTTP %d", tc.name, err, resp, tc.want)
 			}
 		}
 		resp := g.do(t, http.MethodGet, "/v1/orders:chat?name=orders/ord-1001", "")

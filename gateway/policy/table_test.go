@@ -56,6 +56,7 @@ func TestAnnotations(t *testing.T) {
 		{"/storefront.users.v1.UserService/GetUser", "authenticated, rate-limit default, timeout 30s, idempotent, cache 5s"},
 		{"/storefront.users.v1.UserService/UpdateUser", "authenticated with scopes users.write, rate-limit default, timeout 30s, idempotent"},
 		{"/storefront.orders.v1.OrderService/WatchOrder", "authenticated, rate-limit default, timeout 10m0s, idempotent"},
+		{"/storefront.orders.v1.OrderService/SupportChat", "authenticated, rate-limit default, timeout 1h0m0s, idempotent"},
 		{"/archway.edge.v1.CompositeService/GetProductPage", "public, rate-limit default, timeout 30s, idempotent, cache 5s"},
 		{"/archway.edge.v1.CompositeService/GetUserOverview", "authenticated, rate-limit default, timeout 30s, idempotent"},
 	} {
@@ -63,8 +64,8 @@ func TestAnnotations(t *testing.T) {
 			t.Errorf("%s: policy %q, want %q", tc.method, got, tc.want)
 		}
 	}
-	if got := len(table.Methods()); got != 18 {
-		t.Errorf("table has %d methods, want 18", got)
+	if got := len(table.Methods()); got != 19 {
+		t.Errorf("table has %d methods, want 19", got)
 	}
 }
 
