@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -134,6 +135,28 @@ func (f *fakeOrders) WatchOrder(req *ordersv1.WatchOrderRequest, stream grpc.Ser
 		}
 	}
 	return nil
+}
+
+// SupportChat echoes every message with its text in upper case; a message whose text is a gRPC
+// code's name ("INTERNAL") ends the chat with that code and a message no client may see.
+func (f *fakeOrders) SupportChat(stream grpc.BidiStreamingServer[ordersv1.SupportMessage, ordersv1.SupportMessage]) error {
+	for range 100 {
+		m, err := stream.Recv()
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return err
+		}
+		var c codes.Code
+		if c.UnmarshalJSON([]byte(`"`+m.GetText()+`"`)) == nil {
+			return status.Error(c, "secret at /var/lib/orders")
+		}
+		if err := stream.Send(&ordersv1.SupportMessage{Name: m.GetName(), Text: strings.ToUpper(m.GetText())}); err != nil {
+			return err
+		}
+	}
+	return status.Error(codes.ResourceExhausted, "too many messages")
 }
 
 type testEnv struct {
