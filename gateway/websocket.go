@@ -36,14 +36,16 @@ import (
 
 // closeCode maps the gRPC status that ends a bridged RPC to the WebSocket close code; the table
 // is in docs/streaming.md. Codes that describe the request and have no standard close code get
-// 4000 plus the gRPC code, in the range RFC 6455 leaves to applications.
+// 4000 plus the gRPC code, in the range RFC 6455 leaves to applications. UNAUTHENTICATED does not
+// reach it: a client without credentials is refused at the upgrade, and clientStatus reports a
+// backend's UNAUTHENTICATED as INTERNAL.
 func closeCode(c codes.Code) websocket.StatusCode {
 	switch c {
 	case codes.OK:
 		return websocket.StatusNormalClosure
 	case codes.Canceled:
 		return websocket.StatusGoingAway
-	case codes.Unauthenticated, codes.PermissionDenied:
+	case codes.PermissionDenied:
 		return websocket.StatusPolicyViolation
 	case codes.Unavailable, codes.DeadlineExceeded, codes.ResourceExhausted:
 		return websocket.StatusTryAgainLater

@@ -45,7 +45,8 @@ func TestWebSocketBridge(t *testing.T) {
 	}{
 		{"", websocket.StatusNormalClosure, ""},
 		{"INTERNAL", websocket.StatusInternalError, "request id"},
-		{"UNAUTHENTICATED", websocket.StatusPolicyViolation, "secret"},
+		{"PERMISSION_DENIED", websocket.StatusPolicyViolation, "secret"},
+		{"UNAUTHENTICATED", websocket.StatusInternalError, "request id"},
 		{"UNAVAILABLE", websocket.StatusTryAgainLater, "request id"},
 		{"NOT_FOUND", 4005, "secret"},
 		{"FAILED_PRECONDITION", 4009, "secret"},
