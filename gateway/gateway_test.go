@@ -554,7 +554,8 @@ func TestStreamErrorIsHidden(t *testing.T) {
 
 func TestReadiness(t *testing.T) {
 	t.Parallel()
-	env := newTestEnv(t, "readiness: {check_timeout: 200ms}\n", nil)
+	// A generous check timeout: the first check also connects, which is slow on a busy machine.
+	env := newTestEnv(t, "readiness: {check_timeout: 5s}\n", nil)
 	env.health.SetServingStatus("storefront.users.v1.UserService", healthpb.HealthCheckResponse_SERVING)
 	env.health.SetServingStatus("storefront.orders.v1.OrderService", healthpb.HealthCheckResponse_SERVING)
 	if resp, body := do(t, "GET", env.url+"/readyz", "", nil); resp.StatusCode != http.StatusOK {

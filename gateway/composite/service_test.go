@@ -328,14 +328,15 @@ func TestOptionalPartFails(t *testing.T) {
 
 func TestOptionalPartOutOfTime(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, "composite: {timeout: 150ms}\n", nil, "ListOrders")
+	// The budget leaves the required parts time to answer on a busy machine.
+	e := newEnv(t, "composite: {timeout: 400ms}\n", nil, "ListOrders")
 	begin := time.Now()
 	r := e.get(t, "/v1/products/sku-aeropress:page", nil)
 	elapsed := time.Since(begin)
 	var got edgev1.ProductPage
 	decode(t, r, &got)
-	if elapsed < 150*time.Millisecond || elapsed > time.Second {
-		t.Errorf("answered after %v, want just after the 150ms budget", elapsed)
+	if elapsed < 400*time.Millisecond || elapsed > 2*time.Second {
+		t.Errorf("answered after %v, want just after the 400ms budget", elapsed)
 	}
 	if !slices.Equal(got.GetDegradedParts(), []string{"order_count"}) || r.header.Get(composite.PartialHeader) != "order_count" {
 		t.Errorf("degraded %v, header %q; want order_count", got.GetDegradedParts(), r.header.Get(composite.PartialHeader))
