@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/archway-gateway/archway/internal/testenv"
 )
 
 // RequireEnv is the environment variable that, set to "1", turns a missing chromium from a
@@ -49,13 +50,7 @@ type Browser struct {
 // directory, waits until it has opened its first tab, and stops it when the test ends.
 func Start(tb testing.TB) *Browser {
 	tb.Helper()
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv(RequireEnv) == "1" {
-			tb.Fatalf("browsertest: chromium is not installed, and %s=1 requires it: %v", RequireEnv, err)
-		}
-		tb.Skipf("browsertest: chromium is not installed (%v); set %s=1 to fail instead", err, RequireEnv)
-	}
+	bin := testenv.Program(tb, "browsertest", "chromium", RequireEnv)
 	out := &lockedBuffer{}
 	opts := slices.Concat(chromedp.DefaultExecAllocatorOptions[:], []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin),

@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -91,50 +90,5 @@ func TestBrowserScreenshotOnFailure(t *testing.T) {
 		if !strings.Contains(logs, want) {
 			t.Errorf("the failed page's log lacks %q:\n%s", want, logs)
 		}
-	}
-}
-
-// stopper stands in for a test, recording how Start stopped it.
-type stopper struct {
-	testing.TB
-	how string
-}
-
-func (s *stopper) Helper() {}
-
-func (s *stopper) Skipf(format string, args ...any) {
-	s.how = "skip: " + fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
-func (s *stopper) Fatalf(format string, args ...any) {
-	s.how = "fatal: " + fmt.Sprintf(format, args...)
-	runtime.Goexit()
-}
-
-func TestBrowserMissingChromium(t *testing.T) {
-	t.Setenv("PATH", t.TempDir())
-	for _, tc := range []struct {
-		require string
-		want    string
-	}{
-		{"", "skip: browsertest: chromium is not installed"},
-		{"0", "skip: browsertest: chromium is not installed"},
-		{"1", "fatal: browsertest: chromium is not installed, and ARCHWAY_TEST_REQUIRE_CHROMIUM=1 requires it"},
-	} {
-		t.Run("require="+tc.require, func(t *testing.T) {
-			t.Setenv(browsertest.RequireEnv, tc.require)
-			s := &stopper{TB: t}
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				browsertest.Start(s)
-				s.how = "started"
-			}()
-			<-done
-			if !strings.HasPrefix(s.how, tc.want) {
-				t.Errorf("Start %s, want %s", s.how, tc.want)
-			}
-		})
 	}
 }

@@ -7,13 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"strconv"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/archway-gateway/archway/internal/testenv"
 )
 
 // RequireEnv is the environment variable that, set to "1", turns a missing redis-server from
@@ -42,17 +43,12 @@ type Server struct {
 // and stops it when the test ends.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		if os.Getenv(RequireEnv) == "1" {
-			tb.Fatalf("redistest: redis-server is not installed, and %s=1 requires it: %v", RequireEnv, err)
-		}
-		tb.Skipf("redistest: redis-server is not installed (%v); set %s=1 to fail instead", err, RequireEnv)
-	}
+	bin := testenv.Program(tb, "redistest", "redis-server", RequireEnv)
 	s := &Server{tb: tb, bin: bin, dir: tb.TempDir()}
 	// Another process may take the free port between picking and binding it: try a few.
 	const attempts = 3
 	for i := range attempts {
+		var err error
 		s.addr, err = freeAddr()
 		if err != nil {
 			tb.Fatalf("redistest: %v", err)
