@@ -234,16 +234,16 @@ func (g *Gateway) routeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc 
 			m = g.matchRoute(r)
 			matched.Store(m)
 		}
+		rt := m.route
 		if s := edge.StateFrom(r.Context()); s != nil {
 			s.SetRoute(m.pattern)
+			if rt != nil {
+				s.SetGRPCMethod(rt.policy.Method)
+			}
 		}
-		rt := m.route
 		if rt == nil {
 			next(w, r, params)
 			return
-		}
-		if s := edge.StateFrom(r.Context()); s != nil {
-			s.SetGRPCMethod(rt.policy.Method)
 		}
 		ctx := policy.NewContext(r.Context(), rt.policy)
 		ctx = context.WithValue(ctx, muxCallKey{}, muxCall{route: rt, next: next, params: params})
