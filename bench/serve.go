@@ -22,6 +22,7 @@ import (
 
 	"github.com/archway-gateway/archway/gateway"
 	"github.com/archway-gateway/archway/gateway/config"
+	"github.com/archway-gateway/archway/gateway/logging"
 	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
 	"github.com/archway-gateway/archway/server"
@@ -220,11 +221,8 @@ func archwayHandler(ctx context.Context, yaml, logFile string) (http.Handler, fu
 		if err != nil {
 			return nil, nil, err
 		}
-		var level slog.Level
-		if err := level.UnmarshalText([]byte(cfg.Log.Level)); err != nil {
-			return nil, nil, errors.Join(err, f.Close())
-		}
-		logger, closeLog = slog.New(slog.NewJSONHandler(f, &slog.HandlerOptions{Level: level})), f.Close
+		buffered := logging.New(cfg.Log, f)
+		logger, closeLog = buffered.Logger, func() error { return errors.Join(buffered.Close(), f.Close()) }
 	}
 	gw, err := gateway.New(ctx, cfg, gateway.WithLogger(logger))
 	if err != nil {

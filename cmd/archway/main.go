@@ -23,6 +23,7 @@ import (
 
 	"github.com/archway-gateway/archway/gateway"
 	"github.com/archway-gateway/archway/gateway/config"
+	"github.com/archway-gateway/archway/gateway/logging"
 	"github.com/archway-gateway/archway/server"
 )
 
@@ -85,7 +86,9 @@ func runServe(ctx context.Context, args, environ []string, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	return serve(ctx, cfg, newLogger(cfg.Log, stderr))
+	logger := logging.New(cfg.Log, stderr)
+	defer func() { _ = logger.Close() }()
+	return serve(ctx, cfg, logger.Logger)
 }
 
 // demoServices are the storefront services the demo runs, with the gRPC service each serves.
@@ -109,7 +112,9 @@ func runDemo(ctx context.Context, args, environ []string, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	logger := newLogger(base.Log, stderr)
+	buffered := logging.New(base.Log, stderr)
+	defer func() { _ = buffered.Close() }()
+	logger := buffered.Logger
 	names := make([]string, len(demoServices))
 	for i, s := range demoServices {
 		names[i] = s.name
@@ -171,17 +176,6 @@ func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
 	}
 	defer func() { _ = gw.Close() }()
 	return gw.Run(ctx)
-}
-
-func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	var h slog.Handler = slog.NewTextHandler(w, opts)
-	if c.Format == "json" {
-		h = slog.NewJSONHandler(w, opts)
-	}
-	return slog.New(h)
 }
 
 // randomBytes returns n bytes from the system's secure random source.

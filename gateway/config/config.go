@@ -128,6 +128,12 @@ type Log struct {
 	// and so always recorded by the access log. Zero means no request
 	// counts as slow. By default 1s.
 	AccessLogSlowThreshold Duration `yaml:"access_log_slow_threshold"`
+
+	// FlushInterval is how long a log record may wait in the write buffer:
+	// records are written in batches, at this interval or when the buffer
+	// fills, and at once from level warn up. Zero writes every record
+	// through at once. By default 100ms.
+	FlushInterval Duration `yaml:"flush_interval"`
 }
 
 // API configures the REST/JSON side of the gateway.
@@ -239,6 +245,7 @@ func Default() *Config {
 			AccessLog:              true,
 			AccessLogSampleRate:    1,
 			AccessLogSlowThreshold: Duration(time.Second),
+			FlushInterval:          Duration(100 * time.Millisecond),
 		},
 		API: API{
 			UnknownQueryParameters: "reject",

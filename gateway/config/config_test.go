@@ -39,6 +39,7 @@ func TestDefault(t *testing.T) {
 		Log: config.Log{
 			Format: "text", Level: "info", AccessLog: true,
 			AccessLogSampleRate: 1, AccessLogSlowThreshold: config.Duration(time.Second),
+			FlushInterval: config.Duration(100 * time.Millisecond),
 		},
 		API: config.API{
 			UnknownQueryParameters: "reject",

@@ -15,6 +15,7 @@ func (ch *checker) edgeFunctions(c *Config) {
 		ch.failf("log.access_log_sample_rate", "must be from 0 to 1, got %v", r)
 	}
 	ch.nonNegative("log.access_log_slow_threshold", c.Log.AccessLogSlowThreshold)
+	ch.nonNegative("log.flush_interval", c.Log.FlushInterval)
 	ch.ipFilter(c.IPFilter)
 	ch.cors(c.CORS)
 }

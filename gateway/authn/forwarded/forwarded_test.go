@@ -53,6 +53,7 @@ func TestSignVerify(t *testing.T) {
 		{"jwt", forwarded.Identity{Subject: "ada", ClientID: "web", Scopes: []string{"users.read", "orders.write"}, Kind: "jwt"}},
 		{"api key", forwarded.Identity{Subject: "demo", ClientID: "demo", Scopes: []string{"orders.write"}, Kind: "api_key"}},
 		{"unicode subject", forwarded.Identity{Subject: "usér\n\"quoted\"", Kind: "jwt"}},
+		{"escapes", forwarded.Identity{Subject: "back\\slash\ttab\x00nul\x1f</script>&", ClientID: "c\u2028", Scopes: []string{"a\"b", "users.read"}, Kind: "jwt"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
