@@ -247,6 +247,14 @@ func (g *Gateway) routeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc 
 		}
 		ctx := policy.NewContext(r.Context(), rt.policy)
 		ctx = context.WithValue(ctx, muxCallKey{}, muxCall{route: rt, next: next, params: params})
+		// The route's timeout bounds the whole per-route chain and the backend call (a client's
+		// shorter Grpc-Timeout still wins, since grpc-gateway applies it on top). Set here, it
+		// costs no second copy of the request.
+		if rt.policy.Timeout > 0 {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, rt.policy.Timeout)
+			defer cancel()
+		}
 		g.routeChain.ServeHTTP(w, r.WithContext(ctx))
 	}
 }
@@ -262,18 +270,17 @@ type muxCall struct {
 type muxCallKey struct{}
 
 // newRouteChain builds the links that need the matched route's policy, which routeMiddleware
-// has put in the request context. The order of the links is written down here, outermost first:
+// has put in the request context together with the route's deadline. The order of the links is
+// written down here, outermost first:
 //
 //  1. In-flight gauge of the route.
 //  2. IP filter class of the route, after the global filter that ran before routing.
 //  3. Authentication: verify the bearer token or API key, record the identity, check scopes.
 //  4. Credentials dropped: backends get the verified identity, signed, never the client's token.
 //  5. Rate limit, per client (the identity set by 3, else the address) and rate-limit class.
-//  6. Deadline and query check (callRoute): the policy's timeout bounds the backend call (a
-//     client's shorter Grpc-Timeout still wins, since grpc-gateway applies it on top); query
-//     parameters that would be dropped are rejected, after authentication so that anonymous
-//     callers learn nothing of a protected method's input. Then the mux decodes the request and
-//     calls the backend.
+//  6. Query check (callRoute): query parameters that would be dropped are rejected, after
+//     authentication so that anonymous callers learn nothing of a protected method's input.
+//     Then the mux decodes the request and calls the backend.
 func (g *Gateway) newRouteChain() http.Handler {
 	h := http.Handler(http.HandlerFunc(g.callRoute))
 	h = g.edge.limiter.Middleware(h)
@@ -293,18 +300,13 @@ func dropCredentials(next http.Handler, apiKeyHeader string) http.Handler {
 	})
 }
 
-// callRoute ends the per-route chain: it applies the route's deadline, rejects query parameters
-// that would be dropped silently, gives server streams a plain error when they fail at once (or
-// serves them as Server-Sent Events), bridges client and bidirectional streams over WebSocket
-// (websocket.go), and runs the rest of the mux's handling.
+// callRoute ends the per-route chain: it rejects query parameters that would be dropped
+// silently, gives server streams a plain error when they fail at once (or serves them as
+// Server-Sent Events), bridges client and bidirectional streams over WebSocket (websocket.go),
+// and runs the rest of the mux's handling.
 func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 	call, _ := r.Context().Value(muxCallKey{}).(muxCall)
 	rt := call.route
-	if p := rt.policy; p.Timeout > 0 {
-		ctx, cancel := context.WithTimeout(r.Context(), p.Timeout)
-		defer cancel()
-		r = r.WithContext(ctx)
-	}
 	if g.cfg.API.UnknownQueryParameters == "reject" && r.URL.RawQuery != "" {
 		if err := rt.checkQuery(r.URL.Query()); err != nil {
 			g.handleError(r.Context(), g.mux, nil, w, r, err)
