@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/archway-gateway/archway/gateway/authn"
 	"github.com/archway-gateway/archway/gateway/backend"
 	"github.com/archway-gateway/archway/gateway/edge"
 )
@@ -140,6 +141,9 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *rou
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		// The origin is checked above, against the gateway's own list.
 		InsecureSkipVerify: true,
+		// Selected when the client offers it, as pages that send their credential as a
+		// subprotocol do; authentication has taken the credential's entry out of the header.
+		Subprotocols: []string{authn.WebSocketProtocol},
 	})
 	if err != nil {
 		// Accept has answered the request.
