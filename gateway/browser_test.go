@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -142,12 +140,7 @@ func TestBrowserCORS(t *testing.T) {
 	t.Cleanup(sf.Stop)
 
 	keyOrigin, tokenOrigin, anonOrigin, otherOrigin := servePage(t), servePage(t), servePage(t), servePage(t)
-	secret := []byte(strings.Repeat("s", 32))
-	jwks := filepath.Join(t.TempDir(), "jwks.json")
-	if err := os.WriteFile(jwks, fmt.Appendf(nil, `{"keys":[{"kty":"oct","kid":"hs-1","alg":"HS256","k":%q}]}`,
-		base64.RawURLEncoding.EncodeToString(secret)), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	jwks := writeJWKS(t)
 	cfg, err := config.Parse(fmt.Appendf(nil, `
 admin: {enabled: false}
 log: {access_log: false}
@@ -185,7 +178,7 @@ cors:
 		preflight int
 	}{
 		{"allowed origin with an API key", keyOrigin, url.Values{"key": {testAPIKey}}, http.StatusOK, http.StatusNoContent},
-		{"allowed origin with a bearer token", tokenOrigin, url.Values{"token": {hs256Token(secret, "ada")}}, http.StatusOK, http.StatusNoContent},
+		{"allowed origin with a bearer token", tokenOrigin, url.Values{"token": {hs256Token(testJWTSecret, "ada")}}, http.StatusOK, http.StatusNoContent},
 		{"allowed origin without credentials", anonOrigin, url.Values{}, http.StatusUnauthorized, 0},
 		{"disallowed origin", otherOrigin, url.Values{"key": {testAPIKey}}, 0, http.StatusForbidden},
 	} {
