@@ -91,8 +91,8 @@ func (m *mdRecorder) all() []metadata.MD {
 }
 
 // newRecordedEnv is newTestEnv with streamAuthn, an access log written to the returned buffer,
-// and the metadata of every backend call recorded.
-func newRecordedEnv(t *testing.T) (string, *mdRecorder, *syncBuffer) {
+// the metadata of every backend call recorded, and orders as the OrderService.
+func newRecordedEnv(t *testing.T, orders ordersv1.OrderServiceServer) (string, *mdRecorder, *syncBuffer) {
 	t.Helper()
 	rec := &mdRecorder{}
 	listeners := map[string]*bufconn.Listener{"users": bufconn.Listen(1 << 20), "orders": bufconn.Listen(1 << 20)}
@@ -106,7 +106,7 @@ func newRecordedEnv(t *testing.T) (string, *mdRecorder, *syncBuffer) {
 			return h(srv, ss)
 		}))
 	usersv1.RegisterUserServiceServer(srv, &fakeUsers{})
-	ordersv1.RegisterOrderServiceServer(srv, &fakeOrders{})
+	ordersv1.RegisterOrderServiceServer(srv, orders)
 	for _, l := range listeners {
 		go func() { _ = srv.Serve(l) }()
 	}
@@ -142,7 +142,7 @@ backends:
 // the backend nor the access log, and the gateway never echoes it; other routes refuse it.
 func TestStreamCredentials(t *testing.T) {
 	t.Parallel()
-	base, rec, logs := newRecordedEnv(t)
+	base, rec, logs := newRecordedEnv(t, &fakeOrders{})
 	tok := hs256Token(testJWTSecret, "ada")
 	wsBase := "ws" + strings.TrimPrefix(base, "http")
 
