@@ -410,8 +410,9 @@ type opened struct {
 }
 
 // TestBrowserWebSocket has pages chat with support over the WebSocket bridge, sending a bearer
-// token as a subprotocol: a page of an allowed origin talks both ways and hears of the order's
-// changes as they happen; a page of another origin is refused at the upgrade.
+// token as a subprotocol: a page of an allowed origin talks both ways, hears of the order's
+// changes as they happen, and ends the chat with the end marker; a page of another origin is
+// refused at the upgrade.
 func TestBrowserWebSocket(t *testing.T) {
 	t.Parallel()
 	browser := browsertest.Start(t)
@@ -441,7 +442,8 @@ func TestBrowserWebSocket(t *testing.T) {
 		if len(msgs) != 3 || msgs[2] != "Order "+order+" is now ORDER_STATE_PAID." {
 			t.Fatalf("the page received %q, want the news of the payment last", msgs)
 		}
-		page.Do(chromedp.Evaluate[chromedp.Void](`window.ws.close(1000)`))
+		// The end marker: support hears the customer is done, and the gateway closes the chat.
+		page.Do(chromedp.Evaluate[chromedp.Void](`window.ws.send("")`))
 		if code := browsertest.Run(page, chromedp.Poll[int](`window.closeEvent && window.closeEvent.code`)); code != 1000 {
 			t.Errorf("the chat closed with %d, want 1000", code)
 		}
