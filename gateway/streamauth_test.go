@@ -176,8 +176,11 @@ func TestStreamCredentials(t *testing.T) {
 			defer cancel()
 			c, resp, err := websocket.Dial(ctx, wsBase+"/v1/orders:chat?name=orders/ord-1"+tc.query,
 				&websocket.DialOptions{Subprotocols: tc.protocols})
+			if resp != nil && resp.Body != nil {
+				_ = resp.Body.Close()
+			}
 			if err != nil {
-				t.Fatalf("dial: %v (%v)", err, resp)
+				t.Fatalf("dial: %v (HTTP %v)", err, resp)
 			}
 			defer func() { _ = c.CloseNow() }()
 			wantProtocol := ""

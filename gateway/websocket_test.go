@@ -161,8 +161,11 @@ func TestWebSocketEndMarker(t *testing.T) {
 			t.Parallel()
 			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 			defer cancel()
-			c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/v1/orders:chat?name=orders/ord-1",
+			c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/v1/orders:chat?name=orders/ord-1",
 				&websocket.DialOptions{HTTPHeader: http.Header{"X-Api-Key": {testAPIKey}}})
+			if resp != nil && resp.Body != nil {
+				_ = resp.Body.Close()
+			}
 			if err != nil {
 				t.Fatalf("dial: %v", err)
 			}

@@ -13,8 +13,7 @@ import (
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/edge"
 	"github.com/archway-gateway/archway/gateway/policy"
-	// The streaming methods of the tests' policies are looked up among the linked descriptors.
-	_ "github.com/archway-gateway/archway/gen/storefront/orders/v1"
+	_ "github.com/archway-gateway/archway/gen/storefront/orders/v1" // the descriptors of watch and chat
 )
 
 var (
