@@ -4,6 +4,7 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -58,13 +59,14 @@ func streamCredentials(r *http.Request, cfg config.StreamCredentials, method str
 			creds = append(creds, offered...)
 		}
 	}
-	var query url.Values
+	var query url.Values // the query without its credentials; nil when it had none
 	if cfg.QueryParameter && r.URL.RawQuery != "" {
-		query = r.URL.Query()
+		q := r.URL.Query()
 		for _, name := range []string{AccessTokenParameter, APIKeyParameter} {
-			if vs, ok := query[name]; ok {
+			if vs, ok := q[name]; ok {
 				creds = append(creds, credential{apiKey: name == APIKeyParameter, value: vs[0], multiple: len(vs) > 1})
-				query.Del(name)
+				q.Del(name)
+				query = q
 			}
 		}
 	}
@@ -75,7 +77,7 @@ func streamCredentials(r *http.Request, cfg config.StreamCredentials, method str
 	switch {
 	case stripProtocols && !upgrade:
 		return nil, nil, errNotStreamProtocol
-	case stripProtocols && !containsProtocol(protocols, WebSocketProtocol):
+	case stripProtocols && !slices.Contains(protocols, WebSocketProtocol):
 		return nil, nil, errNoArchwayProtocol
 	case !upgrade && !events:
 		return nil, nil, errNotStreamQuery
@@ -117,15 +119,6 @@ func protocolCredentials(values []string) (protocols []string, creds []credentia
 		}
 	}
 	return protocols, creds
-}
-
-func containsProtocol(protocols []string, want string) bool {
-	for _, p := range protocols {
-		if p == want {
-			return true
-		}
-	}
-	return false
 }
 
 // streamingRequest reports whether r is a WebSocket upgrade to a client-streaming or
