@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoregistry"
 	"google.golang.org/protobuf/types/dynamicpb"
 
+	"github.com/archway-gateway/archway/gateway/authn"
 	"github.com/archway-gateway/archway/gateway/backend"
 	"github.com/archway-gateway/archway/gateway/edge"
 )
@@ -140,6 +141,9 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *rou
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		// The origin is checked above, against the gateway's own list.
 		InsecureSkipVerify: true,
+		// Selected when the client offers it, as pages that send their credential as a
+		// subprotocol do; authentication has taken the credential's entry out of the header.
+		Subprotocols: []string{authn.WebSocketProtocol},
 	})
 	if err != nil {
 		// Accept has answered the request.
@@ -241,13 +245,16 @@ func (br *wsBridge) pumpOut(ctx context.Context, stream grpc.ClientStream) error
 	}
 }
 
-// pumpIn sends every text frame from the client to the backend as a request message. A close
-// frame from the client ends the RPC's request side; a frame that is not a JSON request message
-// closes the connection.
+// pumpIn sends every text frame from the client to the backend as a request message. An empty
+// text frame, the end marker, ends the RPC's request side while the connection stays open for
+// the responses: how a client-streaming RPC gets its response. A close frame from the client
+// also ends the request side; a frame that is not a JSON request message, or any message after
+// the end marker, closes the connection.
 func (br *wsBridge) pumpIn(ctx context.Context, stream grpc.ClientStream) {
 	// The read context outlives ctx: closing the connection is what ends a pending read, and
 	// cancelling a read would make the library close the connection with a code of its own.
 	readCtx := context.WithoutCancel(ctx)
+	ended := false
 	for {
 		typ, data, err := br.conn.Read(readCtx)
 		if err != nil {
@@ -263,9 +270,18 @@ func (br *wsBridge) pumpIn(ctx context.Context, stream grpc.ClientStream) {
 			return
 		}
 		br.active()
-		if typ != websocket.MessageText {
+		switch {
+		case typ != websocket.MessageText:
 			br.close(websocket.StatusUnsupportedData, "send each message as JSON in a text frame")
 			return
+		case ended:
+			br.close(closeCode(codes.InvalidArgument), "no message may follow the end marker (an empty text frame)")
+			return
+		case len(data) == 0:
+			// The client has sent all its messages; it keeps reading until the RPC ends.
+			ended = true
+			_ = stream.CloseSend()
+			continue
 		}
 		msg := newMessage(br.rt.method.Input())
 		if err := br.g.json.UnmarshalOptions.Unmarshal(data, msg); err != nil {

@@ -3,12 +3,20 @@ package gateway_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/coder/websocket"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
 )
 
 func dialWS(t *testing.T, env *testEnv, origin string) (*websocket.Conn, int, error) {
@@ -108,5 +116,80 @@ func TestWebSocketOrigins(t *testing.T) {
 		if !tc.ok && (err == nil || code != http.StatusForbidden) {
 			t.Errorf("origin %q: HTTP %d, want 403", tc.origin, code)
 		}
+	}
+}
+
+// countingOrders answers SupportChat as a client-streaming RPC would: nothing until the
+// client's messages end, then one message that counts them.
+type countingOrders struct {
+	ordersv1.UnimplementedOrderServiceServer
+}
+
+func (countingOrders) SupportChat(stream grpc.BidiStreamingServer[ordersv1.SupportMessage, ordersv1.SupportMessage]) error {
+	var texts []string
+	for range 100 {
+		m, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return stream.Send(&ordersv1.SupportMessage{Text: fmt.Sprintf("got %d: %s", len(texts), strings.Join(texts, " "))})
+		}
+		if err != nil {
+			return err
+		}
+		texts = append(texts, m.GetText())
+	}
+	return status.Error(codes.ResourceExhausted, "too many messages")
+}
+
+// TestWebSocketEndMarker ends the client's side of chats with the end marker, an empty text
+// frame: the response that the backend sends only then still reaches the client, and nothing
+// may follow the marker.
+func TestWebSocketEndMarker(t *testing.T) {
+	t.Parallel()
+	base, _, _ := newRecordedEnv(t, countingOrders{})
+	for _, tc := range []struct {
+		name       string
+		send       []string
+		want       []string
+		wantCode   websocket.StatusCode
+		wantReason string
+	}{
+		{"messages, then the marker", []string{`{"text":"one"}`, `{"text":"two"}`, ""}, []string{`{"text":"got 2: one two"}`}, websocket.StatusNormalClosure, ""},
+		{"the marker alone", []string{""}, []string{`{"text":"got 0: "}`}, websocket.StatusNormalClosure, ""},
+		{"a message after the marker", []string{`{"text":"one"}`, "", `{"text":"two"}`}, nil, 4003, "no message may follow the end marker"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+			defer cancel()
+			c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/v1/orders:chat?name=orders/ord-1",
+				&websocket.DialOptions{HTTPHeader: http.Header{"X-Api-Key": {testAPIKey}}})
+			if resp != nil && resp.Body != nil {
+				_ = resp.Body.Close()
+			}
+			if err != nil {
+				t.Fatalf("dial: %v", err)
+			}
+			defer func() { _ = c.CloseNow() }()
+			for _, m := range tc.send {
+				if err := c.Write(ctx, websocket.MessageText, []byte(m)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var got []string
+			for range 10 {
+				_, data, err := c.Read(ctx)
+				if err != nil {
+					var ce websocket.CloseError
+					if !errors.As(err, &ce) || ce.Code != tc.wantCode || !strings.Contains(ce.Reason, tc.wantReason) {
+						t.Errorf("closed with %v, want code %d and a reason containing %q", err, tc.wantCode, tc.wantReason)
+					}
+					break
+				}
+				got = append(got, string(data))
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("received %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

@@ -25,6 +25,7 @@ type Authenticator struct {
 	o         options
 	skew      time.Duration
 	header    string
+	streams   config.StreamCredentials
 	apiKeys   []apiKey
 	issuers   map[string]*issuer
 	failures  *prometheus.CounterVec
@@ -48,6 +49,7 @@ func New(ctx context.Context, cfg config.Authn, opts ...Option) (*Authenticator,
 		o:       o,
 		skew:    cfg.ClockSkew.D(),
 		header:  cfg.APIKeyHeader,
+		streams: cfg.StreamCredentials,
 		apiKeys: newAPIKeys(cfg.APIKeys),
 		issuers: make(map[string]*issuer, len(cfg.JWTIssuers)),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -145,7 +147,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		id, present, f := a.authenticate(r)
+		id, present, r, f := a.authenticate(r, p.Method)
 		if f != nil {
 			a.refuse(w, f)
 			return
@@ -169,31 +171,62 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// authenticate verifies the request's credentials. present is false when it carries none.
-func (a *Authenticator) authenticate(r *http.Request) (id edge.Identity, present bool, f *failure) {
-	authz := r.Header.Values("Authorization")
-	keys := r.Header.Values(a.header)
+// authenticate verifies the credential of the request to a route of method, and returns the
+// request to pass on: without the credentials that streamCredentials took from it. present is
+// false when it carries none.
+func (a *Authenticator) authenticate(r *http.Request, method string) (id edge.Identity, present bool, out *http.Request, f *failure) {
+	extra, out, f := streamCredentials(r, a.streams, method)
+	if f != nil {
+		return edge.Identity{}, true, nil, f
+	}
+	authz := out.Header.Values("Authorization")
+	keys := out.Header.Values(a.header)
+	places := len(extra)
+	if len(authz) > 0 {
+		places++
+	}
+	if len(keys) > 0 {
+		places++
+	}
+	var c credential
 	switch {
-	case len(authz) == 0 && len(keys) == 0:
-		return edge.Identity{}, false, nil
-	case len(authz) > 0 && len(keys) > 0:
-		return edge.Identity{}, true, errBothCredentials
+	case places == 0:
+		return edge.Identity{}, false, out, nil
+	case places > 1 && len(extra) == 0:
+		return edge.Identity{}, true, nil, errBothCredentials
+	case places > 1:
+		return edge.Identity{}, true, nil, errManyCredentials
+	case len(extra) == 1:
+		c = extra[0]
 	case len(keys) > 0:
-		if len(keys) > 1 {
-			return edge.Identity{}, true, errAPIKey
+		c = credential{apiKey: true, value: keys[0], multiple: len(keys) > 1}
+	default:
+		if len(authz) > 1 {
+			return edge.Identity{}, true, nil, errMalformedHeader
 		}
-		id, f = a.verifyAPIKey(keys[0])
-		return id, true, f
+		token, err := ParseBearer(authz[0])
+		if err != nil {
+			return edge.Identity{}, true, nil, errMalformedHeader
+		}
+		c = credential{value: token}
 	}
-	if len(authz) > 1 {
-		return edge.Identity{}, true, errMalformedHeader
+	switch {
+	case c.apiKey && c.multiple:
+		return edge.Identity{}, true, nil, errAPIKey
+	case c.apiKey:
+		id, f = a.verifyAPIKey(c.value)
+	case c.multiple:
+		return edge.Identity{}, true, nil, errManyCredentials
+	default:
+		if _, err := ParseBearer("Bearer " + c.value); err != nil {
+			return edge.Identity{}, true, nil, errMalformedToken
+		}
+		id, f = a.verifyToken(r.Context(), c.value)
 	}
-	token, err := ParseBearer(authz[0])
-	if err != nil {
-		return edge.Identity{}, true, errMalformedHeader
+	if f != nil {
+		return edge.Identity{}, true, nil, f
 	}
-	id, f = a.verifyToken(r.Context(), token)
-	return id, true, f
+	return id, true, out, nil
 }
 
 // missingScopes returns the scopes of want that have does not hold.
@@ -210,11 +243,18 @@ func missingScopes(want, have []string) []string {
 // realm is the protection space named in every challenge.
 const realm = `Bearer realm="archway"`
 
-// refuse answers 401 UNAUTHENTICATED with an RFC 6750 challenge and counts the failure.
+// refuse answers 401 UNAUTHENTICATED with an RFC 6750 challenge, or 400 INVALID_ARGUMENT for a
+// credential sent where it is not accepted, and counts the failure.
 func (a *Authenticator) refuse(w http.ResponseWriter, f *failure) {
 	a.failures.WithLabelValues(f.reason).Inc()
 	challenge := realm
-	if f.bearer {
+	switch {
+	case f.invalidRequest:
+		challenge += `, error="invalid_request", error_description="` + quotable(f.msg) + `"`
+		w.Header().Set("WWW-Authenticate", challenge)
+		edge.WriteStatus(w, http.StatusBadRequest, status.New(codes.InvalidArgument, f.msg))
+		return
+	case f.bearer:
 		challenge += `, error="invalid_token", error_description="` + quotable(f.msg) + `"`
 	}
 	w.Header().Set("WWW-Authenticate", challenge)

@@ -17,6 +17,26 @@
 //   - an API key in a header (X-Api-Key by default), looked up by its SHA-256 among the
 //     configured keys in constant time. The key's client id is both subject and client id.
 //
+// # Browsers' streams
+//
+// A browser's EventSource sends no headers of the page's choosing, and its WebSocket only
+// Sec-WebSocket-Protocol. For those requests, and only when authn.stream_credentials enables
+// it, the credential may travel elsewhere:
+//
+//   - as a subprotocol of a WebSocket upgrade to a client-streaming or bidirectional route:
+//     the page offers [WebSocketProtocol] ("archway.v1") and "archway.bearer.<token>" or
+//     "archway.apikey.<key>"; the entry is removed from the header before the upgrade, so the
+//     gateway selects "archway.v1" and never echoes the credential;
+//   - as the query parameter "access_token" (RFC 6750, section 2.3) or "api_key" of a request
+//     for Server-Sent Events to a server-streaming route, or of a WebSocket upgrade.
+//
+// Whether a route streams is read from its method's descriptor, which the gateway links in
+// (protoregistry.GlobalFiles). The credential is removed from the request that the middleware
+// passes on, so neither grpc-gateway's query parsing nor the backend sees it; the request that
+// the access log holds keeps it, and the log redacts it. A credential in the query or a
+// subprotocol of any other request is refused with 400 INVALID_ARGUMENT
+// (error="invalid_request"), and a request may carry one credential only, in one place.
+//
 // # Decisions
 //
 // [Authenticator.Middleware] runs after routing has put the route's policy in the context

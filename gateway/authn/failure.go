@@ -20,6 +20,13 @@ type failure struct {
 	reason string
 	msg    string
 	bearer bool // a bearer token was sent: the challenge says error="invalid_token"
+	// invalidRequest is true for a credential sent where it is not accepted: the answer is 400
+	// and the challenge says error="invalid_request".
+	invalidRequest bool
+}
+
+func misplaced(msg string) *failure {
+	return &failure{reason: ReasonMalformed, msg: msg, invalidRequest: true}
 }
 
 func tokenFailure(reason, msg string) *failure {
@@ -44,6 +51,13 @@ var (
 	errAudience        = tokenFailure(ReasonBadAudience, "the bearer token's audience is not accepted")
 	errUnknownKey      = tokenFailure(ReasonUnknownKey, "the bearer token is signed with an unknown key")
 	errBothCredentials = tokenFailure(ReasonMalformed, "send either a bearer token or an API key, not both")
+
+	errManyCredentials = tokenFailure(ReasonMalformed, "send one credential, in one place: a bearer token or an API key")
+
+	errNotStreamQuery = misplaced("a credential in the query (access_token, api_key) is accepted only on streaming requests: " +
+		"Server-Sent Events and WebSocket upgrades; send it in a header")
+	errNotStreamProtocol = misplaced("a credential in Sec-WebSocket-Protocol is accepted only on a WebSocket upgrade of a streaming route")
+	errNoArchwayProtocol = misplaced("offer the \"" + WebSocketProtocol + "\" subprotocol next to the credential")
 
 	errAPIKey = &failure{reason: ReasonBadAPIKey, msg: "the API key is not valid"}
 )

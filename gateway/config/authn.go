@@ -33,6 +33,29 @@ type Authn struct {
 	// signed, and backends that require the identity refuse every call. Prefer setting it
 	// with ARCHWAY_AUTHN_IDENTITY_SECRET over writing it in the file.
 	IdentitySecret string `yaml:"identity_secret"`
+
+	// StreamCredentials lets browsers authenticate streams, where they cannot set headers:
+	// EventSource sends none, and WebSocket only Sec-WebSocket-Protocol. By default both ways
+	// are off.
+	StreamCredentials StreamCredentials `yaml:"stream_credentials"`
+}
+
+// StreamCredentials says where, besides the Authorization and API key headers, the gateway
+// looks for the credential of a streaming request: a WebSocket upgrade to a client-streaming or
+// bidirectional route, or a request for Server-Sent Events (Accept: text/event-stream) to a
+// server-streaming route. Other requests never carry credentials there.
+type StreamCredentials struct {
+	// WebSocketProtocol accepts the credential as a WebSocket subprotocol that the page offers
+	// next to "archway.v1": "archway.bearer.<token>" or "archway.apikey.<key>". The gateway
+	// answers "archway.v1" and never echoes the credential. By default false.
+	WebSocketProtocol bool `yaml:"websocket_protocol"`
+
+	// QueryParameter accepts the credential in the query string, as "access_token=<token>"
+	// (RFC 6750, section 2.3) or "api_key=<key>", which is how EventSource can send one. The
+	// parameter is removed before the request goes on, and redacted in the access log; but
+	// URLs end up in browser histories and in the logs of proxies in front of the gateway, so
+	// prefer short-lived tokens. By default false.
+	QueryParameter bool `yaml:"query_parameter"`
 }
 
 // JWTIssuer is one issuer of bearer tokens and the keys its tokens are signed with.
