@@ -42,7 +42,7 @@ func backendSpecs(backends []config.Backend, policies *policy.Table) []backend.S
 			Breaker: backend.Breaker{
 				Enabled:           b.CircuitBreaker.Enabled,
 				FailureRatio:      b.CircuitBreaker.FailureRatio,
-				MinRequests:       uint32(max(b.CircuitBreaker.MinRequests, 0)),      //nolint:gosec // validated positive
+				MinRequests:       uint32(max(b.CircuitBreaker.MinRequests, 0)), //nolint:gosec // validated positive
 				Window:            b.CircuitBreaker.Window.D(),
 				OpenTimeout:       b.CircuitBreaker.OpenTimeout.D(),
 				HalfOpenRequests:  uint32(max(b.CircuitBreaker.HalfOpenRequests, 0)), //nolint:gosec // validated positive
