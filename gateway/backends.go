@@ -42,10 +42,10 @@ func backendSpecs(backends []config.Backend, policies *policy.Table) []backend.S
 			Breaker: backend.Breaker{
 				Enabled:           b.CircuitBreaker.Enabled,
 				FailureRatio:      b.CircuitBreaker.FailureRatio,
-				MinRequests:       uint32(max(b.CircuitBreaker.MinRequests, 0)), //nolint:gosec // validated positive
+				MinRequests:       uint32(b.CircuitBreaker.MinRequests),
 				Window:            b.CircuitBreaker.Window.D(),
 				OpenTimeout:       b.CircuitBreaker.OpenTimeout.D(),
-				HalfOpenRequests:  uint32(max(b.CircuitBreaker.HalfOpenRequests, 0)), //nolint:gosec // validated positive
+				HalfOpenRequests:  uint32(b.CircuitBreaker.HalfOpenRequests),
 				SlowCallThreshold: b.CircuitBreaker.SlowCallThreshold.D(),
 			},
 			MaxInFlight: b.MaxInFlight,
