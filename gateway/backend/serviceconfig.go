@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	// Registers gRPC's client health checking, which healthCheckConfig turns on; without the
+	// import, the service config's healthCheckConfig is ignored.
+	_ "google.golang.org/grpc/health"
 	"google.golang.org/grpc/resolver"
 	"google.golang.org/grpc/resolver/manual"
 )
