@@ -248,7 +248,7 @@ func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
 		!strings.Contains(body, `archway_backend_breaker_transitions_total{backend="users",from="closed",to="open"} 1`) {
 		t.Errorf("admin /metrics lacks the breaker's state and transitions:\n%s", grepLines(body, "archway_backend_"))
 	}
-	t.Logf("breaker opened after %d failing requests; refused requests took %v each; recovered %v after the backend healed (served %d)",
+	t.Logf("request %d was the first the open breaker refused; refused requests took %v each; recovered %v after the backend healed (served %d)",
 		tries-1, failFast.Round(time.Microsecond), recovered.Round(time.Millisecond), finishedCalls(healed))
 }
 
