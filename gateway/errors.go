@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/archway-gateway/archway/gateway/backend"
 	"github.com/archway-gateway/archway/gateway/edge"
 )
 
@@ -70,6 +72,11 @@ func (g *Gateway) handleError(ctx context.Context, _ *runtime.ServeMux, _ runtim
 	if sw, ok := w.(*sseWriter); ok {
 		sw.writeError(shown)
 		return
+	}
+	// A call refused by the backend guard (in-flight limit, open circuit breaker) says when to
+	// come back.
+	if secs, ok := backend.RetryAfter(err); ok && st.Code() == codes.Unavailable {
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 	}
 	edge.WriteStatus(w, httpStatus, shown)
 }

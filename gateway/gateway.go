@@ -63,7 +63,6 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
-	specs := make([]backend.Spec, 0, len(cfg.Backends))
 	var services []string
 	for _, b := range cfg.Backends {
 		for _, svc := range b.Services {
@@ -72,12 +71,6 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 			}
 		}
 		services = append(services, b.Services...)
-		specs = append(specs, backend.Spec{
-			Name:                b.Name,
-			Target:              b.Address,
-			Services:            b.Services,
-			MaxReconnectBackoff: b.MaxReconnectBackoff.D(),
-		})
 	}
 	serveComposite, err := compositeWanted(cfg.Composite.Mode, services, o.logger)
 	if err != nil {
@@ -106,7 +99,10 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 	if err != nil {
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
-	backends, err := backend.Dial(specs, o.logger, append(edgeFuncs.dialOptions(), o.dialOpts...)...)
+	backends, err := backend.Dial(backendSpecs(cfg.Backends, policies),
+		backend.WithLogger(o.logger),
+		backend.WithRegisterer(edgeFuncs.tel.Registerer()),
+		backend.WithDialOptions(append(edgeFuncs.dialOptions(), o.dialOpts...)...))
 	if err != nil {
 		_ = edgeFuncs.close()
 		return nil, fmt.Errorf("gateway.New: %w", err)
@@ -533,7 +529,18 @@ func (g *Gateway) Serve(ctx context.Context, apiLn, adminLn net.Listener) error 
 	case <-ctx.Done():
 	case serveErr = <-errc:
 	}
+	// Readiness turns false first; the listeners stay open for shutdown.ready_delay so that load
+	// balancers notice and stop sending, then they close and in-flight requests drain.
 	g.draining.Store(true)
+	if delay := g.cfg.Shutdown.ReadyDelay.D(); delay > 0 && serveErr == nil {
+		g.logger.Info("not ready; waiting before closing the listeners", slog.Duration("ready_delay", delay))
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case serveErr = <-errc:
+			t.Stop()
+		}
+	}
 	g.logger.Info("shutting down", slog.Duration("drain_timeout", g.cfg.Shutdown.DrainTimeout.D()))
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Shutdown.DrainTimeout.D())
 	defer cancel()

@@ -613,6 +613,80 @@ backends:
 	}
 }
 
+// TestShutdownTurnsNotReadyBeforeClosing checks the order of a graceful shutdown: readiness
+// turns false at once, the listeners keep serving for shutdown.ready_delay, then they close.
+func TestShutdownTurnsNotReadyBeforeClosing(t *testing.T) {
+	t.Parallel()
+	const readyDelay = 1500 * time.Millisecond
+	cfg, err := config.Parse([]byte(`
+listen: {address: "127.0.0.1:0"}
+admin: {enabled: true, address: "127.0.0.1:0"}
+shutdown: {drain_timeout: 2s, ready_delay: 1500ms}
+backends:
+  - name: users
+    address: 127.0.0.1:1
+    services: [storefront.users.v1.UserService]
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(t.Context(), cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Close() })
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, admin := "http://"+ln.Addr().String(), "http://"+adminLn.Addr().String()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- gw.Serve(ctx, ln, adminLn) }()
+	if resp, body := do(t, "GET", admin+"/readyz", "", nil); strings.Contains(string(body), `"draining":true`) {
+		t.Fatalf("draining before shutdown: %d %s", resp.StatusCode, body)
+	}
+
+	start := time.Now()
+	cancel()
+	deadline := time.Now().Add(readyDelay / 2)
+	for {
+		_, body := do(t, "GET", admin+"/readyz", "", nil)
+		if strings.Contains(string(body), `"draining":true`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("readiness not draining %v after shutdown began: %s", readyDelay/2, body)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if resp, body := do(t, "GET", api+"/readyz", "", nil); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("public readyz while draining = %d: %s", resp.StatusCode, body)
+	}
+	if resp, _ := do(t, "GET", api+"/healthz", "", nil); resp.StatusCode != http.StatusOK {
+		t.Errorf("healthz during the ready delay = %d, want 200: the listener must still serve", resp.StatusCode)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Serve: %v", err)
+		}
+	case <-time.After(readyDelay + 5*time.Second):
+		t.Fatal("Serve did not return after the ready delay")
+	}
+	if elapsed := time.Since(start); elapsed < readyDelay {
+		t.Errorf("Serve returned %v after shutdown began, before the %v ready delay", elapsed, readyDelay)
+	}
+	if conn, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second); err == nil {
+		_ = conn.Close()
+		t.Error("the API listener still accepts connections after Serve returned")
+	}
+}
+
 func TestStreamFailingAtOnceIsPlainStatus(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t, "", &fakeOrders{failAtOnce: status.Error(codes.NotFound, `order "orders/x" not found`)})

@@ -13,20 +13,38 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-// Spec describes one backend to connect to.
+// Spec describes one backend to connect to. The zero values of the resilience fields turn each
+// feature off: no health checks, no retries, no breaker, no in-flight limit, plaintext.
 type Spec struct {
-	// Name identifies the backend in logs and readiness reports.
+	// Name identifies the backend in logs, metrics and readiness reports.
 	Name string
 	// Target is the gRPC target, such as "127.0.0.1:9101" or "dns:///orders.internal:9090".
+	// Leave it empty when Addresses is set.
 	Target string
+	// Addresses is a static list of instances ("10.0.0.7:9090"), used instead of Target.
+	Addresses []string
 	// Services are the full names of the gRPC services the backend serves.
 	Services []string
 	// MaxReconnectBackoff caps the wait between reconnection attempts. By default, 5s.
 	MaxReconnectBackoff time.Duration
+	// TLS configures TLS towards the backend; the zero value dials in plaintext.
+	TLS TLS
+	// HealthCheck turns gRPC client health checking on: calls go only to the instances whose
+	// grpc.health.v1.Health reports SERVING for HealthCheckService ("" is the whole server).
+	HealthCheck        bool
+	HealthCheckService string
+	// Retry is the retry policy of the methods listed in IdempotentMethods.
+	Retry Retry
+	// IdempotentMethods are the full names ("/pkg.Service/Method") of the methods that may be
+	// retried.
+	IdempotentMethods []string
+	// Breaker configures the backend's circuit breaker.
+	Breaker Breaker
+	// MaxInFlight caps the calls and open streams to the backend at once; 0 means no limit.
+	MaxInFlight int
 }
 
 // Backend is a connected backend.
@@ -42,12 +60,18 @@ type Set struct {
 	byService map[string]*Backend
 }
 
-// Dial creates a ClientConn for every spec, with the gateway's dial options followed by extra. Connections are made lazily by gRPC, so Dial does
-// not fail when a backend is down; it fails on a malformed target or a service claimed twice.
-func Dial(specs []Spec, logger *slog.Logger, extra ...grpc.DialOption) (*Set, error) {
+// Dial creates a ClientConn for every spec. Connections are made lazily by gRPC, so Dial does not
+// fail when a backend is down; it fails on a malformed target, unreadable TLS files, or a service
+// claimed twice.
+func Dial(specs []Spec, opts ...Option) (*Set, error) {
+	o := newOptions(opts)
+	m, err := newMetrics(o.registerer)
+	if err != nil {
+		return nil, fmt.Errorf("backend.Dial: registering metrics: %w", err)
+	}
 	s := &Set{byService: make(map[string]*Backend)}
 	for _, spec := range specs {
-		conn, err := grpc.NewClient(spec.Target, append(dialOptions(spec, logger), extra...)...)
+		conn, err := dial(spec, o, m)
 		if err != nil {
 			_ = s.Close()
 			return nil, fmt.Errorf("backend.Dial: backend %q: %w", spec.Name, err)
@@ -65,7 +89,28 @@ func Dial(specs []Spec, logger *slog.Logger, extra ...grpc.DialOption) (*Set, er
 	return s, nil
 }
 
-func dialOptions(spec Spec, logger *slog.Logger) []grpc.DialOption {
+// dial creates the ClientConn of one backend.
+func dial(spec Spec, o *options, m *metrics) (*grpc.ClientConn, error) {
+	creds, err := transportCredentials(spec.TLS)
+	if err != nil {
+		return nil, err
+	}
+	sc, err := serviceConfig(spec)
+	if err != nil {
+		return nil, err
+	}
+	target := spec.Target
+	dopts := []grpc.DialOption{grpc.WithTransportCredentials(creds), grpc.WithDefaultServiceConfig(sc)}
+	if len(spec.Addresses) > 0 {
+		r := staticResolver(spec)
+		target = r.Scheme() + ":///" + spec.Name
+		dopts = append(dopts, grpc.WithResolvers(r))
+	}
+	dopts = append(dopts, dialOptions(spec, o.logger, m)...)
+	return grpc.NewClient(target, append(dopts, o.dialOptions...)...)
+}
+
+func dialOptions(spec Spec, logger *slog.Logger, m *metrics) []grpc.DialOption {
 	maxDelay := spec.MaxReconnectBackoff
 	if maxDelay <= 0 {
 		maxDelay = 5 * time.Second
@@ -76,17 +121,20 @@ func dialOptions(spec Spec, logger *slog.Logger) []grpc.DialOption {
 	log := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		logger.Log(ctx, slog.Level(lvl), msg, append(fields, slog.String("backend", spec.Name))...)
 	})
+	guard := newGuard(spec, logger, m)
 	return []grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: 5 * time.Second}),
-		// Spread calls over every address the target resolves to, not just the first.
-		grpc.WithDefaultServiceConfig(`{"loadBalancingConfig":[{"round_robin":{}}]}`),
-		// The client chain, in order: log every finished call at debug level, with its code and
-		// duration, so a failing backend call can be traced from the gateway's side.
+		// The client chain, in order: the in-flight limit and the circuit breaker refuse a call
+		// at once (503 with Retry-After) rather than queue it or send it to a failing backend;
+		// then every finished call is logged at debug level, with its code and duration, so a
+		// failing backend call can be traced from the gateway's side. Retries happen below the
+		// chain, inside the ClientConn, so the chain sees one call however many attempts it took.
 		grpc.WithChainUnaryInterceptor(
+			guard.unary,
 			unaryWhenDebug(logger, logging.UnaryClientInterceptor(log, logging.WithLevels(clientLevel))),
 		),
 		grpc.WithChainStreamInterceptor(
+			guard.stream,
 			streamWhenDebug(logger, logging.StreamClientInterceptor(log, logging.WithLevels(clientLevel))),
 		),
 	}

@@ -41,7 +41,7 @@ func TestCheckReportsEveryService(t *testing.T) {
 	set, err := backend.Dial([]backend.Spec{
 		{Name: "one", Target: addr, Services: []string{"a.v1.A", "b.v1.B"}},
 		{Name: "down", Target: "127.0.0.1:1", Services: []string{"c.v1.C"}, MaxReconnectBackoff: time.Second},
-	}, slog.New(slog.DiscardHandler))
+	}, backend.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func TestCheckReportsEveryService(t *testing.T) {
 	if !ok || one.Name != "one" {
 		t.Fatalf("ForService(a.v1.A) = %v, %v", one, ok)
 	}
-	only, err := backend.Dial([]backend.Spec{{Name: "one", Target: addr, Services: []string{"a.v1.A", "b.v1.B"}}}, slog.New(slog.DiscardHandler))
+	only, err := backend.Dial([]backend.Spec{{Name: "one", Target: addr, Services: []string{"a.v1.A", "b.v1.B"}}}, backend.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,7 +83,7 @@ func TestDialRejectsAServiceClaimedTwice(t *testing.T) {
 	_, err := backend.Dial([]backend.Spec{
 		{Name: "x", Target: "127.0.0.1:1", Services: []string{"a.v1.A"}},
 		{Name: "y", Target: "127.0.0.1:2", Services: []string{"a.v1.A"}},
-	}, slog.New(slog.DiscardHandler))
+	}, backend.WithLogger(slog.New(slog.DiscardHandler)))
 	if err == nil || !strings.Contains(err.Error(), `served by both "x" and "y"`) {
 		t.Fatalf("err = %v", err)
 	}
@@ -98,7 +98,7 @@ func TestCallsAreLoggedAtDebugOnly(t *testing.T) {
 	level.Set(slog.LevelInfo)
 	var logs syncBuffer
 	set, err := backend.Dial([]backend.Spec{{Name: "one", Target: addr, Services: []string{"a.v1.A"}}},
-		slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: &level})))
+		backend.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: &level}))))
 	if err != nil {
 		t.Fatal(err)
 	}

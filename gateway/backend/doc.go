@@ -1,4 +1,13 @@
 // Package backend owns the gateway's connections to its backends: one gRPC ClientConn per
 // configured backend, the client interceptor chain every call passes through, and the gRPC
 // health checks behind the gateway's readiness.
+//
+// Each ClientConn balances round-robin over the backend's instances (a dns:/// target or a
+// static list of addresses), skips the instances that gRPC client health checking reports
+// unhealthy, and retries the calls of idempotent methods through the service config's retry
+// policy and retry throttling, never past a call's deadline. In front of it, a guard per backend
+// refuses calls at once, with UNAVAILABLE and a RetryInfo detail (503 with Retry-After at the
+// edge), when too many are in flight or the backend's circuit breaker is open. TLS and mTLS
+// towards a backend are optional; plaintext is the default, for loopback demos. See
+// docs/backends.md.
 package backend

@@ -176,8 +176,12 @@ type Backend struct {
 
 	// Address is the gRPC target to dial: "host:port", "dns:///host:port"
 	// (every resolved address, balanced round-robin) or "unix:///path".
-	// Required.
+	// Required unless addresses is set; the two exclude each other.
 	Address string `yaml:"address"`
+
+	// Addresses lists the backend's instances as host:port, a static list
+	// balanced round-robin, instead of address. By default empty.
+	Addresses []string `yaml:"addresses"`
 
 	// Services lists the fully-qualified proto services the backend serves,
 	// such as "storefront.users.v1.UserService". Required, at least one; a
@@ -187,6 +191,24 @@ type Backend struct {
 	// MaxReconnectBackoff caps the delay between reconnection attempts to
 	// the backend. Must be positive. By default 5s.
 	MaxReconnectBackoff Duration `yaml:"max_reconnect_backoff"`
+
+	// TLS configures TLS, and client certificates, towards the backend.
+	// By default the backend is dialled in plaintext.
+	TLS BackendTLS `yaml:"tls"`
+
+	// HealthCheck configures gRPC client health checking of each instance.
+	HealthCheck BackendHealthCheck `yaml:"health_check"`
+
+	// Retry configures the retries of calls to idempotent methods.
+	Retry BackendRetry `yaml:"retry"`
+
+	// CircuitBreaker configures the backend's circuit breaker.
+	CircuitBreaker BackendCircuitBreaker `yaml:"circuit_breaker"`
+
+	// MaxInFlight caps the calls and open streams to the backend at once;
+	// a call beyond it is answered 503 with Retry-After at once instead of
+	// queuing. Zero means no limit. By default 1000.
+	MaxInFlight int `yaml:"max_in_flight"`
 }
 
 // Composite configures the archway.edge.v1 composite endpoints, which call
@@ -221,6 +243,13 @@ type Shutdown struct {
 	// once shutdown starts; requests still running then are cut off. Zero
 	// means no draining. By default 15s.
 	DrainTimeout Duration `yaml:"drain_timeout"`
+
+	// ReadyDelay is how long the gateway keeps serving, with /readyz
+	// answering 503, between the shutdown signal and closing its
+	// listeners, so that load balancers notice and stop sending first. Set
+	// it to at least the load balancer's health-check interval times its
+	// unhealthy threshold. Zero closes the listeners at once. By default 0s.
+	ReadyDelay Duration `yaml:"ready_delay"`
 }
 
 // Default returns a Config with every default filled in and no backends.
@@ -281,5 +310,11 @@ func Default() *Config {
 
 // defaultBackend returns the defaults of one backends entry.
 func defaultBackend() Backend {
-	return Backend{MaxReconnectBackoff: Duration(5 * time.Second)}
+	return Backend{
+		MaxReconnectBackoff: Duration(5 * time.Second),
+		HealthCheck:         BackendHealthCheck{Enabled: true},
+		Retry:               defaultBackendRetry(),
+		CircuitBreaker:      defaultBackendCircuitBreaker(),
+		MaxInFlight:         1000,
+	}
 }

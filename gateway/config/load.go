@@ -110,16 +110,35 @@ func defaultBackends(data []byte, c *Config) error {
 		return err
 	}
 	defaults := reflect.ValueOf(defaultBackend())
-	t := defaults.Type()
 	for i, entry := range keys.Backends {
 		if i >= len(c.Backends) {
 			break
 		}
-		b := reflect.ValueOf(&c.Backends[i]).Elem()
-		for j := range t.NumField() {
-			n, ok := entry[yamlKey(t.Field(j))]
-			if !ok || n.ShortTag() == "!!null" {
-				b.Field(j).Set(defaults.Field(j))
+		if err := fillDefaults(reflect.ValueOf(&c.Backends[i]).Elem(), defaults, entry); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fillDefaults sets each field of struct v whose key entry leaves out or
+// sets to null to its value in defaults, descending into the sections
+// (nested structs) that entry does set.
+func fillDefaults(v, defaults reflect.Value, entry map[string]yaml.Node) error {
+	t := defaults.Type()
+	for j := range t.NumField() {
+		n, ok := entry[yamlKey(t.Field(j))]
+		switch {
+		case !ok || n.ShortTag() == "!!null":
+			v.Field(j).Set(defaults.Field(j))
+		case n.Kind == yaml.MappingNode && t.Field(j).Type.Kind() == reflect.Struct &&
+			!reflect.PointerTo(t.Field(j).Type).Implements(textUnmarshalerType):
+			var sub map[string]yaml.Node
+			if err := n.Decode(&sub); err != nil {
+				return err
+			}
+			if err := fillDefaults(v.Field(j), defaults.Field(j), sub); err != nil {
+				return err
 			}
 		}
 	}

@@ -74,6 +74,7 @@ func (c *Config) check() []error {
 	ch.headerNames("api.forward_response_headers", c.API.ForwardResponseHeaders)
 
 	ch.backends(c.Backends)
+	c.checkResilience(&ch)
 
 	ch.oneOf("composite.mode", c.Composite.Mode, "auto", "always", "never")
 	ch.positive("composite.timeout", c.Composite.Timeout)
@@ -223,7 +224,9 @@ func (ch *checker) backends(backends []Backend) {
 		}
 
 		if b.Address == "" {
-			ch.failf(p+".address", "must not be empty")
+			if len(b.Addresses) == 0 {
+				ch.failf(p+".address", "must not be empty")
+			}
 		} else if msg := checkTarget(b.Address); msg != "" {
 			ch.failf(p+".address", "%s", msg)
 		}
