@@ -162,6 +162,8 @@ func PatchV2(doc []byte, t *policy.Table) ([]byte, error) {
 		op.set("security", requirements(p, schemes, false))
 		if len(p.Scopes) > 0 {
 			op.set(ScopesExtension, toAny(p.Scopes))
+		} else {
+			op.del(ScopesExtension)
 		}
 		return nil
 	})

@@ -97,3 +97,40 @@ func TestPatchRefusesUnknownOperations(t *testing.T) {
 		t.Errorf("PatchV2 = %v, want an error naming the operation", err)
 	}
 }
+
+func TestRestrict(t *testing.T) {
+	t.Parallel()
+	doc := `{
+  "swagger": "2.0",
+  "tags": [{"name": "CatalogService"}, {"name": "UserService"}],
+  "paths": {
+    "/v1/products/{id}": {"get": {"operationId": "CatalogService_GetProduct", "tags": ["CatalogService"], "responses": {"200": {"schema": {"$ref": "#/definitions/v1Product"}}}}},
+    "/v1/users/{user}": {"parameters": [], "get": {"operationId": "UserService_GetUser", "tags": ["UserService"], "responses": {"200": {"schema": {"$ref": "#/definitions/v1User"}}}}}
+  },
+  "definitions": {
+    "v1Product": {"properties": {"price": {"$ref": "#/definitions/v1Money"}}},
+    "v1Money": {},
+    "v1User": {"properties": {"address": {"$ref": "#/definitions/v1Address"}}},
+    "v1Address": {}
+  }
+}`
+	got, empty, err := openapidoc.Restrict([]byte(doc), table(t))
+	if err != nil || empty {
+		t.Fatalf("Restrict = %v, empty %v", err, empty)
+	}
+	s := squeeze(string(got))
+	for _, gone := range []string{"/v1/users/{user}", "UserService", "v1User", "v1Address"} {
+		if strings.Contains(s, gone) {
+			t.Errorf("%s is still in the restricted document:\n%s", gone, got)
+		}
+	}
+	for _, kept := range []string{`"/v1/products/{id}"`, `"tags":[{"name":"CatalogService"}]`, `"v1Product"`, `"v1Money"`} {
+		if !strings.Contains(s, kept) {
+			t.Errorf("%s is missing from the restricted document:\n%s", kept, got)
+		}
+	}
+	onlyUsers := strings.Replace(doc, `"/v1/products/{id}": {"get": {"operationId": "CatalogService_GetProduct", "tags": ["CatalogService"], "responses": {"200": {"schema": {"$ref": "#/definitions/v1Product"}}}}},`, "", 1)
+	if _, empty, err := openapidoc.Restrict([]byte(onlyUsers), table(t)); err != nil || !empty {
+		t.Errorf("Restrict of a document with no served operation = %v, empty %v; want empty", err, empty)
+	}
+}
