@@ -411,12 +411,23 @@ func (t *transport) CloseIdleConnections() {
 func Transport(base http.RoundTripper) http.RoundTripper {
 	v, err := Published()
 	if err != nil {
-		return failing{err}
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		return failing{base, err}
 	}
 	return v.Transport(base)
 }
 
-// failing fails every round trip.
-type failing struct{ err error }
+// failing fails the round trip of every API request; others go through base.
+type failing struct {
+	base http.RoundTripper
+	err  error
+}
 
-func (f failing) RoundTrip(*http.Request) (*http.Response, error) { return nil, f.err }
+func (f failing) RoundTrip(req *http.Request) (*http.Response, error) {
+	if APIPath(req.URL.Path) {
+		return nil, f.err
+	}
+	return f.base.RoundTrip(req)
+}
