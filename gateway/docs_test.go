@@ -1,7 +1,9 @@
 package gateway_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +19,7 @@ import (
 	"github.com/archway-gateway/archway/gateway"
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/internal/openapidoc"
+	"github.com/archway-gateway/archway/openapi"
 )
 
 // get fetches url without credentials: the documents and the page are public.
@@ -75,11 +78,10 @@ func TestDocsCanBeSwitchedOff(t *testing.T) {
 	}
 }
 
-// servedDocs starts a gateway configured by the YAML in extra after its backends (every
+// docsGateway starts a gateway configured by the YAML in extra after its backends (every
 // service listed in services at an address where nothing listens: the documents need no
-// backend) and returns the v2 document it serves, converted to v3, and its v3 documents by URL
-// path; each must validate.
-func servedDocs(t *testing.T, services, extra string) (*openapi3.T, map[string]*openapi3.T) {
+// backend), and returns its URL.
+func docsGateway(t *testing.T, services, extra string) string {
 	t.Helper()
 	cfg, err := config.Parse([]byte(`
 admin: {enabled: false}
@@ -99,8 +101,15 @@ backends:
 	t.Cleanup(func() { _ = gw.Close() })
 	srv := httptest.NewServer(gw.Handler())
 	t.Cleanup(srv.Close)
+	return srv.URL
+}
 
-	resp, body := get(t, srv.URL+"/openapi/v2/archway.swagger.json")
+// servedDocs starts a gateway as docsGateway does and returns the v2 document it serves,
+// converted to v3, and its v3 documents by URL path; each must validate.
+func servedDocs(t *testing.T, services, extra string) (*openapi3.T, map[string]*openapi3.T) {
+	t.Helper()
+	url := docsGateway(t, services, extra)
+	resp, body := get(t, url+"/openapi/v2/archway.swagger.json")
 	var doc2 openapi2.T
 	if err := json.Unmarshal(body, &doc2); resp.StatusCode != http.StatusOK || err != nil {
 		t.Fatalf("GET the v2 document: %d, %v", resp.StatusCode, err)
@@ -115,7 +124,7 @@ backends:
 	v3 := make(map[string]*openapi3.T)
 	for _, name := range []string{"archway/edge/v1/composite", "storefront/catalog/v1/catalog", "storefront/orders/v1/orders", "storefront/users/v1/users"} {
 		path := "/openapi/v3/" + name + ".openapi.json"
-		resp, body := get(t, srv.URL+path)
+		resp, body := get(t, url+path)
 		if resp.StatusCode == http.StatusNotFound {
 			continue
 		}
@@ -231,5 +240,30 @@ func TestServedDocumentsOnlyHaveServedServices(t *testing.T) {
 	slices.Sort(got)
 	if want := []string{"/openapi/v3/storefront/catalog/v1/catalog.openapi.json", "/openapi/v3/storefront/users/v1/users.openapi.json"}; !slices.Equal(got, want) {
 		t.Errorf("served v3 documents %v, want %v", got, want)
+	}
+}
+
+// TestServedDocumentsAreTheCommittedOnes checks that a gateway that serves every service with
+// the default policies serves the committed documents byte for byte: `make generate` applies
+// the same patches with the same table.
+func TestServedDocumentsAreTheCommittedOnes(t *testing.T) {
+	t.Parallel()
+	url := docsGateway(t, "storefront.users.v1.UserService, storefront.orders.v1.OrderService, storefront.catalog.v1.CatalogService", "")
+	err := fs.WalkDir(openapi.FS, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(name, ".json") {
+			return err
+		}
+		want, err := fs.ReadFile(openapi.FS, name)
+		if err != nil {
+			return err
+		}
+		resp, got := get(t, url+"/openapi/"+name)
+		if resp.StatusCode != http.StatusOK || !bytes.Equal(got, want) {
+			t.Errorf("GET /openapi/%s: %d, %d bytes; want the committed document, %d bytes", name, resp.StatusCode, len(got), len(want))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -180,6 +180,13 @@ func APIPath(path string) bool {
 	return found && len(first) > 1 && first[0] == 'v' && strings.Trim(first[1:], "0123456789") == ""
 }
 
+// checked reports whether the response to req is checked: req is an API request and not a
+// CORS preflight, which the edge answers for every path and no operation describes.
+func checked(req *http.Request) bool {
+	preflight := req.Method == http.MethodOptions && req.Header.Get("Origin") != "" && req.Header.Get("Access-Control-Request-Method") != ""
+	return APIPath(req.URL.Path) && !preflight
+}
+
 // streamed reports whether a response's body is a stream, which Validate does not read: a
 // WebSocket upgrade, newline-delimited JSON or Server-Sent Events.
 func streamed(code int, header http.Header) bool {
@@ -192,9 +199,10 @@ func streamed(code int, header http.Header) bool {
 
 // Validate checks the response to req (its status, header and whole body) against every
 // document, and returns an error that describes each mismatch. Requests outside the API (see
-// APIPath) pass unchecked; for streamed responses, only the status is checked.
+// APIPath) and CORS preflights pass unchecked; for streamed responses, only the status is
+// checked.
 func (v *Validator) Validate(req *http.Request, code int, header http.Header, body []byte) error {
-	if !APIPath(req.URL.Path) {
+	if !checked(req) {
 		return nil
 	}
 	var errs []error
@@ -376,7 +384,7 @@ type transport struct {
 
 func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := t.base.RoundTrip(req)
-	if err != nil || !APIPath(req.URL.Path) {
+	if err != nil || !checked(req) {
 		return resp, err
 	}
 	if streamed(resp.StatusCode, resp.Header) {

@@ -28,13 +28,15 @@ func TestValidate(t *testing.T) {
 	t.Parallel()
 	jsonType := http.Header{"Content-Type": {"application/json"}}
 	tests := []struct {
-		name    string
-		method  string
-		path    string
-		code    int
-		header  http.Header
-		body    string
-		wantErr string
+		name   string
+		method string
+		path   string
+		code   int
+		header http.Header
+		body   string
+		// preflight sends the request as a CORS preflight.
+		preflight bool
+		wantErr   string
 	}{
 		{name: "documented response", method: "GET", path: "/v1/users/ada", code: 200, body: user},
 		{name: "error", method: "GET", path: "/v1/users/ada", code: 404, body: notFound},
@@ -46,6 +48,8 @@ func TestValidate(t *testing.T) {
 		{name: "unknown path", method: "GET", path: "/v2/nothing", code: 404, body: notFound},
 		{name: "not the API", method: "GET", path: "/healthz", code: 200, body: "ok"},
 		{name: "not the API either", method: "GET", path: "/docs/swagger-ui.css", code: 200, body: "body{}"},
+		{name: "CORS preflight", method: "OPTIONS", path: "/v1/users", code: 204, preflight: true},
+		{name: "OPTIONS that is not a preflight", method: "OPTIONS", path: "/v1/users", code: 204, wantErr: "no documented operation"},
 
 		{name: "wrong type", method: "GET", path: "/v1/users/ada", code: 200, body: `{"displayName":5}`, wantErr: "displayName"},
 		{name: "undocumented member", method: "GET", path: "/v1/users/ada", code: 200, body: `{"displayName":"Ada","email":"a@example.com","display_name":"Ada"}`, wantErr: "/display_name is not in the documented schema"},
@@ -65,6 +69,10 @@ func TestValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			req := httptest.NewRequestWithContext(t.Context(), tc.method, "http://gateway.test"+tc.path, nil)
+			if tc.preflight {
+				req.Header.Set("Origin", "https://shop.example")
+				req.Header.Set("Access-Control-Request-Method", "POST")
+			}
 			header := tc.header
 			if header == nil {
 				header = jsonType

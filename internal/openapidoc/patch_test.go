@@ -144,7 +144,7 @@ func TestPatchDocumentsStreams(t *testing.T) {
 	}
 	v2 := `{"swagger": "2.0", "info": {"title": "T", "version": "1"}, "paths": {
   "/v1/orders/{order}:watch": {"get": {"operationId": "OrderService_WatchOrder", "responses": {"200": {"description": "A successful response.(streaming responses)", "schema": {}}}}},
-  "/v1/orders:chat": {"get": {"operationId": "OrderService_SupportChat", "responses": {"200": {"description": "A successful response.(streaming responses)", "schema": {}}}}}
+  "/v1/orders:chat": {"get": {"operationId": "OrderService_SupportChat", "responses": {"200": {"description": "A successful response.(streaming responses)", "schema": {"properties": {"result": {"$ref": "#/definitions/v1SupportMessage"}}}}}}}
 }, "securityDefinitions": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}}}`
 	v3 := `{"openapi": "3.1.0", "info": {"title": "orders"}, "paths": {
   "/v1/orders/{name}:watch": {"get": {"operationId": "OrderService_WatchOrder", "responses": {"200": {"description": "One change.", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
@@ -162,7 +162,7 @@ func TestPatchDocumentsStreams(t *testing.T) {
 		doc  []byte
 		want []string
 	}{
-		{gotV2, []string{`"produces":["application/json","application/x-ndjson","text/event-stream"]`, `"101":{"description":"Switching Protocols:`}},
+		{gotV2, []string{`"produces":["application/json","application/x-ndjson","text/event-stream"]`, `"101":{"description":"Switching Protocols:`, `"x-archway-websocket-message":{"$ref":"#/definitions/v1SupportMessage"}`}},
 		{gotV3, []string{`"content":{"application/x-ndjson":{"schema":{"type":"object"}},"text/event-stream":{"schema":{"type":"string"}}}`, `"101":{"description":"One message of a SupportChat. Switching Protocols:`}},
 	} {
 		s := squeeze(string(c.doc))

@@ -15,6 +15,10 @@ const (
 	eventStreamType = "text/event-stream"
 )
 
+// WebSocketMessageExtension is the vendor extension of the 101 response of a method served
+// over WebSocket that holds the schema of one message, the JSON of one text frame.
+const WebSocketMessageExtension = "x-archway-websocket-message"
+
 // streamKind is how the gateway serves a method over HTTP.
 type streamKind int
 
@@ -110,18 +114,27 @@ func noteStream(resp *object) {
 }
 
 // switchProtocols replaces the 200 response of a WebSocket method with a 101 one, which has
-// no body: the 200's description, which names the message, then webSocketNote.
+// no body: the 200's description, which names the message, then webSocketNote. The schema of
+// one message, the generator's stream result, stays in the WebSocketMessageExtension of the 101
+// response.
 func switchProtocols(responses *object) {
 	ok := responses.obj("200")
 	if ok == nil {
 		return
 	}
-	responses.rename("200", "101")
-	resp := newObject()
 	what := strings.TrimSpace(strings.TrimSuffix(ok.str("description"), "(streaming responses)"))
 	if what == "A successful response." {
 		what = ""
 	}
+	schema := ok.obj("schema")
+	if content := ok.obj("content"); content != nil && content.obj("application/json") != nil {
+		schema = content.obj("application/json").obj("schema")
+	}
+	resp := newObject()
 	resp.set("description", strings.TrimSpace(what+" "+webSocketNote))
+	if schema != nil && schema.obj("properties") != nil && schema.obj("properties").obj("result") != nil {
+		resp.set(WebSocketMessageExtension, schema.obj("properties").obj("result"))
+	}
+	responses.rename("200", "101")
 	responses.set("101", resp)
 }
