@@ -11,6 +11,19 @@
 // receives is checked; a response that does not match fails the request with an error that
 // says why, and so the test that made it.
 //
+// Checking both documents matters: they come from two generators (protoc-gen-openapiv2 and the
+// alpha protoc-gen-openapiv3) that name and lay out schemas differently, and the docs page
+// offers both. kin-openapi loads the v3 documents as they are (OpenAPI 3.1, validated with its
+// JSON Schema 2020-12 mode) and the v2 one through openapi2conv (OpenAPI 3.0).
+//
+// Beyond what openapi3filter checks, a Validator requires a documented response for every
+// success status (openapi3filter would fall back to the default response, the error schema,
+// which accepts almost any object), a google.rpc.Status for errors on paths that no operation
+// documents, and no body member that the documented schema does not list: the gateway writes
+// proto3 JSON, so an unknown member is a field the document misnames or lacks. Operations are
+// found as grpc-gateway routes: a custom verb (":watch") is split off the last segment before
+// path variables match.
+//
 // Only API requests are checked: those whose path starts with a version segment such as /v1/,
 // where the gateway serves its API (see config.Docs). The gateway's own endpoints (/healthz,
 // /readyz, /docs, /openapi/..., the admin listener's /metrics) are not described by the

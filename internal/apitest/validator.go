@@ -234,11 +234,6 @@ func (s *spec) validate(req *http.Request, code int, header http.Header, body []
 	if streamed(code, header) {
 		return nil
 	}
-	if code >= http.StatusBadRequest && documented == nil {
-		if err := s.validateStatus(code, header, body); err != nil {
-			return fmt.Errorf("operation %s: %w", op.OperationID, err)
-		}
-	}
 	input := &openapi3filter.ResponseValidationInput{
 		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route},
 		Status:                 code,
@@ -274,8 +269,8 @@ func schemaError(err *openapi3.SchemaError) string {
 	return fmt.Sprintf("at /%s: %s", strings.Join(err.JSONPointer(), "/"), err.Reason)
 }
 
-// validateStatus checks an error response that no documented operation describes: a JSON
-// google.rpc.Status.
+// validateStatus checks an error response to a request that no documented operation
+// describes (an unknown path, a method the path does not serve): a JSON google.rpc.Status.
 func (s *spec) validateStatus(code int, header http.Header, body []byte) error {
 	mt, _, _ := mime.ParseMediaType(header.Get("Content-Type"))
 	if mt != "application/json" {
