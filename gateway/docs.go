@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/archway-gateway/archway/gateway/edge"
+	"github.com/archway-gateway/archway/gateway/policy"
+	"github.com/archway-gateway/archway/internal/openapidoc"
 	"github.com/archway-gateway/archway/openapi"
 )
 
@@ -29,10 +31,29 @@ type document struct {
 	etag string
 }
 
-// openAPIDocuments reads every embedded document, by its URL path under openAPIPrefix.
-func openAPIDocuments() (map[string]document, error) {
+// openAPIDocuments reads every embedded document, by its URL path under openAPIPrefix, and
+// fits it to this gateway: without the operations of the services it does not serve (a v3
+// document left with none is not served), and with each operation's security and scopes, and
+// the 201 of creates, from policies, the live route policy table, so that overrides in
+// policy.routes show in the documents (see internal/openapidoc).
+func openAPIDocuments(policies *policy.Table) (map[string]document, error) {
 	docs := make(map[string]document)
-	err := fs.WalkDir(openapi.FS, ".", func(name string, d fs.DirEntry, err error) error {
+	add := func(name string, body []byte) {
+		sum := sha256.Sum256(body)
+		docs[openAPIPrefix+name] = document{body: body, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
+	}
+	v2, err := fs.ReadFile(openapi.FS, openapi.V2)
+	if err != nil {
+		return nil, fmt.Errorf("openapi documents: %w", err)
+	}
+	if v2, _, err = openapidoc.Restrict(v2, policies); err != nil {
+		return nil, fmt.Errorf("openapi documents: %s: %w", openapi.V2, err)
+	}
+	if v2, err = openapidoc.PatchV2(v2, policies); err != nil {
+		return nil, fmt.Errorf("openapi documents: %s: %w", openapi.V2, err)
+	}
+	add(openapi.V2, v2)
+	err = fs.WalkDir(openapi.FS, "v3", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
@@ -40,8 +61,14 @@ func openAPIDocuments() (map[string]document, error) {
 		if err != nil {
 			return err
 		}
-		sum := sha256.Sum256(body)
-		docs[openAPIPrefix+name] = document{body: body, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
+		body, empty, err := openapidoc.Restrict(body, policies)
+		if err != nil || empty {
+			return err
+		}
+		if body, err = openapidoc.PatchV3(body, v2, policies); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		add(name, body)
 		return nil
 	})
 	if err != nil {

@@ -125,7 +125,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 			return nil, fmt.Errorf("gateway.New: %w", err)
 		}
 	}
-	served, err := g.routesWithHealth()
+	served, err := g.routesWithHealth(policies)
 	if err != nil {
 		_ = g.Close()
 		return nil, fmt.Errorf("gateway.New: %w", err)
@@ -426,13 +426,14 @@ func versionPrefix(pattern string) string {
 }
 
 // routesWithHealth serves /healthz and /readyz next to the API, and, when docs.enabled, the
-// OpenAPI documents under /openapi/ and the docs page at docs.path.
-func (g *Gateway) routesWithHealth() (http.Handler, error) {
+// OpenAPI documents under /openapi/, fitted to the services and policies served, and the docs
+// page at docs.path.
+func (g *Gateway) routesWithHealth(policies *policy.Table) (http.Handler, error) {
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", getOnly(http.HandlerFunc(g.serveHealthz)))
 	mux.Handle("/readyz", getOnly(http.HandlerFunc(g.serveReadyz)))
 	if g.cfg.Docs.Enabled {
-		docs, err := openAPIDocuments()
+		docs, err := openAPIDocuments(policies)
 		if err != nil {
 			return nil, err
 		}

@@ -20,6 +20,7 @@ import (
 	"github.com/archway-gateway/archway/gateway"
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/policy"
+	"github.com/archway-gateway/archway/internal/apitest"
 	"github.com/archway-gateway/archway/internal/openapidoc"
 	"github.com/archway-gateway/archway/openapi"
 )
@@ -187,6 +188,10 @@ authn:
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = gw.Close() })
+	validator, err := apitest.Published()
+	if err != nil {
+		t.Fatal(err)
+	}
 	param := regexp.MustCompile(`\{[^}]+\}`)
 	doc := loadV2(t)
 	for path, item := range doc.Paths {
@@ -210,6 +215,9 @@ authn:
 					if rec.Code == http.StatusNotFound || rec.Code == http.StatusMethodNotAllowed {
 						t.Fatalf("%s %s answered %d %s: the documented operation is not routed", verb, url, rec.Code, rec.Body)
 					}
+					if err := validator.Validate(req, rec.Code, rec.Header(), rec.Body.Bytes()); err != nil {
+						t.Error(err)
+					}
 					return rec.Code
 				}
 				secured := op.Security != nil && len(*op.Security) > 0
@@ -225,6 +233,83 @@ authn:
 					t.Errorf("with an API key without scopes: %d; documented scopes %v", got, op.Extensions[openapidoc.ScopesExtension])
 				}
 			})
+		}
+	}
+}
+
+// TestExamplesValidate checks every example of the published documents against its schema, as
+// a response (output-only fields allowed) and, for the schemas of request bodies, as a request:
+// the docs page offers them as request bodies to try.
+func TestExamplesValidate(t *testing.T) {
+	t.Parallel()
+	v2, err := openapi2conv.ToV3(loadV2(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := map[string]*openapi3.T{openapi.V2: v2}
+	err = fs.WalkDir(openapi.FS, "v3", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(openapi.FS, name)
+		if err != nil {
+			return err
+		}
+		doc, err := openapi3.NewLoader().LoadFromData(b)
+		docs[name] = doc
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, doc := range docs {
+		var opts []openapi3.SchemaValidationOption
+		if doc.IsOpenAPI31OrLater() {
+			opts = append(opts, openapi3.EnableJSONSchema2020())
+		}
+		requestBodies := make(map[*openapi3.Schema]bool)
+		for _, item := range doc.Paths.Map() {
+			for _, op := range item.Operations() {
+				if op.RequestBody == nil {
+					continue
+				}
+				for _, mt := range op.RequestBody.Value.Content {
+					requestBodies[mt.Schema.Value] = true
+				}
+			}
+		}
+		examples := 0
+		check := func(where string, s *openapi3.Schema) {
+			if s == nil || s.Example == nil {
+				return
+			}
+			examples++
+			if err := s.VisitJSON(s.Example, append(opts, openapi3.VisitAsResponse())...); err != nil {
+				t.Errorf("%s: %s: the example is not a valid response: %v", name, where, err)
+			}
+			if requestBodies[s] {
+				if err := s.VisitJSON(s.Example, append(opts, openapi3.VisitAsRequest())...); err != nil {
+					t.Errorf("%s: %s: the example is not a valid request body: %v", name, where, err)
+				}
+			}
+		}
+		for schemaName, ref := range doc.Components.Schemas {
+			check(schemaName, ref.Value)
+			for prop, p := range ref.Value.Properties {
+				check(schemaName+"."+prop, p.Value)
+			}
+		}
+		for path, item := range doc.Paths.Map() {
+			for verb, op := range item.Operations() {
+				if op.RequestBody != nil {
+					for _, mt := range op.RequestBody.Value.Content {
+						check(verb+" "+path+" request body", mt.Schema.Value)
+					}
+				}
+			}
+		}
+		if name == openapi.V2 && examples < 4 {
+			t.Errorf("%s: %d examples; want those of User, Order, Product and Money at least", name, examples)
 		}
 	}
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+	"github.com/archway-gateway/archway/internal/apitest"
 )
 
 // Bounds of the waits in this package. Every wait polls until its condition holds or its bound
@@ -462,8 +463,10 @@ func startStack(t *testing.T) *stack {
 	return &stack{sf: sf, gw: gw}
 }
 
-// client is the HTTP client of unary requests; streams use their own contexts.
-var client = &http.Client{Timeout: requestTimeout}
+// client is the HTTP client of unary requests; streams use their own contexts. Every response
+// to an API request must match the published OpenAPI documents (see internal/apitest), or the
+// request fails.
+var client = &http.Client{Timeout: requestTimeout, Transport: apitest.Transport(nil)}
 
 // response is a complete HTTP response.
 type response struct {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // object is a JSON object that keeps the order of its members.
@@ -37,6 +38,15 @@ func (o *object) set(key string, v any) {
 		o.keys = append(o.keys, key)
 	}
 	o.vals[key] = v
+}
+
+// del removes the member named key, if any.
+func (o *object) del(key string) {
+	if _, ok := o.vals[key]; !ok {
+		return
+	}
+	delete(o.vals, key)
+	o.keys = slices.DeleteFunc(o.keys, func(k string) bool { return k == key })
 }
 
 // rename renames the member old to name, keeping its place; it does nothing when old is

@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/archway-gateway/archway/gateway/policy"
 )
@@ -159,9 +160,12 @@ func PatchV2(doc []byte, t *policy.Table) ([]byte, error) {
 		if creates(p, verb) {
 			op.obj("responses").rename("200", "201")
 		}
+		streamV2(op, streamKindOf(p))
 		op.set("security", requirements(p, schemes, false))
 		if len(p.Scopes) > 0 {
 			op.set(ScopesExtension, toAny(p.Scopes))
+		} else {
+			op.del(ScopesExtension)
 		}
 		return nil
 	})
@@ -176,8 +180,9 @@ func PatchV2(doc []byte, t *policy.Table) ([]byte, error) {
 // its title (followed by the services of the document), version, description and security
 // definitions (an API key in the Authorization header, the v2 spelling of a bearer token,
 // becomes an HTTP bearer scheme), each operation's security from the route policy with the
-// scopes in the requirement (OpenAPI 3.1 allows them for every scheme), and 201 instead of 200
-// for creates.
+// scopes in the requirement (OpenAPI 3.1 allows them for every scheme), 201 instead of 200
+// for creates, and the examples of the v2 document's definitions on the schemas of the same
+// messages.
 func PatchV3(doc, v2 []byte, t *policy.Table) ([]byte, error) {
 	d, err := decode(doc)
 	if err != nil {
@@ -193,6 +198,7 @@ func PatchV3(doc, v2 []byte, t *policy.Table) ([]byte, error) {
 		components = newObject()
 		d.set("components", components)
 	}
+	copyExamples(components.obj("schemas"), src.obj("definitions"))
 	schemes := v3Schemes(src.obj("securityDefinitions"))
 	components.set("securitySchemes", schemes)
 	names := schemeNames(schemes)
@@ -211,6 +217,7 @@ func PatchV3(doc, v2 []byte, t *policy.Table) ([]byte, error) {
 		if creates(p, verb) {
 			op.obj("responses").rename("200", "201")
 		}
+		streamV3(op, streamKindOf(p))
 		op.set("security", requirements(p, names, true))
 		return nil
 	})
@@ -218,6 +225,49 @@ func PatchV3(doc, v2 []byte, t *policy.Table) ([]byte, error) {
 		return nil, fmt.Errorf("openapidoc.PatchV3: %w", err)
 	}
 	return encode(d)
+}
+
+// copyExamples copies the examples of v2 definitions, and of their properties, to the v3
+// schemas of the same messages: protoc-gen-openapiv3 has no option for examples, so the protos
+// declare them once, with the openapiv2_schema and openapiv2_field options.
+func copyExamples(schemas, definitions *object) {
+	if schemas == nil || definitions == nil {
+		return
+	}
+	for _, name := range schemas.keys {
+		schema, def := schemas.obj(name), definitions.obj(v2Name(name))
+		if schema == nil || def == nil {
+			continue
+		}
+		if ex := def.get("example"); ex != nil {
+			schema.set("example", ex)
+		}
+		props, defProps := schema.obj("properties"), def.obj("properties")
+		if props == nil || defProps == nil {
+			continue
+		}
+		for _, field := range defProps.keys {
+			prop, defProp := props.obj(field), defProps.obj(field)
+			if prop == nil || defProp == nil {
+				continue
+			}
+			if ex := defProp.get("example"); ex != nil {
+				prop.set("example", ex)
+			}
+		}
+	}
+}
+
+// v2Name is the name protoc-gen-openapiv2 gives the definition of the message that
+// protoc-gen-openapiv3 names by its full name: the last part of the package, then the message
+// names, "storefront.users.v1.User" → "v1User".
+func v2Name(fullName string) string {
+	parts := strings.Split(fullName, ".")
+	i := slices.IndexFunc(parts, func(p string) bool { return p != "" && unicode.IsUpper(rune(p[0])) })
+	if i < 1 {
+		return fullName
+	}
+	return parts[i-1] + strings.Join(parts[i:], "")
 }
 
 // v3Info is the info of a per-file v3 document: the v2 document's, with the names of the

@@ -9,6 +9,7 @@ import (
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/policy"
 	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
+	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
 	"github.com/archway-gateway/archway/internal/openapidoc"
 )
 
@@ -95,5 +96,87 @@ func TestPatchRefusesUnknownOperations(t *testing.T) {
 	doc := strings.Replace(v2Doc, "CatalogService_AdjustStock", "CatalogService_Nope", 1)
 	if _, err := openapidoc.PatchV2([]byte(doc), table(t)); err == nil || !strings.Contains(err.Error(), `"CatalogService_Nope"`) {
 		t.Errorf("PatchV2 = %v, want an error naming the operation", err)
+	}
+}
+
+func TestRestrict(t *testing.T) {
+	t.Parallel()
+	doc := `{
+  "swagger": "2.0",
+  "tags": [{"name": "CatalogService"}, {"name": "UserService"}],
+  "paths": {
+    "/v1/products/{id}": {"get": {"operationId": "CatalogService_GetProduct", "tags": ["CatalogService"], "responses": {"200": {"schema": {"$ref": "#/definitions/v1Product"}}}}},
+    "/v1/users/{user}": {"parameters": [], "get": {"operationId": "UserService_GetUser", "tags": ["UserService"], "responses": {"200": {"schema": {"$ref": "#/definitions/v1User"}}}}}
+  },
+  "definitions": {
+    "v1Product": {"properties": {"price": {"$ref": "#/definitions/v1Money"}}},
+    "v1Money": {},
+    "v1User": {"properties": {"address": {"$ref": "#/definitions/v1Address"}}},
+    "v1Address": {}
+  }
+}`
+	got, empty, err := openapidoc.Restrict([]byte(doc), table(t))
+	if err != nil || empty {
+		t.Fatalf("Restrict = %v, empty %v", err, empty)
+	}
+	s := squeeze(string(got))
+	for _, gone := range []string{"/v1/users/{user}", "UserService", "v1User", "v1Address"} {
+		if strings.Contains(s, gone) {
+			t.Errorf("%s is still in the restricted document:\n%s", gone, got)
+		}
+	}
+	for _, kept := range []string{`"/v1/products/{id}"`, `"tags":[{"name":"CatalogService"}]`, `"v1Product"`, `"v1Money"`} {
+		if !strings.Contains(s, kept) {
+			t.Errorf("%s is missing from the restricted document:\n%s", kept, got)
+		}
+	}
+	onlyUsers := strings.Replace(doc, `"/v1/products/{id}": {"get": {"operationId": "CatalogService_GetProduct", "tags": ["CatalogService"], "responses": {"200": {"schema": {"$ref": "#/definitions/v1Product"}}}}},`, "", 1)
+	if _, empty, err := openapidoc.Restrict([]byte(onlyUsers), table(t)); err != nil || !empty {
+		t.Errorf("Restrict of a document with no served operation = %v, empty %v; want empty", err, empty)
+	}
+}
+
+func TestPatchDocumentsStreams(t *testing.T) {
+	t.Parallel()
+	tb, err := policy.Build([]protoreflect.ServiceDescriptor{ordersv1.File_storefront_orders_v1_orders_proto.Services().Get(0)}, config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := `{"swagger": "2.0", "info": {"title": "T", "version": "1"}, "paths": {
+  "/v1/orders/{order}:watch": {"get": {"operationId": "OrderService_WatchOrder", "responses": {"200": {"description": "A successful response.(streaming responses)", "schema": {}}}}},
+  "/v1/orders:chat": {"get": {"operationId": "OrderService_SupportChat", "responses": {"200": {"description": "A successful response.(streaming responses)", "schema": {"properties": {"result": {"$ref": "#/definitions/v1SupportMessage"}}}}}}}
+}, "securityDefinitions": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}}}`
+	v3 := `{"openapi": "3.1.0", "info": {"title": "orders"}, "paths": {
+  "/v1/orders/{name}:watch": {"get": {"operationId": "OrderService_WatchOrder", "responses": {"200": {"description": "One change.", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
+  "/v1/orders:chat": {"get": {"operationId": "OrderService_SupportChat", "responses": {"200": {"description": "One message of a SupportChat. (streaming responses)", "content": {"application/json": {}}}}}}
+}}`
+	gotV2, err := openapidoc.PatchV2([]byte(v2), tb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotV3, err := openapidoc.PatchV3([]byte(v3), gotV2, tb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		doc  []byte
+		want []string
+	}{
+		{gotV2, []string{`"produces":["application/json","application/x-ndjson","text/event-stream"]`, `"101":{"description":"Switching Protocols:`, `"x-archway-websocket-message":{"$ref":"#/definitions/v1SupportMessage"}`}},
+		{gotV3, []string{`"content":{"application/x-ndjson":{"schema":{"type":"object"}},"text/event-stream":{"schema":{"type":"string"}}}`, `"101":{"description":"One message of a SupportChat. Switching Protocols:`}},
+	} {
+		s := squeeze(string(c.doc))
+		for _, want := range c.want {
+			if !strings.Contains(s, squeeze(want)) {
+				t.Errorf("patched document lacks %s:\n%s", want, c.doc)
+			}
+		}
+		if n := strings.Count(s, `"200"`); n != 1 {
+			t.Errorf("%d 200 responses, want 1: the WebSocket method answers 101:\n%s", n, c.doc)
+		}
+	}
+	again, err := openapidoc.PatchV3(gotV3, gotV2, tb)
+	if err != nil || string(again) != string(gotV3) {
+		t.Errorf("patching twice changed the document (err %v):\n%s", err, again)
 	}
 }

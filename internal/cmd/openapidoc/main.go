@@ -1,5 +1,6 @@
 // Command openapidoc completes the generated OpenAPI documents with the route policies (see
-// package internal/openapidoc). `make generate` runs it after `buf generate`:
+// package internal/openapidoc), and drops the schemas that no operation uses, as the gateway
+// does when it serves them (openapidoc.Restrict). `make generate` runs it after `buf generate`:
 //
 //	go run ./internal/cmd/openapidoc -v2 openapi/v2/archway.swagger.json -v3 openapi/v3
 //
@@ -49,6 +50,9 @@ func realMain(args []string) error {
 	if err != nil {
 		return err
 	}
+	if v2, _, err = openapidoc.Restrict(v2, table); err != nil {
+		return fmt.Errorf("%s: %w", *v2Path, err)
+	}
 	v2, err = openapidoc.PatchV2(v2, table)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *v2Path, err)
@@ -63,6 +67,9 @@ func realMain(args []string) error {
 		doc, err := os.ReadFile(path)
 		if err != nil {
 			return err
+		}
+		if doc, _, err = openapidoc.Restrict(doc, table); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
 		}
 		doc, err = openapidoc.PatchV3(doc, v2, table)
 		if err != nil {

@@ -9,6 +9,7 @@ package catalogv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/archway-gateway/archway/gen/archway/policy/v1"
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -921,11 +922,11 @@ var File_storefront_catalog_v1_catalog_proto protoreflect.FileDescriptor
 
 const file_storefront_catalog_v1_catalog_proto_rawDesc = "" +
 	"\n" +
-	"#storefront/catalog/v1/catalog.proto\x12\x15storefront.catalog.v1\x1a\x1earchway/policy/v1/policy.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"k\n" +
-	"\x05Money\x126\n" +
-	"\rcurrency_code\x18\x01 \x01(\tB\x11\xbaH\x0er\f2\n" +
-	"^[A-Z]{3}$R\fcurrencyCode\x12*\n" +
-	"\famount_minor\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\vamountMinor\"\x9d\x02\n" +
+	"#storefront/catalog/v1/catalog.proto\x12\x15storefront.catalog.v1\x1a\x1earchway/policy/v1/policy.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\x80\x01\n" +
+	"\x05Money\x12@\n" +
+	"\rcurrency_code\x18\x01 \x01(\tB\x1b\x92A\aJ\x05\"EUR\"\xbaH\x0er\f2\n" +
+	"^[A-Z]{3}$R\fcurrencyCode\x125\n" +
+	"\famount_minor\x18\x02 \x01(\x03B\x12\x92A\bJ\x06\"1290\"\xbaH\x04\"\x02(\x00R\vamountMinor\"\xbb\x04\n" +
 	"\aProduct\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\bR\x02id\x12\x14\n" +
 	"\x05title\x18\x02 \x01(\tR\x05title\x12 \n" +
@@ -934,7 +935,7 @@ const file_storefront_catalog_v1_catalog_proto_rawDesc = "" +
 	"\x05price\x18\x05 \x01(\v2\x1c.storefront.catalog.v1.MoneyR\x05price\x12\x12\n" +
 	"\x04tags\x18\x06 \x03(\tR\x04tags\x12@\n" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"createTime\"\x8b\x01\n" +
+	"createTime:\x9b\x02\x92A\x97\x022\x94\x02{\"id\": \"sku-espresso-250\", \"title\": \"Espresso beans, 250 g\", \"description\": \"A dark roast for espresso machines.\", \"category\": \"CATEGORY_COFFEE\", \"price\": {\"currencyCode\": \"EUR\", \"amountMinor\": \"1290\"}, \"tags\": [\"espresso\", \"dark-roast\"], \"createTime\": \"2026-01-05T09:30:00Z\"}\"\x8b\x01\n" +
 	"\n" +
 	"StockLevel\x12\x1d\n" +
 	"\n" +

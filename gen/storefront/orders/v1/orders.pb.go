@@ -9,6 +9,7 @@ package ordersv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/archway-gateway/archway/gen/archway/policy/v1"
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -924,7 +925,7 @@ var File_storefront_orders_v1_orders_proto protoreflect.FileDescriptor
 
 const file_storefront_orders_v1_orders_proto_rawDesc = "" +
 	"\n" +
-	"!storefront/orders/v1/orders.proto\x12\x14storefront.orders.v1\x1a\x1earchway/policy/v1/policy.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xb9\x03\n" +
+	"!storefront/orders/v1/orders.proto\x12\x14storefront.orders.v1\x1a\x1earchway/policy/v1/policy.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xab\x04\n" +
 	"\x05Order\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12\x17\n" +
 	"\x04user\x18\x02 \x01(\tB\x03\xe0A\x03R\x04user\x12C\n" +
@@ -937,7 +938,7 @@ const file_storefront_orders_v1_orders_proto_rawDesc = "" +
 	"\vcreate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\t \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"updateTime\"\x90\x01\n" +
+	"updateTime:p\x92Am2k{\"items\": [{\"productId\": \"sku-espresso-250\", \"quantity\": 2}, {\"productId\": \"sku-mug-blue\", \"quantity\": 1}]}\"\x90\x01\n" +
 	"\bLineItem\x12+\n" +
 	"\n" +
 	"product_id\x18\x01 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x01\x18@R\tproductId\x12(\n" +

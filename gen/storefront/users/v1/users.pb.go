@@ -9,6 +9,7 @@ package usersv1
 import (
 	_ "buf.build/gen/go/bufbuild/protovalidate/protocolbuffers/go/buf/validate"
 	_ "github.com/archway-gateway/archway/gen/archway/policy/v1"
+	_ "github.com/grpc-ecosystem/grpc-gateway/v2/protoc-gen-openapiv2/options"
 	_ "google.golang.org/genproto/googleapis/api/annotations"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
@@ -614,7 +615,7 @@ var File_storefront_users_v1_users_proto protoreflect.FileDescriptor
 
 const file_storefront_users_v1_users_proto_rawDesc = "" +
 	"\n" +
-	"\x1fstorefront/users/v1/users.proto\x12\x13storefront.users.v1\x1a\x1earchway/policy/v1/policy.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x94\x03\n" +
+	"\x1fstorefront/users/v1/users.proto\x12\x13storefront.users.v1\x1a\x1earchway/policy/v1/policy.proto\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1bgoogle/protobuf/empty.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a.protoc-gen-openapiv2/options/annotations.proto\"\xe1\x04\n" +
 	"\x04User\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\bR\x04name\x12/\n" +
 	"\fdisplay_name\x18\x02 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x01\x18dR\vdisplayName\x12 \n" +
@@ -627,7 +628,7 @@ const file_storefront_users_v1_users_proto_rawDesc = "" +
 	"\vcreate_time\x18\a \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
 	"createTime\x12@\n" +
 	"\vupdate_time\x18\b \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\n" +
-	"updateTime\"\xab\x01\n" +
+	"updateTime:\xca\x01\x92A\xc6\x012\xc3\x01{\"displayName\": \"Ada Lovelace\", \"email\": \"ada@example.com\", \"tags\": [\"newsletter\"], \"address\": {\"street\": \"12 St James's Square\", \"city\": \"London\", \"postalCode\": \"SW1Y 4JH\", \"countryCode\": \"GB\"}}\"\xab\x01\n" +
 	"\aAddress\x12 \n" +
 	"\x06street\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06street\x12\x1b\n" +
 	"\x04city\x18\x02 \x01(\tB\a\xbaH\x04r\x02\x18dR\x04city\x12(\n" +

@@ -1,0 +1,140 @@
+package openapidoc
+
+import (
+	"strings"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+
+	"github.com/archway-gateway/archway/gateway/policy"
+)
+
+// Media types of the streamed responses of the gateway (gateway/stream.go, gateway/sse.go).
+const (
+	ndjsonType      = "application/x-ndjson"
+	eventStreamType = "text/event-stream"
+)
+
+// WebSocketMessageExtension is the vendor extension of the 101 response of a method served
+// over WebSocket that holds the schema of one message, the JSON of one text frame.
+const WebSocketMessageExtension = "x-archway-websocket-message"
+
+// streamKind is how the gateway serves a method over HTTP.
+type streamKind int
+
+const (
+	// unary methods answer one JSON message.
+	unary streamKind = iota
+	// serverStream methods answer a stream: newline-delimited JSON, or Server-Sent Events for
+	// clients that accept text/event-stream.
+	serverStream
+	// webSocket methods (client and bidirectional streams) switch the connection to WebSocket.
+	webSocket
+)
+
+// streamKindOf returns the kind of the policy's method, from its descriptor in the global
+// registry (the generated code of every documented service is linked into the gateway and
+// into internal/cmd/openapidoc); a method it does not find is unary.
+func streamKindOf(p *policy.Policy) streamKind {
+	name := strings.ReplaceAll(strings.TrimPrefix(p.Method, "/"), "/", ".")
+	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
+	if err != nil {
+		return unary
+	}
+	md, ok := d.(protoreflect.MethodDescriptor)
+	switch {
+	case !ok:
+		return unary
+	case md.IsStreamingClient():
+		return webSocket
+	case md.IsStreamingServer():
+		return serverStream
+	}
+	return unary
+}
+
+// streamNote ends the description of a server stream's 200 response.
+const streamNote = " Sent as newline-delimited JSON (" + ndjsonType + "), one object per line with the message in " +
+	"`result`, or an `error` with a google.rpc.Status that ends the stream; or, to clients that accept " +
+	eventStreamType + ", as Server-Sent Events: one event per message whose data is the message, " +
+	"a final `event: error` with the google.rpc.Status, and a final `event: end`."
+
+// webSocketNote describes the answer to a method served over WebSocket.
+const webSocketNote = "Switching Protocols: the connection becomes a WebSocket (send `Connection: Upgrade` and " +
+	"`Upgrade: websocket`). Each text frame carries one JSON message of the stream, both ways; the " +
+	"close code, mapped from the final gRPC status, and the reason, its message, end the call. " +
+	"Without the upgrade headers the gateway answers 426."
+
+// streamV2 documents a streamed response in an OpenAPI v2 operation: the media types of a
+// server stream (v2 lists them per operation, errors' application/json included), and 101
+// instead of 200 for WebSocket methods.
+func streamV2(op *object, kind streamKind) {
+	switch kind {
+	case serverStream:
+		op.set("produces", []any{"application/json", ndjsonType, eventStreamType})
+		noteStream(op.obj("responses").obj("200"))
+	case webSocket:
+		switchProtocols(op.obj("responses"))
+	}
+}
+
+// streamV3 documents a streamed response in an OpenAPI v3 operation: a server stream's 200 as
+// newline-delimited JSON (the generator's application/json, one line's schema) or Server-Sent
+// Events, and 101 instead of 200 for WebSocket methods.
+func streamV3(op *object, kind streamKind) {
+	switch kind {
+	case serverStream:
+		ok := op.obj("responses").obj("200")
+		noteStream(ok)
+		content := ok.obj("content")
+		if content == nil {
+			return
+		}
+		content.rename("application/json", ndjsonType)
+		if content.get(eventStreamType) == nil {
+			schema := newObject()
+			schema.set("type", "string")
+			events := newObject()
+			events.set("schema", schema)
+			content.set(eventStreamType, events)
+		}
+	case webSocket:
+		switchProtocols(op.obj("responses"))
+	}
+}
+
+// noteStream adds streamNote to a response's description, once.
+func noteStream(resp *object) {
+	if resp == nil {
+		return
+	}
+	if d := resp.str("description"); !strings.Contains(d, streamNote) {
+		resp.set("description", strings.TrimSpace(d)+streamNote)
+	}
+}
+
+// switchProtocols replaces the 200 response of a WebSocket method with a 101 one, which has
+// no body: the 200's description, which names the message, then webSocketNote. The schema of
+// one message, the generator's stream result, stays in the WebSocketMessageExtension of the 101
+// response.
+func switchProtocols(responses *object) {
+	ok := responses.obj("200")
+	if ok == nil {
+		return
+	}
+	what := strings.TrimSpace(strings.TrimSuffix(ok.str("description"), "(streaming responses)"))
+	if what == "A successful response." {
+		what = ""
+	}
+	schema := ok.obj("schema")
+	if content := ok.obj("content"); content != nil && content.obj("application/json") != nil {
+		schema = content.obj("application/json").obj("schema")
+	}
+	resp := newObject()
+	resp.set("description", strings.TrimSpace(what+" "+webSocketNote))
+	if schema != nil && schema.obj("properties") != nil && schema.obj("properties").obj("result") != nil {
+		resp.set(WebSocketMessageExtension, schema.obj("properties").obj("result"))
+	}
+	responses.rename("200", "101")
+	responses.set("101", resp)
+}
