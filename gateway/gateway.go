@@ -144,6 +144,9 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 		TrustedProxies: cfg.Listen.TrustedProxyPrefixes(),
 		CORS:           cfg.CORS,
 		MaxBodyBytes:   cfg.API.MaxRequestBodyBytes,
+		MaxJSONDepth:   cfg.API.MaxJSONDepth,
+		MaxGRPCTimeout: cfg.API.MaxGRPCTimeout.D(),
+		Shedder:        edge.NewShedder(cfg.Listen.MaxInFlightRequests, edge.WithShedderRegisterer(edgeFuncs.tel.Registerer())),
 		// After recover: metrics and the request's trace span, then the global IP filter.
 		Before: []func(http.Handler) http.Handler{edgeFuncs.tel.Middleware, edgeFuncs.ipf.GlobalMiddleware},
 	})

@@ -13,6 +13,8 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/archway-gateway/archway/gateway/edge"
 )
 
 // jsonMarshaler is the gateway's JSON codec: canonical proto3 JSON out (lowerCamelCase names,
@@ -116,6 +118,10 @@ func (m *jsonMarshaler) decode(r io.Reader, v any) error {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			return fmt.Errorf("request body is larger than the limit of %d bytes", tooLarge.Limit)
+		}
+		var tooDeep *edge.JSONDepthError
+		if errors.As(err, &tooDeep) {
+			return tooDeep
 		}
 		return errors.New("request body could not be read")
 	}
