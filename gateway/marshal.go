@@ -139,22 +139,44 @@ func (m *jsonMarshaler) decode(r io.Reader, v any) error {
 	return nil
 }
 
-// readAll is io.ReadAll into buf: protojson copies what it keeps of its input, so the body can
-// be read into a reused buffer.
+// readAll reads r to its end. A body that fits buf is read into it: protojson copies what it
+// keeps of its input, so buf can be a reused buffer. A longer body goes on in fixed-size chunks
+// that are joined once the body ends, so reading n bytes holds about n bytes, and 2n while they
+// are joined, where append's growth would leave several times n behind; a body cut off at its
+// size limit is never joined at all.
 func readAll(r io.Reader, buf []byte) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+	buf, done, err := readInto(r, buf)
+	if err != nil || done {
+		return buf, err
+	}
+	chunks := [][]byte{buf}
+	for !done {
+		var c []byte
+		if c, done, err = readInto(r, make([]byte, 0, bodyChunk)); err != nil {
+			// The scratch buffer goes back to its pool; the chunks are dropped.
+			return buf, err
 		}
+		chunks = append(chunks, c)
+	}
+	return bytes.Join(chunks, nil), nil
+}
+
+// bodyChunk is the size of the chunks of a body that outgrows its scratch buffer.
+const bodyChunk = 64 << 10
+
+// readInto reads r into buf until buf is full or r ends; done reports that r ended.
+func readInto(r io.Reader, buf []byte) (_ []byte, done bool, _ error) {
+	for len(buf) < cap(buf) {
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if errors.Is(err, io.EOF) {
-			return buf, nil
+			return buf, true, nil
 		}
 		if err != nil {
-			return buf, err
+			return buf, false, err
 		}
 	}
+	return buf, false, nil
 }
 
 // bodyError rewords a JSON decoding error for clients: protojson's text names the position and

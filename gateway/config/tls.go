@@ -1,6 +1,9 @@
 package config
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // TLS configures HTTPS on the public listener. It is on when CertFile is
 // set. The protocol settings are fixed: TLS 1.2 or later, AEAD cipher
@@ -74,7 +77,7 @@ func (c *Config) checkEdgeLimits(ch *checker) {
 		if !t.Enabled() {
 			ch.failf("listen.redirect_address", "needs listen.tls.cert_file: it redirects to HTTPS")
 		}
-		if c.Listen.RedirectAddress == c.Listen.Address {
+		if c.Listen.RedirectAddress == c.Listen.Address && !strings.HasSuffix(c.Listen.Address, ":0") {
 			ch.failf("listen.redirect_address", "must differ from listen.address, got %q for both", c.Listen.Address)
 		}
 	}
