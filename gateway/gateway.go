@@ -146,7 +146,9 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 		MaxBodyBytes:   cfg.API.MaxRequestBodyBytes,
 		MaxJSONDepth:   cfg.API.MaxJSONDepth,
 		MaxGRPCTimeout: cfg.API.MaxGRPCTimeout.D(),
-		Shedder:        edge.NewShedder(cfg.Listen.MaxInFlightRequests, edge.WithShedderRegisterer(edgeFuncs.tel.Registerer())),
+		// /healthz is never shed: an overloaded gateway must not also fail its liveness probe.
+		Shedder: edge.NewShedder(cfg.Listen.MaxInFlightRequests,
+			edge.WithShedderRegisterer(edgeFuncs.tel.Registerer()), edge.WithExemptPaths("/healthz")),
 		// After recover: metrics and the request's trace span, then the global IP filter.
 		Before: []func(http.Handler) http.Handler{edgeFuncs.tel.Middleware, edgeFuncs.ipf.GlobalMiddleware},
 	})

@@ -741,4 +741,3 @@ admin: {enabled: false}
 		t.Errorf("redirect: %d to %q", resp.StatusCode, loc)
 	}
 }
-

@@ -252,11 +252,14 @@ func TestShedderAnswers503OverTheLimit(t *testing.T) {
 	t.Parallel()
 	const limit = 3
 	reg := prometheus.NewPedanticRegistry()
-	s := edge.NewShedder(limit, edge.WithShedderRegisterer(reg), edge.WithRetryAfter(1500*time.Millisecond))
+	s := edge.NewShedder(limit, edge.WithShedderRegisterer(reg), edge.WithRetryAfter(1500*time.Millisecond), edge.WithExemptPaths("/healthz"))
 	release := make(chan struct{})
 	var entered sync.WaitGroup
 	entered.Add(limit)
-	h := s.Middleware(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h := s.Middleware(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" {
+			return
+		}
 		select {
 		case <-release:
 		default:
@@ -271,6 +274,11 @@ func TestShedderAnswers503OverTheLimit(t *testing.T) {
 	entered.Wait()
 	if got := s.InFlight(); got != limit {
 		t.Errorf("InFlight() = %d, want %d", got, limit)
+	}
+	live := httptest.NewRecorder()
+	h.ServeHTTP(live, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+	if live.Code != http.StatusOK {
+		t.Errorf("exempt /healthz at the limit: %d, want 200", live.Code)
 	}
 	for range 5 {
 		rec := httptest.NewRecorder()
@@ -298,5 +306,41 @@ archway_edge_shed_requests_total 5
 archway_edge_in_flight_requests 0
 `)); err != nil {
 		t.Error(err)
+	}
+}
+
+// BenchmarkLimitJSONDepth reads a 1 MiB body of ordinary JSON through the depth check, and
+// without it for comparison.
+func BenchmarkLimitJSONDepth(b *testing.B) {
+	var sb strings.Builder
+	for sb.Len() < 1<<20 {
+		sb.WriteString(`{"name":"users/ada","tags":["a","b\"]"],"address":{"city":"London","lines":[1,2,3]}},`)
+	}
+	body := "[" + strings.TrimSuffix(sb.String(), ",") + "]"
+	buf := make([]byte, 32<<10)
+	drain := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		for {
+			if _, err := r.Body.Read(buf); err != nil {
+				if !errors.Is(err, io.EOF) {
+					b.Fatal(err)
+				}
+				return
+			}
+		}
+	})
+	for _, bc := range []struct {
+		name string
+		h    http.Handler
+	}{
+		{"unchecked", drain},
+		{"checked", edge.LimitJSONDepth(drain, 100)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				req := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body))
+				bc.h.ServeHTTP(nil, req)
+			}
+		})
 	}
 }

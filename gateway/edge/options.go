@@ -12,6 +12,7 @@ type ShedderOption func(*shedderOptions)
 type shedderOptions struct {
 	reg               prometheus.Registerer
 	retryAfterSeconds int
+	exempt            []string
 }
 
 // WithShedderRegisterer registers the shedder's metrics with reg:
@@ -27,4 +28,11 @@ func WithRetryAfter(d time.Duration) ShedderOption {
 	return func(o *shedderOptions) {
 		o.retryAfterSeconds = max(1, int((d+time.Second-1)/time.Second))
 	}
+}
+
+// WithExemptPaths exempts requests for these exact URL paths from the limit: they are neither
+// counted nor shed. A liveness probe path belongs here, so that an overloaded gateway is not
+// also restarted by its orchestrator. By default no path is exempt.
+func WithExemptPaths(paths ...string) ShedderOption {
+	return func(o *shedderOptions) { o.exempt = append(o.exempt, paths...) }
 }

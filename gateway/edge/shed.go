@@ -19,6 +19,7 @@ type Shedder struct {
 	limit      int64
 	inFlight   atomic.Int64
 	retryAfter string
+	exempt     map[string]bool
 	shed       prometheus.Counter
 }
 
@@ -32,10 +33,14 @@ func NewShedder(limit int, opts ...ShedderOption) *Shedder {
 	s := &Shedder{
 		limit:      int64(limit),
 		retryAfter: strconv.Itoa(o.retryAfterSeconds),
+		exempt:     make(map[string]bool, len(o.exempt)),
 		shed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "archway_edge_shed_requests_total",
 			Help: "Requests answered 503 because the gateway was serving listen.max_in_flight_requests requests already.",
 		}),
+	}
+	for _, p := range o.exempt {
+		s.exempt[p] = true
 	}
 	if o.reg != nil {
 		o.reg.MustRegister(s.shed, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -54,6 +59,10 @@ func ShedStatus() *status.Status {
 // Middleware counts the requests in next and sheds those over the limit.
 func (s *Shedder) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.exempt[r.URL.Path] {
+			next.ServeHTTP(w, r)
+			return
+		}
 		if s.inFlight.Add(1) > s.limit {
 			s.inFlight.Add(-1)
 			s.shed.Inc()
