@@ -722,7 +722,12 @@ admin: {enabled: false}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- gw.ServeListeners(ctx, gateway.Listeners{API: api, Redirect: redirect}) }()
-	t.Cleanup(func() { cancel(); <-done })
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("ServeListeners: %v", err)
+		}
+	})
 
 	conn, err := net.Dial("tcp", redirect.Addr().String())
 	if err != nil {

@@ -13,6 +13,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/archway-gateway/archway/gateway/edge"
 )
@@ -342,5 +344,20 @@ func BenchmarkLimitJSONDepth(b *testing.B) {
 				bc.h.ServeHTTP(nil, req)
 			}
 		})
+	}
+}
+
+// TestWriteStatusWithInvalidUTF8 is the bug FuzzRequest found: a decoding error that quotes a
+// client's invalid UTF-8 made the Status unmarshalable, and the client got an empty 400.
+func TestWriteStatusWithInvalidUTF8(t *testing.T) {
+	t.Parallel()
+	rec := httptest.NewRecorder()
+	edge.WriteStatus(rec, 0, status.New(codes.InvalidArgument, "invalid JSON body: invalid value \x80"))
+	if rec.Code != http.StatusBadRequest {
+		t.Errorf("status %d, want 400", rec.Code)
+	}
+	code, msg := statusOf(t, rec)
+	if code != 3 || msg != "invalid JSON body: invalid value \uFFFD" {
+		t.Errorf("code %d, message %q", code, msg)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -207,21 +208,21 @@ func TestCertificateRotation(t *testing.T) {
 	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.ca.Pool()}, ForceAttemptHTTP2: true}
 	t.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
-	get := func() *http.Response {
+	// get returns the protocol and the serial number of the certificate of one request.
+	get := func() (string, *big.Int) {
 		t.Helper()
 		resp, err := client.Get("https://" + addr + "/")
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer func() { _ = resp.Body.Close() }()
 		_, _ = io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close()
-		return resp
+		return resp.Proto, resp.TLS.PeerCertificates[0].SerialNumber
 	}
-	first := get()
-	if first.Proto != "HTTP/2.0" {
-		t.Errorf("protocol %s, want HTTP/2.0", first.Proto)
+	proto, oldSerial := get()
+	if proto != "HTTP/2.0" {
+		t.Errorf("protocol %s, want HTTP/2.0", proto)
 	}
-	oldSerial := first.TLS.PeerCertificates[0].SerialNumber
 
 	// Same size files can keep the modification time on coarse clocks: move it on.
 	newLeaf := s.writeServer(t, s.ca)
@@ -232,7 +233,7 @@ func TestCertificateRotation(t *testing.T) {
 		}
 	}
 
-	if again := get(); again.TLS.PeerCertificates[0].SerialNumber.Cmp(oldSerial) != 0 {
+	if _, serial := get(); serial.Cmp(oldSerial) != 0 {
 		t.Error("the open HTTP/2 connection changed certificate; want it kept")
 	}
 	fresh, err := dialUntil(addr, &tls.Config{RootCAs: s.ca.Pool(), ServerName: "127.0.0.1"}, newLeaf)
