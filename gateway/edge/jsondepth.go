@@ -53,28 +53,48 @@ func (b *depthBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Byte classes for scan: everything else is plain.
+const (
+	plain = iota
+	quote
+	backslash
+	open
+	closing
+)
+
+var jsonClass = func() (t [256]uint8) {
+	t['"'], t['\\'] = quote, backslash
+	t['{'], t['['] = open, open
+	t['}'], t[']'] = closing, closing
+	return t
+}()
+
 // scan advances the state over p and returns the index of the byte that went too deep, or -1.
+// One table lookup per byte, with the state in local variables.
 func (b *depthBody) scan(p []byte) int {
+	depth, inString, escaped := b.depth, b.inString, b.escaped
+	defer func() { b.depth, b.inString, b.escaped = depth, inString, escaped }()
 	for i, c := range p {
+		class := jsonClass[c]
+		if class == plain {
+			escaped = false
+			continue
+		}
 		switch {
-		case b.inString:
-			switch {
-			case b.escaped:
-				b.escaped = false
-			case c == '\\':
-				b.escaped = true
-			case c == '"':
-				b.inString = false
-			}
-		case c == '"':
-			b.inString = true
-		case c == '{' || c == '[':
-			b.depth++
-			if b.depth > b.max {
+		case escaped:
+			escaped = false
+		case inString:
+			escaped = class == backslash
+			inString = class != quote
+		case class == quote:
+			inString = true
+		case class == open:
+			depth++
+			if depth > b.max {
 				return i
 			}
-		case c == '}' || c == ']':
-			b.depth--
+		case class == closing:
+			depth--
 		}
 	}
 	return -1
