@@ -134,6 +134,13 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 		_ = g.Close()
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
+	// /healthz is never shed: an overloaded gateway must not also fail its liveness probe.
+	shedder, err := edge.NewShedder(cfg.Listen.MaxInFlightRequests,
+		edge.WithShedderRegisterer(edgeFuncs.tel.Registerer()), edge.WithExemptPaths("/healthz"))
+	if err != nil {
+		_ = g.Close()
+		return nil, fmt.Errorf("gateway.New: %w", err)
+	}
 	g.handler = edge.Chain(served, edge.Options{
 		Logger:    g.logger,
 		AccessLog: cfg.Log.AccessLog,
@@ -146,9 +153,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 		MaxBodyBytes:   cfg.API.MaxRequestBodyBytes,
 		MaxJSONDepth:   cfg.API.MaxJSONDepth,
 		MaxGRPCTimeout: cfg.API.MaxGRPCTimeout.D(),
-		// /healthz is never shed: an overloaded gateway must not also fail its liveness probe.
-		Shedder: edge.NewShedder(cfg.Listen.MaxInFlightRequests,
-			edge.WithShedderRegisterer(edgeFuncs.tel.Registerer()), edge.WithExemptPaths("/healthz")),
+		Shedder:        shedder,
 		// After recover: metrics and the request's trace span, then the global IP filter.
 		Before: []func(http.Handler) http.Handler{edgeFuncs.tel.Middleware, edgeFuncs.ipf.GlobalMiddleware},
 	})

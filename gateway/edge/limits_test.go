@@ -254,7 +254,13 @@ func TestShedderAnswers503OverTheLimit(t *testing.T) {
 	t.Parallel()
 	const limit = 3
 	reg := prometheus.NewPedanticRegistry()
-	s := edge.NewShedder(limit, edge.WithShedderRegisterer(reg), edge.WithRetryAfter(1500*time.Millisecond), edge.WithExemptPaths("/healthz"))
+	s, err := edge.NewShedder(limit, edge.WithShedderRegisterer(reg), edge.WithRetryAfter(1500*time.Millisecond), edge.WithExemptPaths("/healthz"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := edge.NewShedder(limit, edge.WithShedderRegisterer(reg)); err == nil {
+		t.Error("a second shedder registered the same metrics")
+	}
 	release := make(chan struct{})
 	var entered sync.WaitGroup
 	entered.Add(limit)

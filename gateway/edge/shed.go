@@ -1,6 +1,7 @@
 package edge
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -24,8 +25,8 @@ type Shedder struct {
 }
 
 // NewShedder returns a Shedder that serves at most limit requests at once; limit must be
-// positive.
-func NewShedder(limit int, opts ...ShedderOption) *Shedder {
+// positive. It fails only when its metrics cannot be registered.
+func NewShedder(limit int, opts ...ShedderOption) (*Shedder, error) {
 	o := shedderOptions{retryAfterSeconds: 1}
 	for _, opt := range opts {
 		opt(&o)
@@ -43,12 +44,17 @@ func NewShedder(limit int, opts ...ShedderOption) *Shedder {
 		s.exempt[p] = true
 	}
 	if o.reg != nil {
-		o.reg.MustRegister(s.shed, prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		inFlight := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "archway_edge_in_flight_requests",
 			Help: "Requests the gateway is serving, counted against listen.max_in_flight_requests.",
-		}, func() float64 { return float64(s.inFlight.Load()) }))
+		}, func() float64 { return float64(s.inFlight.Load()) })
+		for _, c := range []prometheus.Collector{s.shed, inFlight} {
+			if err := o.reg.Register(c); err != nil {
+				return nil, fmt.Errorf("edge.NewShedder: register metrics: %w", err)
+			}
+		}
 	}
-	return s
+	return s, nil
 }
 
 // ShedStatus is the status of a shed request.
