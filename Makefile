@@ -66,6 +66,10 @@ bench-micro: ## Run the hot-path Go micro-benchmarks (benchstat-friendly output)
 build: ## Build the archway and storefront binaries into bin/
 	go build -o bin/ ./cmd/...
 
+.PHONY: certs
+certs: ## Write a throwaway CA and server/client certificates to certs/ for trying TLS locally
+	go run ./internal/cmd/certs -out certs
+
 .PHONY: run
 run: ## Run the gateway with the embedded demo backends on :8080
 	go run ./cmd/archway

@@ -1,15 +1,33 @@
 package gateway
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"maps"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
+	"golang.org/x/net/http/httpguts"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/archway-gateway/archway/gateway/config"
+	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
+	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
 )
 
@@ -66,6 +84,246 @@ func FuzzCheckQuery(f *testing.F) {
 			}
 			if !named {
 				t.Fatalf("%s %s: error %q names no parameter of %q", r.httpMethod, r.pattern, err, raw)
+			}
+		}
+	})
+}
+
+// fuzzUsers echoes what it decoded and records the metadata of its last call.
+type fuzzUsers struct {
+	usersv1.UnimplementedUserServiceServer
+	mu sync.Mutex
+	md metadata.MD
+}
+
+func (u *fuzzUsers) record(ctx context.Context) {
+	md, _ := metadata.FromIncomingContext(ctx)
+	u.mu.Lock()
+	u.md = md
+	u.mu.Unlock()
+}
+
+func (u *fuzzUsers) lastMD() metadata.MD {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	md := u.md
+	u.md = nil
+	return md
+}
+
+func (u *fuzzUsers) GetUser(ctx context.Context, req *usersv1.GetUserRequest) (*usersv1.User, error) {
+	u.record(ctx)
+	return &usersv1.User{Name: req.GetName()}, nil
+}
+
+func (u *fuzzUsers) ListUsers(ctx context.Context, req *usersv1.ListUsersRequest) (*usersv1.ListUsersResponse, error) {
+	u.record(ctx)
+	return &usersv1.ListUsersResponse{NextPageToken: req.GetPageToken()}, nil
+}
+
+func (u *fuzzUsers) CreateUser(ctx context.Context, req *usersv1.CreateUserRequest) (*usersv1.User, error) {
+	u.record(ctx)
+	return req.GetUser(), nil
+}
+
+func (u *fuzzUsers) UpdateUser(ctx context.Context, req *usersv1.UpdateUserRequest) (*usersv1.User, error) {
+	u.record(ctx)
+	return req.GetUser(), nil
+}
+
+// panicLog fails fuzzing when the gateway recovers a panic: Recover turns it into a 500, which
+// alone would not tell a panic from a backend's internal error.
+type panicLog struct {
+	slog.Handler
+	panics atomic.Int64
+}
+
+func (h *panicLog) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *panicLog) Handle(_ context.Context, r slog.Record) error {
+	if strings.Contains(r.Message, "panic") {
+		h.panics.Add(1)
+	}
+	return nil
+}
+
+// fuzzGateway is a gateway in front of every storefront service on an in-memory listener: users
+// echoes, orders and catalog are unimplemented. Every method is public and not rate limited, so
+// that fuzzed requests reach decoding and the backend.
+func fuzzGateway(f *testing.F) (http.Handler, *fuzzUsers, *panicLog) {
+	f.Helper()
+	users := &fuzzUsers{}
+	lis := bufconn.Listen(1 << 20)
+	srv := grpc.NewServer()
+	usersv1.RegisterUserServiceServer(srv, users)
+	ordersv1.RegisterOrderServiceServer(srv, ordersv1.UnimplementedOrderServiceServer{})
+	catalogv1.RegisterCatalogServiceServer(srv, catalogv1.UnimplementedCatalogServiceServer{})
+	go func() { _ = srv.Serve(lis) }()
+	f.Cleanup(srv.Stop)
+	cfg, err := config.Parse([]byte(`
+admin: {enabled: false}
+log: {access_log: false}
+api: {forward_headers: [X-Tenant]}
+policy: {defaults: {access: public, rate_limit_class: none}}
+authn:
+  api_keys:
+    - client_id: fuzzer
+      sha256: 62af8704764faf8ea82fc61ce9c4c3908b6cb97d463a634e9e587d7c885db0ef
+      scopes: [users.read, users.write, orders.write, orders.admin, catalog.write]
+backends:
+  - {name: users, address: "passthrough:///x", services: [storefront.users.v1.UserService]}
+  - {name: orders, address: "passthrough:///x", services: [storefront.orders.v1.OrderService]}
+  - {name: catalog, address: "passthrough:///x", services: [storefront.catalog.v1.CatalogService]}
+`), nil)
+	if err != nil {
+		f.Fatal(err)
+	}
+	logs := &panicLog{}
+	g, err := New(f.Context(), cfg, WithLogger(slog.New(logs)), WithDialOptions(
+		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+		grpc.WithTransportCredentials(insecure.NewCredentials())))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { _ = g.Close() })
+	return g.Handler(), users, logs
+}
+
+// checkAnswer checks what every answer must be: no recovered panic, and an error is a
+// google.rpc.Status JSON body.
+func checkAnswer(t *testing.T, rec *httptest.ResponseRecorder, logs *panicLog, what string) {
+	t.Helper()
+	if n := logs.panics.Swap(0); n > 0 {
+		t.Fatalf("%s: the gateway recovered a panic", what)
+	}
+	if rec.Code < 400 {
+		return
+	}
+	var st struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); err != nil || st.Code == 0 || st.Message == "" {
+		t.Fatalf("%s: %d answer is not a google.rpc.Status: %q", what, rec.Code, rec.Body)
+	}
+}
+
+var fuzzMethods = [...]string{http.MethodGet, http.MethodPost, http.MethodPatch, http.MethodDelete, http.MethodPut}
+
+// FuzzRequest sends untrusted requests through the whole gateway: route matching, path
+// parameter and query decoding, JSON body decoding into the request message, and the call to
+// a backend. No request may panic, every error must be a google.rpc.Status, and a GetUser that
+// succeeds must have decoded one path segment into the name.
+func FuzzRequest(f *testing.F) {
+	for _, seed := range []struct {
+		method            byte
+		path, query, body string
+	}{
+		{0, "/v1/users/ada", "", ""},
+		{0, "/v1/users/a%2Fb", "", ""},
+		{0, "/v1/users/%zz", "", ""},
+		{0, "/v1/users/ada/extra", "", ""},
+		{0, "/v1/users", "page_size=2&page_token=x", ""},
+		{0, "/v1/users", "page_size=-1&page_size=2", ""},
+		{0, "/v1/users", "read_mask=name,email&filter=%00", ""},
+		{1, "/v1/users", "", `{"displayName":"Ada","email":"ada@example.com"}`},
+		{1, "/v1/users", "", `{"displayName":` + strings.Repeat("[", 200)},
+		{2, "/v1/users/ada", "update_mask=display_name", `{"displayName":"Ada"}`},
+		{2, "/v1/users/ada", "", `{"name":"users/eve"}`},
+		{3, "/v1/users/ada", "etag=1", ""},
+		{0, "/v1/products", "price.min_minor=1&tags=a&tags=b", ""},
+		{0, "/v1/products/p1", "", ""},
+		{1, "/v1/orders", "", `{"items":[{"productId":"p1","quantity":2}]}`},
+		{0, "/v1/orders/o1:watch", "", ""},
+		{0, "/v1/users/ada:custom", "", ""},
+		{4, "/v1/users/ada", "", "{}"},
+		{0, "//v1//users/ada", "", ""},
+		{0, "/v1/users/..%2F..%2Fadmin", "", ""},
+	} {
+		f.Add(seed.method, seed.path, seed.query, seed.body)
+	}
+	h, users, logs := fuzzGateway(f)
+	f.Fuzz(func(t *testing.T, method byte, path, query, body string) {
+		if !strings.HasPrefix(path, "/") {
+			return
+		}
+		m := fuzzMethods[int(method)%len(fuzzMethods)]
+		req, err := http.NewRequest(m, "http://gateway.test"+path+"?"+query, strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		req.Header.Set("X-Api-Key", "test-key")
+		req.RemoteAddr = "192.0.2.1:1234"
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		what := fmt.Sprintf("%s %q ? %q with body %q", m, path, query, body)
+		checkAnswer(t, rec, logs, what)
+		users.lastMD()
+		if m != http.MethodGet || rec.Code != http.StatusOK || !strings.HasPrefix(req.URL.Path, "/v1/users/") {
+			return
+		}
+		var u struct {
+			Name string `json:"name"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &u); err != nil {
+			t.Fatalf("%s: 200 with body %q: %v", what, rec.Body, err)
+		}
+		// grpc-gateway lets * match an empty segment too ("GET /v1/users/" asks for
+		// "users/"), which the backend's validation refuses; a slash inside the segment can
+		// only come from an escaped one.
+		seg, ok := strings.CutPrefix(u.Name, "users/")
+		escaped := strings.Contains(strings.ToUpper(req.URL.EscapedPath()), "%2F")
+		if !ok || strings.Contains(seg, "/") && !escaped {
+			t.Fatalf("%s: GetUser decoded name %q, want users/ and one segment", what, u.Name)
+		}
+	})
+}
+
+// forwardedAlways are the metadata keys every backend call carries, whatever the client sends.
+var forwardedAlways = map[string]bool{
+	":authority": true, "content-type": true, "user-agent": true, "x-request-id": true,
+	"x-forwarded-for": true, "x-forwarded-host": true,
+}
+
+// FuzzHeaderToMetadata sends one untrusted header with a request: only an allowlisted header
+// (X-Tenant, or Grpc-Metadata-X-Tenant) may reach the backend as metadata, with its value as
+// sent; nothing else the client sends may appear there.
+func FuzzHeaderToMetadata(f *testing.F) {
+	for _, seed := range [][2]string{
+		{"X-Tenant", "acme"}, {"x-tenant", "acme"}, {"Grpc-Metadata-X-Tenant", "acme"}, {"Grpc-Metadata-X-Other", "x"},
+		{"X-Other", "x"}, {"Authorization", "Bearer x"}, {"Grpc-Timeout", "1S"}, {"Grpc-Metadata-Grpc-Status", "0"},
+		{"Grpc-Metadata-", "x"}, {"X-Tenant-Bin", "AAEC"}, {"Grpc-Metadata-X-Tenant-Bin", "AAEC"}, {"Te", "trailers"},
+		{"Content-Type", "application/grpc"}, {"X-Request-Id", "abc"}, {"Host", "evil.test"}, {"Connection", "close"},
+	} {
+		f.Add(seed[0], seed[1])
+	}
+	h, users, logs := fuzzGateway(f)
+	f.Fuzz(func(t *testing.T, name, value string) {
+		if !httpguts.ValidHeaderFieldName(name) || !httpguts.ValidHeaderFieldValue(value) {
+			return
+		}
+		req := httptest.NewRequest(http.MethodGet, "/v1/users/ada", nil)
+		req.Header.Set("X-Api-Key", "test-key")
+		req.Header.Set(name, value)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		what := fmt.Sprintf("header %q: %q", name, value)
+		checkAnswer(t, rec, logs, what)
+		md := users.lastMD()
+		if md == nil {
+			return
+		}
+		canonical := http.CanonicalHeaderKey(name)
+		allowlisted := canonical == "X-Tenant" || canonical == "Grpc-Metadata-X-Tenant"
+		for k, v := range md {
+			switch {
+			case forwardedAlways[k] || strings.HasPrefix(k, "grpc-") || strings.HasPrefix(k, "x-archway-") || k == "traceparent" || k == "tracestate":
+			case k == "x-tenant" && allowlisted:
+				if len(v) != 1 || v[0] != value {
+					t.Fatalf("%s: backend got x-tenant %q", what, v)
+				}
+			default:
+				t.Fatalf("%s: backend got metadata %q: %q, which the allowlist does not name", what, k, v)
 			}
 		}
 	})

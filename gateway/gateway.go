@@ -130,6 +130,13 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 		_ = g.Close()
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
+	// /healthz is never shed: an overloaded gateway must not also fail its liveness probe.
+	shedder, err := edge.NewShedder(cfg.Listen.MaxInFlightRequests,
+		edge.WithShedderRegisterer(edgeFuncs.tel.Registerer()), edge.WithExemptPaths("/healthz"))
+	if err != nil {
+		_ = g.Close()
+		return nil, fmt.Errorf("gateway.New: %w", err)
+	}
 	g.handler = edge.Chain(served, edge.Options{
 		Logger:    g.logger,
 		AccessLog: cfg.Log.AccessLog,
@@ -140,6 +147,9 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 		TrustedProxies: cfg.Listen.TrustedProxyPrefixes(),
 		CORS:           cfg.CORS,
 		MaxBodyBytes:   cfg.API.MaxRequestBodyBytes,
+		MaxJSONDepth:   cfg.API.MaxJSONDepth,
+		MaxGRPCTimeout: cfg.API.MaxGRPCTimeout.D(),
+		Shedder:        shedder,
 		// After recover: metrics and the request's trace span, then the global IP filter.
 		Before: []func(http.Handler) http.Handler{edgeFuncs.tel.Middleware, edgeFuncs.ipf.GlobalMiddleware},
 	})
@@ -471,55 +481,63 @@ func (g *Gateway) Close() error {
 	return errors.Join(g.backends.Close(), g.edge.close())
 }
 
-// Run serves the API on cfg.Listen.Address (and the admin endpoints on cfg.Admin.Address when
-// enabled) until ctx ends, then shuts down gracefully: readiness turns false, listeners close,
-// and in-flight requests get up to cfg.Shutdown.DrainTimeout to finish.
+// Run serves the API on cfg.Listen.Address (over HTTPS when listen.tls is set; then also the
+// redirects to HTTPS on cfg.Listen.RedirectAddress, when set), and the admin endpoints on
+// cfg.Admin.Address when enabled, until ctx ends; then it shuts down gracefully: readiness
+// turns false, listeners close, and in-flight requests get up to cfg.Shutdown.DrainTimeout to
+// finish.
 func (g *Gateway) Run(ctx context.Context) error {
 	var lc net.ListenConfig
-	apiLn, err := lc.Listen(ctx, "tcp", g.cfg.Listen.Address)
-	if err != nil {
+	var lns Listeners
+	closeAll := func() {
+		for _, ln := range []net.Listener{lns.API, lns.Admin, lns.Redirect} {
+			if ln != nil {
+				_ = ln.Close()
+			}
+		}
+	}
+	var err error
+	if lns.API, err = lc.Listen(ctx, "tcp", g.cfg.Listen.Address); err != nil {
 		return fmt.Errorf("gateway.Run: listen: %w", err)
 	}
-	var adminLn net.Listener
 	if g.cfg.Admin.Enabled {
-		adminLn, err = lc.Listen(ctx, "tcp", g.cfg.Admin.Address)
-		if err != nil {
-			_ = apiLn.Close()
+		if lns.Admin, err = lc.Listen(ctx, "tcp", g.cfg.Admin.Address); err != nil {
+			closeAll()
 			return fmt.Errorf("gateway.Run: admin listen: %w", err)
 		}
 	}
-	return g.Serve(ctx, apiLn, adminLn)
+	if g.cfg.Listen.RedirectAddress != "" {
+		if lns.Redirect, err = lc.Listen(ctx, "tcp", g.cfg.Listen.RedirectAddress); err != nil {
+			closeAll()
+			return fmt.Errorf("gateway.Run: redirect listen: %w", err)
+		}
+	}
+	return g.ServeListeners(ctx, lns)
 }
 
 // Serve is Run on listeners the caller opened; adminLn may be nil. It closes both.
 func (g *Gateway) Serve(ctx context.Context, apiLn, adminLn net.Listener) error {
-	l := g.cfg.Listen
-	servers := []*http.Server{{
-		Handler:           g.handler,
-		ReadHeaderTimeout: l.ReadHeaderTimeout.D(),
-		ReadTimeout:       l.ReadTimeout.D(),
-		WriteTimeout:      l.WriteTimeout.D(),
-		IdleTimeout:       l.IdleTimeout.D(),
-		MaxHeaderBytes:    l.MaxHeaderBytes,
-		ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
-	}}
-	listeners := []net.Listener{apiLn}
-	names := []string{"api"}
-	if adminLn != nil {
-		servers = append(servers, &http.Server{
-			Handler:           g.AdminHandler(),
-			ReadHeaderTimeout: l.ReadHeaderTimeout.D(),
-			ErrorLog:          slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn),
-		})
-		listeners = append(listeners, adminLn)
-		names = append(names, "admin")
+	return g.ServeListeners(ctx, Listeners{API: apiLn, Admin: adminLn})
+}
+
+// ServeListeners is Run on listeners the caller opened, the redirect listener included. It
+// closes them all.
+func (g *Gateway) ServeListeners(ctx context.Context, lns Listeners) error {
+	servers, err := g.newServers(lns)
+	if err != nil {
+		for _, ln := range []net.Listener{lns.API, lns.Admin, lns.Redirect} {
+			if ln != nil {
+				_ = ln.Close()
+			}
+		}
+		return fmt.Errorf("gateway.Serve: %w", err)
 	}
 	errc := make(chan error, len(servers))
-	for i, srv := range servers {
-		g.logger.Info("listening", slog.String("listener", names[i]), slog.String("addr", listeners[i].Addr().String()))
+	for _, s := range servers {
+		g.logger.Info("listening", slog.String("listener", s.name), slog.String("addr", s.ln.Addr().String()), slog.Bool("tls", s.tls))
 		go func() {
-			if err := srv.Serve(listeners[i]); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				errc <- fmt.Errorf("gateway.Serve: %s listener: %w", names[i], err)
+			if err := s.serve(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				errc <- fmt.Errorf("gateway.Serve: %s listener: %w", s.name, err)
 				return
 			}
 			errc <- nil
@@ -546,12 +564,12 @@ func (g *Gateway) Serve(ctx context.Context, apiLn, adminLn net.Listener) error 
 	drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.cfg.Shutdown.DrainTimeout.D())
 	defer cancel()
 	var errs []error
-	for _, srv := range slices.Backward(servers) {
-		if err := srv.Shutdown(drainCtx); err != nil {
+	for _, s := range slices.Backward(servers) {
+		if err := s.srv.Shutdown(drainCtx); err != nil {
 			// Requests still open at the drain timeout (typically server streams) are cut;
 			// that is the configured outcome, not a failure of the process.
 			g.logger.Warn("drain timeout reached; closing the remaining connections", slog.Any("error", err))
-			_ = srv.Close()
+			_ = s.srv.Close()
 		}
 	}
 	for range len(servers) - boolToInt(serveErr != nil) {

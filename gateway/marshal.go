@@ -13,6 +13,8 @@ import (
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/archway-gateway/archway/gateway/edge"
 )
 
 // jsonMarshaler is the gateway's JSON codec: canonical proto3 JSON out (lowerCamelCase names,
@@ -117,6 +119,10 @@ func (m *jsonMarshaler) decode(r io.Reader, v any) error {
 		if errors.As(err, &tooLarge) {
 			return fmt.Errorf("request body is larger than the limit of %d bytes", tooLarge.Limit)
 		}
+		var tooDeep *edge.JSONDepthError
+		if errors.As(err, &tooDeep) {
+			return tooDeep
+		}
 		return errors.New("request body could not be read")
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
@@ -133,22 +139,44 @@ func (m *jsonMarshaler) decode(r io.Reader, v any) error {
 	return nil
 }
 
-// readAll is io.ReadAll into buf: protojson copies what it keeps of its input, so the body can
-// be read into a reused buffer.
+// readAll reads r to its end. A body that fits buf is read into it: protojson copies what it
+// keeps of its input, so buf can be a reused buffer. A longer body goes on in fixed-size chunks
+// that are joined once the body ends, so reading n bytes holds about n bytes, and 2n while they
+// are joined, where append's growth would leave several times n behind; a body cut off at its
+// size limit is never joined at all.
 func readAll(r io.Reader, buf []byte) ([]byte, error) {
-	for {
-		if len(buf) == cap(buf) {
-			buf = append(buf, 0)[:len(buf)]
+	buf, done, err := readInto(r, buf)
+	if err != nil || done {
+		return buf, err
+	}
+	chunks := [][]byte{buf}
+	for !done {
+		var c []byte
+		if c, done, err = readInto(r, make([]byte, 0, bodyChunk)); err != nil {
+			// The scratch buffer goes back to its pool; the chunks are dropped.
+			return buf, err
 		}
+		chunks = append(chunks, c)
+	}
+	return bytes.Join(chunks, nil), nil
+}
+
+// bodyChunk is the size of the chunks of a body that outgrows its scratch buffer.
+const bodyChunk = 64 << 10
+
+// readInto reads r into buf until buf is full or r ends; done reports that r ended.
+func readInto(r io.Reader, buf []byte) (_ []byte, done bool, _ error) {
+	for len(buf) < cap(buf) {
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if errors.Is(err, io.EOF) {
-			return buf, nil
+			return buf, true, nil
 		}
 		if err != nil {
-			return buf, err
+			return buf, false, err
 		}
 	}
+	return buf, false, nil
 }
 
 // bodyError rewords a JSON decoding error for clients: protojson's text names the position and

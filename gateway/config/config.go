@@ -93,6 +93,29 @@ type Listen struct {
 	// address is the peer address, unless the peer is one of them. By
 	// default empty: X-Forwarded-For is ignored.
 	TrustedProxies []string `yaml:"trusted_proxies"`
+
+	// TLS turns the listener into an HTTPS listener (HTTP/2 and HTTP/1.1).
+	// By default off: plain HTTP.
+	TLS TLS `yaml:"tls"`
+
+	// RedirectAddress, when set, is the TCP address of a plain-HTTP
+	// listener that answers every request with a 308 redirect to the same
+	// URL over HTTPS. Requires listen.tls. By default empty: no such
+	// listener.
+	RedirectAddress string `yaml:"redirect_address"`
+
+	// RedirectPort is the port the redirects point to. By default 0: the
+	// port of listen.address (left out of the URL when it is 443).
+	RedirectPort int `yaml:"redirect_port"`
+
+	// HTTP2MaxConcurrentStreams caps the streams one HTTP/2 client
+	// connection may have open at once. By default 100.
+	HTTP2MaxConcurrentStreams int `yaml:"http2_max_concurrent_streams"`
+
+	// MaxInFlightRequests caps the requests the listener serves at once,
+	// streams included; a request beyond it is answered at once with 503
+	// and Retry-After rather than queued. By default 10000.
+	MaxInFlightRequests int `yaml:"max_in_flight_requests"`
 }
 
 // Admin configures the admin listener, which serves /healthz, /readyz,
@@ -165,6 +188,16 @@ type API struct {
 	// in lower case, as gRPC metadata keys are. By default empty: no
 	// metadata is returned.
 	ForwardResponseHeaders []string `yaml:"forward_response_headers"`
+
+	// MaxGRPCTimeout caps the deadline a client may ask for with the
+	// Grpc-Timeout header: a longer one is lowered to the cap. A malformed
+	// Grpc-Timeout is answered with 400. Must be positive. By default 60s.
+	MaxGRPCTimeout Duration `yaml:"max_grpc_timeout"`
+
+	// MaxJSONDepth caps the nesting of objects and arrays in a request
+	// body; a deeper body is answered with 400 before it is decoded. Must
+	// be positive. By default 100.
+	MaxJSONDepth int `yaml:"max_json_depth"`
 }
 
 // Backend is one gRPC server (or set of servers behind one target) and the
@@ -263,6 +296,10 @@ func Default() *Config {
 			WriteTimeout:      0,
 			IdleTimeout:       Duration(120 * time.Second),
 			MaxHeaderBytes:    64 << 10,
+			TLS:               defaultTLS(),
+
+			HTTP2MaxConcurrentStreams: 100,
+			MaxInFlightRequests:       10000,
 		},
 		Admin: Admin{
 			Enabled: true,
@@ -280,6 +317,8 @@ func Default() *Config {
 			UnknownQueryParameters: "reject",
 			UnknownFields:          "reject",
 			MaxRequestBodyBytes:    4 << 20,
+			MaxGRPCTimeout:         Duration(time.Minute),
+			MaxJSONDepth:           100,
 		},
 		Composite: Composite{
 			Mode:    "auto",

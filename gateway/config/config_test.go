@@ -34,6 +34,11 @@ func TestDefault(t *testing.T) {
 			WriteTimeout:      0,
 			IdleTimeout:       config.Duration(120 * time.Second),
 			MaxHeaderBytes:    65536,
+			TLS: config.TLS{
+				ClientAuth: "none", MinVersion: "1.2", ReloadInterval: config.Duration(10 * time.Second),
+			},
+			HTTP2MaxConcurrentStreams: 100,
+			MaxInFlightRequests:       10000,
 		},
 		Admin: config.Admin{Enabled: true, Address: "127.0.0.1:9901"},
 		Log: config.Log{
@@ -45,6 +50,8 @@ func TestDefault(t *testing.T) {
 			UnknownQueryParameters: "reject",
 			UnknownFields:          "reject",
 			MaxRequestBodyBytes:    4194304,
+			MaxGRPCTimeout:         config.Duration(time.Minute),
+			MaxJSONDepth:           100,
 		},
 		Composite: config.Composite{Mode: "auto", Timeout: config.Duration(2 * time.Second)},
 		Readiness: config.Readiness{CheckTimeout: config.Duration(time.Second)},

@@ -89,6 +89,7 @@ func (c *Config) check() []error {
 	c.checkAuthn(&ch)
 	c.Docs.check(&ch)
 	c.Streaming.check(&ch)
+	c.checkEdgeLimits(&ch)
 	return ch.errs
 }
 

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"runtime/debug"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -36,33 +37,53 @@ type Options struct {
 	Before []func(http.Handler) http.Handler
 	// MaxBodyBytes caps the request body. By default (0), bodies are not limited.
 	MaxBodyBytes int64
+	// MaxJSONDepth caps the nesting of JSON objects and arrays in the request body (see
+	// [LimitJSONDepth]). By default (0), nesting is not limited.
+	MaxJSONDepth int
+	// MaxGRPCTimeout caps the client's Grpc-Timeout header and rejects malformed ones (see
+	// [LimitGRPCTimeout]). By default (0), the header is neither checked nor capped.
+	MaxGRPCTimeout time.Duration
+	// Shedder caps the requests served at once (see [Shedder]). By default (nil), there is no
+	// cap.
+	Shedder *Shedder
 }
 
 // Chain wraps next in the gateway's HTTP chain. The order of the links is written down here
 // and nowhere else:
 //
 //  1. Request id: accept the client's X-Request-Id when it is well formed, else make one; echo it.
-//  2. Client IP: the connection's peer, or, when the peer is a trusted proxy, the client it
+//  2. Load shedding: a request over the in-flight limit gets 503 and Retry-After at once. It
+//     comes before the access log, so that a flood does not also flood the log; the shedder
+//     counts what it sheds.
+//  3. Client IP: the connection's peer, or, when the peer is a trusted proxy, the client it
 //     names in X-Forwarded-For. Every later link (the access log, IP filtering, rate limiting)
 //     sees this address.
-//  3. Access log: one record per request with id, method, route, gRPC method and code, status,
+//  4. Access log: one record per request with id, method, route, gRPC method and code, status,
 //     sizes, latency, client IP and identity, also for a request that panicked; secrets are
 //     never logged.
-//  4. Recover: a panic becomes a 500 google.rpc.Status naming the request id (or an aborted
+//  5. Recover: a panic becomes a 500 google.rpc.Status naming the request id (or an aborted
 //     connection, when the response had started); the stack is logged.
-//  5. Before: the links of [Options.Before], in order (the global IP filter, metrics, tracing),
+//  6. Before: the links of [Options.Before], in order (the global IP filter, metrics, tracing),
 //     so that a panic in them is recovered and their answers are logged.
-//  6. Method override: drop X-HTTP-Method-Override, so the method a client sends is the method
+//  7. Method override: drop X-HTTP-Method-Override, so the method a client sends is the method
 //     that is routed and logged.
-//  7. CORS: answer preflight requests without routing them, and add CORS headers to the answers
+//  8. CORS: answer preflight requests without routing them, and add CORS headers to the answers
 //     to allowed origins.
-//  8. Body limit: 413 up front for an oversized Content-Length, and a capped reader otherwise.
+//  9. Body limit: 413 up front for an oversized Content-Length, and a capped reader otherwise.
+//  10. JSON depth: the body's reader fails once objects and arrays nest too deep.
+//  11. Grpc-Timeout: 400 for a malformed value, and a value over the cap lowered to it.
 func Chain(next http.Handler, opts Options) http.Handler {
 	logger := opts.Logger
 	if logger == nil {
 		logger = slog.Default()
 	}
 	h := next
+	if opts.MaxGRPCTimeout > 0 {
+		h = LimitGRPCTimeout(h, opts.MaxGRPCTimeout)
+	}
+	if opts.MaxJSONDepth > 0 {
+		h = LimitJSONDepth(h, opts.MaxJSONDepth)
+	}
 	if opts.MaxBodyBytes > 0 {
 		h = LimitBody(h, opts.MaxBodyBytes)
 	}
@@ -80,6 +101,9 @@ func Chain(next http.Handler, opts Options) http.Handler {
 		h = AccessLog(h, logger, sampling)
 	}
 	h = ClientIP(h, opts.TrustedProxies)
+	if opts.Shedder != nil {
+		h = opts.Shedder.Middleware(h)
+	}
 	return RequestID(h)
 }
 

@@ -3,6 +3,7 @@ package edge
 import (
 	"net/http"
 	"strconv"
+	"strings"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -58,9 +59,11 @@ func WriteStatus(w http.ResponseWriter, httpStatus int, st *status.Status) {
 	}
 	body, err := statusMarshal.Marshal(st.Proto())
 	if err != nil {
-		// A detail whose type is not linked into the binary cannot be rendered; send the
-		// code and message alone rather than nothing.
-		body, _ = statusMarshal.Marshal(status.New(st.Code(), st.Message()).Proto())
+		// A detail whose type is not linked into the binary cannot be rendered, and a message
+		// that quotes a client's bytes may not be valid UTF-8, which JSON cannot carry: send
+		// the code and the message with invalid bytes replaced, rather than nothing.
+		msg := strings.ToValidUTF8(st.Message(), "\uFFFD")
+		body, _ = statusMarshal.Marshal(status.New(st.Code(), msg).Proto())
 	}
 	h := w.Header()
 	h.Set("Content-Type", ContentTypeJSON)
