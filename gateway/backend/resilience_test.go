@@ -316,7 +316,7 @@ func TestInFlightLimitRefusesAtOnce(t *testing.T) {
 func TestTLSAndMutualTLS(t *testing.T) {
 	t.Parallel()
 	pki := newTestPKI(t)
-	in := startInstance(t, "a", nil, grpc.Creds(credentials.NewTLS(pki.serverTLS(t))))
+	in := startInstance(t, "a", nil, grpc.Creds(credentials.NewTLS(pki.serverTLS())))
 	tests := []struct {
 		name   string
 		tls    backend.TLS
