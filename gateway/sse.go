@@ -12,8 +12,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/archway-gateway/archway/gateway/edge"
 )
 
 // Server-Sent Events for server streams. A client that sends Accept: text/event-stream (what
@@ -217,11 +218,7 @@ func (s *sseWriter) writeEvent(frame []byte, final bool) {
 // writeError ends the stream with an error event; handleError calls it for failures before the
 // stream began (an unknown resource, a backend that is down).
 func (s *sseWriter) writeError(st *status.Status) {
-	data, err := protojson.Marshal(st.Proto())
-	if err != nil {
-		data, _ = protojson.Marshal(status.New(st.Code(), st.Message()).Proto())
-	}
-	s.writeEvent(appendEvent(nil, sseErrorEvent, data), true)
+	s.writeEvent(appendEvent(nil, sseErrorEvent, edge.StatusJSON(st)), true)
 }
 
 // finish ends a stream that neither failed nor lost its client with the end event.

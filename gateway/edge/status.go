@@ -50,6 +50,19 @@ const ContentTypeJSON = "application/json"
 
 var statusMarshal = protojson.MarshalOptions{}
 
+// StatusJSON renders st as the JSON of a google.rpc.Status. It always returns a body: a detail
+// whose type is not linked into the binary cannot be rendered, and a message that quotes a
+// client's bytes may not be valid UTF-8, which JSON cannot carry, so then it renders the code
+// and the message with invalid bytes replaced, rather than nothing.
+func StatusJSON(st *status.Status) []byte {
+	body, err := statusMarshal.Marshal(st.Proto())
+	if err != nil {
+		msg := strings.ToValidUTF8(st.Message(), "\uFFFD")
+		body, _ = statusMarshal.Marshal(status.New(st.Code(), msg).Proto())
+	}
+	return body
+}
+
 // WriteStatus writes st as a google.rpc.Status JSON body with the given HTTP status code. When
 // httpStatus is 0 it is derived from st's code with [HTTPStatus]. The caller is responsible for
 // st's message being fit for clients.
@@ -57,14 +70,7 @@ func WriteStatus(w http.ResponseWriter, httpStatus int, st *status.Status) {
 	if httpStatus == 0 {
 		httpStatus = HTTPStatus(st.Code())
 	}
-	body, err := statusMarshal.Marshal(st.Proto())
-	if err != nil {
-		// A detail whose type is not linked into the binary cannot be rendered, and a message
-		// that quotes a client's bytes may not be valid UTF-8, which JSON cannot carry: send
-		// the code and the message with invalid bytes replaced, rather than nothing.
-		msg := strings.ToValidUTF8(st.Message(), "\uFFFD")
-		body, _ = statusMarshal.Marshal(status.New(st.Code(), msg).Proto())
-	}
+	body := StatusJSON(st)
 	h := w.Header()
 	h.Set("Content-Type", ContentTypeJSON)
 	h.Set("X-Content-Type-Options", "nosniff")
