@@ -365,7 +365,8 @@ func TestSlowlorisIsDisconnected(t *testing.T) {
 		select {
 		case d := <-closed:
 			t.Logf("disconnected after %v, %d header bytes sent", d.Round(time.Millisecond), i)
-			if d < timeout {
+			// The server's clock starts at accept, a little before this test's: allow 50ms.
+			if d < timeout-50*time.Millisecond {
 				t.Errorf("disconnected after %v, before the %v timeout", d, timeout)
 			}
 			return
