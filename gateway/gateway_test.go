@@ -710,6 +710,7 @@ func TestStreamFailingAtOnceIsPlainStatus(t *testing.T) {
 func TestRouteTimeoutBoundsBackendCall(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t, `
+cache: {enabled: false}
 policy:
   defaults: {timeout: 4s}
   routes:

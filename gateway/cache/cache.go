@@ -40,6 +40,7 @@ type Cache struct {
 	noCacheMinAge time.Duration
 	fetchTimeout  time.Duration
 	debug         bool
+	credentials   []string
 	logger        *slog.Logger
 	metrics       *metrics
 	now           func() time.Time
@@ -56,7 +57,7 @@ type Cache struct {
 // New builds the cache from cfg. Unless cfg.Enabled, its middleware passes every request on
 // untouched.
 func New(cfg config.Cache, opts ...Option) (*Cache, error) {
-	o := options{logger: slog.Default(), now: time.Now}
+	o := options{logger: slog.Default(), now: time.Now, credentials: []string{"Authorization"}}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -67,6 +68,7 @@ func New(cfg config.Cache, opts ...Option) (*Cache, error) {
 		noCacheMinAge: cfg.NoCacheMinAge.D(),
 		fetchTimeout:  cfg.FetchTimeout.D(),
 		debug:         cfg.DebugHeader,
+		credentials:   canonical(o.credentials),
 		logger:        o.logger,
 		now:           o.now,
 		flights:       make(map[string]*flight),
@@ -177,9 +179,22 @@ func (c *Cache) route(p *policy.Policy) *route {
 		rt.cacheControl += fmt.Sprintf(", stale-while-revalidate=%d", seconds(p.Cache.StaleWhileRevalidate))
 	}
 	rt.notFoundCacheControl = fmt.Sprintf("%s, max-age=%d", scope, seconds(p.Cache.NotFoundTTL))
-	rt.vary = strings.Join(append([]string{"Accept"}, p.Cache.VaryHeaders...), ", ")
+	vary := append([]string{"Accept"}, p.Cache.VaryHeaders...)
+	if p.Authenticated && !p.Cache.Shared {
+		vary = append(vary, c.credentials...)
+	}
+	rt.vary = strings.Join(vary, ", ")
 	actual, _ := c.routes.LoadOrStore(p, rt)
 	return actual.(*route)
+}
+
+// canonical returns the canonical forms of header names.
+func canonical(names []string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = http.CanonicalHeaderKey(n)
+	}
+	return out
 }
 
 func seconds(d time.Duration) int64 { return int64(d / time.Second) }

@@ -104,6 +104,9 @@ func TestPrivateResponsesStayWithTheirCaller(t *testing.T) {
 	if cc := ada.header.Get("Cache-Control"); cc != "private, max-age=60" {
 		t.Errorf("Cache-Control = %q, want private", cc)
 	}
+	if vary := ada.header.Get("Vary"); vary != "Accept, Authorization" {
+		t.Errorf("Vary = %q, want the credentials listed", vary)
+	}
 }
 
 func TestNotModified(t *testing.T) {

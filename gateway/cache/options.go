@@ -11,7 +11,8 @@ import (
 type Option func(*options)
 
 type options struct {
-	store      Store
+	store       Store
+	credentials []string
 	logger     *slog.Logger
 	registerer prometheus.Registerer
 	now        func() time.Time
@@ -22,6 +23,13 @@ type options struct {
 // configuration's max_bytes and memory_max_resources is used, and closed by [Cache.Close].
 func WithStore(s Store) Option {
 	return func(o *options) { o.store = s }
+}
+
+// WithCredentialHeaders names the request headers that carry credentials, such as the API key
+// header. Responses cached per caller list them in Vary, so that browsers and other private
+// caches keep one response per credential too. By default, only Authorization is listed.
+func WithCredentialHeaders(names ...string) Option {
+	return func(o *options) { o.credentials = names }
 }
 
 // WithLogger sets the logger that reports store failures and unresolvable invalidation
