@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -292,5 +293,29 @@ func BenchmarkChain(b *testing.B) {
 				}
 			})
 		}
+	}
+}
+
+// BenchmarkCache compares a cached read with the same read passed through to the backend: the
+// small GET through a gateway whose response cache is on (every request after the first is a
+// hit) and one whose cache is off. Both have every other edge function off.
+func BenchmarkCache(b *testing.B) {
+	for _, c := range []struct{ name, config string }{
+		{"hit", strings.Replace(chainOff, "cache: {enabled: false}", "cache: {enabled: true}", 1)},
+		{"pass-through", chainOff},
+	} {
+		handler := newBenchGateway(b, c.config).Handler()
+		r := benchRequests(b)[0]
+		b.Run(c.name+"/"+r.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				req := httptest.NewRequestWithContext(b.Context(), r.method, r.path, http.NoBody)
+				w := httptest.NewRecorder()
+				handler.ServeHTTP(w, req)
+				if w.Code != http.StatusOK {
+					b.Fatalf("%s %s: HTTP %d: %s", r.method, r.path, w.Code, w.Body)
+				}
+			}
+		})
 	}
 }

@@ -139,10 +139,15 @@ func isWrite(method string) bool {
 type route struct {
 	// unary is false for streaming methods, which are never cached.
 	unary bool
-	// read names the resource of a read: the method's primary GET binding. ok is false when
-	// there is none, and the request path names the resource.
+	// read names the resource of a read: the method's primary GET binding, without its
+	// version prefix. readOK is false when there is none, and the request path names the
+	// resource.
 	read   template
 	readOK bool
+	// primary caches, by matched route pattern, whether the pattern is the primary binding
+	// (up to its version prefix), whose path names the resource without the path parameters.
+	primaryMu sync.RWMutex
+	primary   map[string]bool
 	// writes are the parsed invalidation patterns; bad names those that cannot be parsed.
 	writes []template
 	bad    []string
@@ -155,12 +160,14 @@ func (c *Cache) route(p *policy.Policy) *route {
 	if rt, ok := c.routes.Load(p); ok {
 		return rt.(*route)
 	}
-	rt := &route{unary: true}
+	rt := &route{unary: true, primary: make(map[string]bool)}
 	if md := methodDescriptor(p.Method); md != nil {
 		rt.unary = !md.IsStreamingClient() && !md.IsStreamingServer()
 		rule, _ := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule)
 		if get := rule.GetGet(); get != "" {
-			rt.read, rt.readOK = parseTemplate(get, true)
+			if full, ok := parseTemplate(get, false); ok && full.hasPrefix() {
+				rt.read, rt.readOK = parseTemplate(get, true)
+			}
 		}
 	}
 	for _, pat := range p.Cache.Invalidates {
@@ -219,17 +226,42 @@ func methodDescriptor(fullName string) protoreflect.MethodDescriptor {
 // resource returns the resource name a read of rt at r names: its primary binding's, so that
 // every binding of a method shares the invalidations of the primary one.
 func (rt *route) resource(r *http.Request) string {
-	if rt.readOK {
-		if name, ok := rt.read.render(pathParams(r)); ok {
-			return name
-		}
+	if !rt.readOK {
+		return pathResource(r.URL.Path)
+	}
+	if s := edge.StateFrom(r.Context()); s != nil && rt.isPrimary(s.Route()) {
+		return pathResource(r.URL.Path)
+	}
+	if name, ok := rt.read.render(pathParams(r)); ok {
+		return name
 	}
 	return pathResource(r.URL.Path)
+}
+
+// isPrimary reports whether the route pattern is the primary binding, but for its version
+// prefix.
+func (rt *route) isPrimary(pattern string) bool {
+	if pattern == "" {
+		return false
+	}
+	rt.primaryMu.RLock()
+	is, ok := rt.primary[pattern]
+	rt.primaryMu.RUnlock()
+	if ok {
+		return is
+	}
+	t, ok := parseTemplate(pattern, false)
+	is = ok && t.hasPrefix() && slices.Equal(t.parts[1:], rt.read.parts)
+	rt.primaryMu.Lock()
+	rt.primary[pattern] = is
+	rt.primaryMu.Unlock()
+	return is
 }
 
 // key is the cache key of a read: what the response depends on.
 func key(r *http.Request, p *policy.Policy) string {
 	var b strings.Builder
+	b.Grow(len(r.URL.Path) + len(r.URL.RawQuery) + 64)
 	b.WriteString(r.URL.Path)
 	b.WriteByte(0)
 	b.WriteString(r.URL.RawQuery)

@@ -19,13 +19,15 @@ import (
 
 // readTags returns the tags the cached read of resource depends on.
 func readTags(resource string) []string {
-	tags := make([]string, 0, 1+strings.Count(resource, "/")+1)
-	for i := range len(resource) {
-		if resource[i] == '/' {
-			tags = append(tags, "s:"+resource[:i])
+	tags := make([]string, 0, strings.Count(resource, "/")+2)
+	// Every "s:" tag is a prefix of the last one.
+	all := "s:" + resource
+	for i := 2; i < len(all); i++ {
+		if all[i] == '/' {
+			tags = append(tags, all[:i])
 		}
 	}
-	return append(tags, "s:"+resource, "e:"+resource)
+	return append(tags, all, "e:"+resource)
 }
 
 // writeTags appends the tags that a write to resource invalidates.
@@ -96,6 +98,11 @@ func parseTemplate(s string, withoutPrefix bool) (template, bool) {
 	return t, len(t.parts) > 0
 }
 
+// hasPrefix reports whether the template starts with a literal segment: a version prefix.
+func (t template) hasPrefix() bool {
+	return len(t.parts) > 0 && !strings.HasPrefix(t.parts[0], "{")
+}
+
 // stripVerb removes a ":verb" suffix from the last segment of a template or path.
 func stripVerb(seg string) string {
 	if i := strings.LastIndexByte(seg, '}'); i >= 0 {
@@ -134,10 +141,8 @@ func pathResource(path string) string {
 	if _, rest, ok := strings.Cut(path, "/"); ok {
 		path = rest
 	}
-	if i := strings.LastIndexByte(path, '/'); i >= 0 {
-		return path[:i+1] + stripVerb(path[i+1:])
-	}
-	return stripVerb(path)
+	i := strings.LastIndexByte(path, '/') + 1
+	return path[:i+len(stripVerb(path[i:]))]
 }
 
 // pathParams returns the path parameters of the route that grpc-gateway's ServeMux matched, as
