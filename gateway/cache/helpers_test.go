@@ -19,6 +19,7 @@ import (
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/edge"
 	"github.com/archway-gateway/archway/gateway/policy"
+
 	// The descriptors of the harness's methods: the cache reads their bindings and kinds.
 	_ "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
 	_ "github.com/archway-gateway/archway/gen/storefront/orders/v1"

@@ -13,9 +13,9 @@ type Option func(*options)
 type options struct {
 	store       Store
 	credentials []string
-	logger     *slog.Logger
-	registerer prometheus.Registerer
-	now        func() time.Time
+	logger      *slog.Logger
+	registerer  prometheus.Registerer
+	now         func() time.Time
 }
 
 // WithStore sets the store that keeps the cached responses, such as a [RedisStore]. It is

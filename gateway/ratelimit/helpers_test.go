@@ -13,8 +13,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/archway-gateway/archway/gateway/config"
-	"github.com/archway-gateway/archway/gateway/internal/redisclient"
 	"github.com/archway-gateway/archway/gateway/edge"
+	"github.com/archway-gateway/archway/gateway/internal/redisclient"
 	"github.com/archway-gateway/archway/gateway/policy"
 	"github.com/archway-gateway/archway/gateway/ratelimit"
 	"github.com/archway-gateway/archway/internal/redistest"
