@@ -12,6 +12,7 @@ import (
 	"github.com/archway-gateway/archway/gateway/authn"
 	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	"github.com/archway-gateway/archway/gateway/cache"
+	"github.com/archway-gateway/archway/gateway/composite"
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/internal/redisclient"
 	"github.com/archway-gateway/archway/gateway/ipfilter"
@@ -77,7 +78,8 @@ func newEdgeFunctions(ctx context.Context, cfg *config.Config, o *options) (_ *e
 		return nil, err
 	}
 	cacheOpts := []cache.Option{cache.WithRegisterer(reg), cache.WithLogger(o.logger),
-		cache.WithCredentialHeaders("Authorization", cfg.Authn.APIKeyHeader)}
+		cache.WithCredentialHeaders("Authorization", cfg.Authn.APIKeyHeader),
+		cache.WithDegradedHeaders(composite.PartialHeader)}
 	if cacheRedis {
 		cacheOpts = append(cacheOpts, cache.WithStore(cache.NewRedisStore(e.redis, cfg.Cache.RedisInvalidationRetention.D())))
 	}

@@ -41,6 +41,7 @@ type Cache struct {
 	fetchTimeout  time.Duration
 	debug         bool
 	credentials   []string
+	degraded      []string
 	logger        *slog.Logger
 	metrics       *metrics
 	now           func() time.Time
@@ -69,6 +70,7 @@ func New(cfg config.Cache, opts ...Option) (*Cache, error) {
 		fetchTimeout:  cfg.FetchTimeout.D(),
 		debug:         cfg.DebugHeader,
 		credentials:   canonical(o.credentials),
+		degraded:      canonical(o.degraded),
 		logger:        o.logger,
 		now:           o.now,
 		flights:       make(map[string]*flight),
@@ -413,11 +415,16 @@ func internalError(ctx context.Context) *Entry {
 }
 
 // entry turns a recorded answer into an entry: cacheable (positive TTL) when it succeeded, or is
-// a NOT_FOUND the policy caches, and its body is not too large.
+// a NOT_FOUND the policy caches, is not degraded, and its body is not too large.
 func (c *Cache) entry(rec *recorder, p *policy.Policy, gens []uint64) *Entry {
 	e := &Entry{Status: rec.code(), Header: rec.header, Body: rec.body.Bytes(), Generations: gens, Stored: c.now()}
 	if len(e.Body) > c.maxEntryBytes {
 		return e
+	}
+	for _, h := range c.degraded {
+		if _, ok := e.Header[h]; ok {
+			return e
+		}
 	}
 	switch e.Status {
 	case http.StatusOK:

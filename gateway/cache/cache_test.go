@@ -171,7 +171,7 @@ func TestExpiryAndStaleWhileRevalidate(t *testing.T) {
 	}
 }
 
-func TestErrorsAreNotCached(t *testing.T) {
+func TestErrorsAndDegradedAnswersAreNotCached(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string
@@ -182,18 +182,22 @@ func TestErrorsAreNotCached(t *testing.T) {
 		{"internal", http.StatusInternalServerError, 2, ""},
 		{"unavailable", http.StatusServiceUnavailable, 2, ""},
 		{"not found, cached for not_found_ttl", http.StatusNotFound, 1, "public, max-age=10"},
+		{"degraded", http.StatusOK, 2, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			h := newHarness(t, testConfig())
-			h.backend.setStatus("/v1/products/p1", tc.code)
-			first := h.do(t, http.MethodGet, "/v1/products/p1", nil)
-			second := h.do(t, http.MethodGet, "/v1/products/p1", nil)
+			const path = "/v1/products/p1-partial"
+			if tc.code != http.StatusOK {
+				h.backend.setStatus(path, tc.code)
+			}
+			first := h.do(t, http.MethodGet, path, nil)
+			second := h.do(t, http.MethodGet, path, nil)
 			if first.code != tc.code || second.code != tc.code {
 				t.Fatalf("status %d, %d; want %d", first.code, second.code, tc.code)
 			}
-			if n := h.backend.callsTo("GET /v1/products/p1"); n != tc.wantCalls {
+			if n := h.backend.callsTo("GET " + path); n != tc.wantCalls {
 				t.Errorf("backend calls = %d, want %d", n, tc.wantCalls)
 			}
 			if cc := second.header.Get("Cache-Control"); cc != tc.wantCC {

@@ -57,6 +57,9 @@ var (
 	}
 )
 
+// degradedHeader marks the backend's degraded answers: those to paths ending in "-partial".
+const degradedHeader = "X-Degraded"
+
 // backend answers every request with its path and the version of the resource, which each
 // write to the resource increments, and counts the calls it gets per path.
 type backend struct {
@@ -108,6 +111,9 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	v := b.versions[r.URL.Path]
 	b.mu.Unlock()
 	w.Header().Set("Content-Type", "application/json")
+	if strings.HasSuffix(r.URL.Path, "-partial") {
+		w.Header().Set(degradedHeader, "stock")
+	}
 	_, _ = fmt.Fprintf(w, `{"path":%q,"version":%d,"user":%q,"lang":%q,"accept":%q}`,
 		r.URL.Path, v, r.Header.Get("X-Test-User"), r.Header.Get("Accept-Language"), r.Header.Get("Accept"))
 }
@@ -164,7 +170,7 @@ func testConfig() config.Cache {
 func newHarness(t *testing.T, cfg config.Cache, opts ...cache.Option) *harness {
 	t.Helper()
 	h := &harness{backend: newBackend(), clock: newClock(), reg: prometheus.NewRegistry()}
-	opts = append([]cache.Option{cache.WithClock(h.clock.Now), cache.WithRegisterer(h.reg),
+	opts = append([]cache.Option{cache.WithClock(h.clock.Now), cache.WithRegisterer(h.reg), cache.WithDegradedHeaders(degradedHeader),
 		cache.WithLogger(slog.New(slog.DiscardHandler))}, opts...)
 	c, err := cache.New(cfg, opts...)
 	if err != nil {

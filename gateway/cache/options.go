@@ -13,6 +13,7 @@ type Option func(*options)
 type options struct {
 	store       Store
 	credentials []string
+	degraded    []string
 	logger      *slog.Logger
 	registerer  prometheus.Registerer
 	now         func() time.Time
@@ -30,6 +31,13 @@ func WithStore(s Store) Option {
 // caches keep one response per credential too. By default, only Authorization is listed.
 func WithCredentialHeaders(names ...string) Option {
 	return func(o *options) { o.credentials = names }
+}
+
+// WithDegradedHeaders names the response headers that mark a degraded answer, such as the
+// header of a partial composite response: an answer that carries one is served, and shared
+// with the requests that waited for it, but not cached. By default, there are none.
+func WithDegradedHeaders(names ...string) Option {
+	return func(o *options) { o.degraded = names }
 }
 
 // WithLogger sets the logger that reports store failures and unresolvable invalidation
