@@ -374,10 +374,15 @@ func (c *Cache) join(key string) (*flight, bool) {
 }
 
 // fetch calls the backend for f in a goroutine of its own, detached from r's cancellation (the
-// requests waiting for it each give up at their own deadline) and bounded by the fetch timeout,
-// saves the answer when it is cacheable, and ends the flight.
+// requests waiting for it each give up at their own deadline) but not from its deadline (the
+// route's timeout), bounded by the fetch timeout too, saves the answer when it is cacheable, and
+// ends the flight.
 func (c *Cache) fetch(key string, f *flight, r *http.Request, p *policy.Policy, gens []uint64, next http.Handler) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), c.fetchTimeout)
+	deadline := time.Now().Add(c.fetchTimeout)
+	if d, ok := r.Context().Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(r.Context()), deadline)
 	req := r.Clone(ctx)
 	c.fetches.Add(1)
 	go func() {
