@@ -85,7 +85,7 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 	for _, want := range []string{
 		"cores", "go1.", "| archway | ", "| 1.00 |", "| archway-prod | ",
-		"The production chain (archway-prod) keeps ", "With the production chain, its p99 is ", "skipped: the response cache",
+		"The production chain (archway-prod) keeps ", "With the production chain, its p99 is ", "skipped: needs an Archway target with the response cache on",
 		"grpc-gateway: skipped for this workload: a composite is served by the gateway itself",
 		"#### Sub-calls alone, direct gRPC at ", "| UserService.GetUser |", "Archway's composite p99 is ",
 		"### Latency at ", "![latency percentiles, small-get](latency-small-get.png)",

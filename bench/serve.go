@@ -133,8 +133,9 @@ var workloadRoutes = []string{
 // ArchwayConfig is the archway.yaml of the Archway target with the chain off: the three
 // backends (so the composite endpoints are served); every route the workloads use public (the
 // annotations make UpdateUser need the users.write scope and the user overview a caller), every
-// route in rate-limit class "none"; the admin listener, the access log and metrics off;
-// everything else is the default edge chain.
+// route in rate-limit class "none"; the admin listener, the access log, metrics and the
+// response cache off (GetProduct and ListProducts are cached by their annotations, and the
+// workloads measure translation, not hits); everything else is the default edge chain.
 func ArchwayConfig(catalogAddr, usersAddr, ordersAddr string) string {
 	var routes string
 	for _, r := range workloadRoutes {
@@ -143,6 +144,7 @@ func ArchwayConfig(catalogAddr, usersAddr, ordersAddr string) string {
 	return fmt.Sprintf(`admin: {enabled: false}
 log: {access_log: false, level: warn}
 telemetry: {metrics: {enabled: false}}
+cache: {enabled: false}
 policy:
   defaults: {access: public, rate_limit_class: none}
   routes:
@@ -165,7 +167,7 @@ const (
 // memory) is never hit,
 // the access log on (every request, JSON), Prometheus metrics on; tracing and the admin
 // listener off, as in the chain-off target (metrics are counted either way; the admin listener
-// would only serve them).
+// would only serve them); the response cache off, as in the chain-off target.
 func ArchwayProdConfig(catalogAddr, usersAddr, ordersAddr string) string {
 	sum := sha256.Sum256([]byte(ProdAPIKey))
 	var routes string
@@ -187,6 +189,7 @@ rate_limit:
   store: memory
   classes:
     default: {requests: 10000000, per: 1s, burst: 10000000}
+cache: {enabled: false}
 policy:
   defaults: {access: authenticated, rate_limit_class: default}
   routes:

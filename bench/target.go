@@ -30,10 +30,10 @@ func Targets() []Target {
 	return []Target{
 		{Name: TargetGRPC, Translates: true, Description: "the load generator calls the storefront backend over gRPC (HTTP/2, one connection): the floor"},
 		{Name: TargetArchway, Translates: true, Description: "Archway with its default edge chain (recover, request id, method-override strip, " +
-			"body limit, strict query and body checks, Status errors); every route public, access log, metrics, rate limiting and admin listener off"},
+			"body limit, strict query and body checks, Status errors); every route public, access log, metrics, rate limiting, response cache and admin listener off"},
 		{Name: TargetArchwayProd, Translates: true, Description: "Archway with the production chain: an API key required on every route, the caller's identity " +
 			"signed onto every backend call, a rate limit that is never hit (in memory), the access log (JSON, every request, to a file) and " +
-			"Prometheus metrics on; tracing and admin listener off"},
+			"Prometheus metrics on; tracing, response cache and admin listener off"},
 		{Name: TargetGRPCGateway, Translates: true, Description: "a bare grpc-gateway runtime.NewServeMux() with default options and the generated Register…Handler functions"},
 		{Name: TargetVanguard, Translates: true, Description: "connectrpc.com/vanguard transcoding REST to gRPC, forwarded to the backend by an h2c httputil.ReverseProxy"},
 		{Name: TargetJSON, Description: "a Go net/http server answering with the same JSON bytes as the backend's responses, no proxy: the reference for nginx"},

@@ -11,7 +11,10 @@ import (
 
 	"github.com/archway-gateway/archway/gateway/authn"
 	"github.com/archway-gateway/archway/gateway/authn/forwarded"
+	"github.com/archway-gateway/archway/gateway/cache"
+	"github.com/archway-gateway/archway/gateway/composite"
 	"github.com/archway-gateway/archway/gateway/config"
+	"github.com/archway-gateway/archway/gateway/internal/redisclient"
 	"github.com/archway-gateway/archway/gateway/ipfilter"
 	"github.com/archway-gateway/archway/gateway/ratelimit"
 	"github.com/archway-gateway/archway/gateway/telemetry"
@@ -28,7 +31,9 @@ type edgeFunctions struct {
 	// authn.identity_secret is not set.
 	signer  *forwarded.Signer
 	limiter *ratelimit.Limiter
-	// redis is the client of the shared store, when rate_limit.store is "redis".
+	cache   *cache.Cache
+	// redis is the client of the shared store, when rate_limit.store or cache.store is
+	// "redis": one client for both.
 	redis *redis.Client
 }
 
@@ -61,12 +66,24 @@ func newEdgeFunctions(ctx context.Context, cfg *config.Config, o *options) (_ *e
 	} else {
 		o.logger.Warn("authn.identity_secret is not set: backend calls carry no signed identity, so backends that check it refuse them")
 	}
+	cacheRedis := cfg.Cache.Enabled && cfg.Cache.Store == "redis"
+	if cfg.RateLimit.Store == "redis" || cacheRedis {
+		e.redis = redis.NewClient(redisclient.Options(cfg.Redis))
+	}
 	rlOpts := []ratelimit.Option{ratelimit.WithRegisterer(reg), ratelimit.WithLogger(o.logger)}
 	if cfg.RateLimit.Store == "redis" {
-		e.redis = redis.NewClient(ratelimit.RedisOptions(cfg.Redis))
 		rlOpts = append(rlOpts, ratelimit.WithStore(ratelimit.NewRedisStore(e.redis)))
 	}
 	if e.limiter, err = ratelimit.New(cfg.RateLimit, rlOpts...); err != nil {
+		return nil, err
+	}
+	cacheOpts := []cache.Option{cache.WithRegisterer(reg), cache.WithLogger(o.logger),
+		cache.WithCredentialHeaders("Authorization", cfg.Authn.APIKeyHeader),
+		cache.WithDegradedHeaders(composite.PartialHeader)}
+	if cacheRedis {
+		cacheOpts = append(cacheOpts, cache.WithStore(cache.NewRedisStore(e.redis, cfg.Cache.RedisInvalidationRetention.D())))
+	}
+	if e.cache, err = cache.New(cfg.Cache, cacheOpts...); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -87,10 +104,13 @@ func (e *edgeFunctions) dialOptions() []grpc.DialOption {
 // shutdownTimeout bounds the flush of the trace exporter on Close.
 const shutdownTimeout = 5 * time.Second
 
-// close releases what the edge functions hold: the Redis client and, when New made it, the
-// telemetry (flushing spans not yet exported).
+// close releases what the edge functions hold: the cache's background calls and memory store,
+// the Redis client and, when New made it, the telemetry (flushing spans not yet exported).
 func (e *edgeFunctions) close() error {
 	var errs []error
+	if e.cache != nil {
+		e.cache.Close()
+	}
 	if e.authn != nil {
 		if err := e.authn.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("authn: %w", err))

@@ -284,11 +284,15 @@ type muxCallKey struct{}
 //  3. Authentication: verify the bearer token or API key, record the identity, check scopes.
 //  4. Credentials dropped: backends get the verified identity, signed, never the client's token.
 //  5. Rate limit, per client (the identity set by 3, else the address) and rate-limit class.
-//  6. Query check (callRoute): query parameters that would be dropped are rejected, after
+//  6. Response cache: cached reads are answered here (per caller unless shared, which needs
+//     the identity set by 3), concurrent misses share one backend call, and successful writes
+//     invalidate the reads they change.
+//  7. Query check (callRoute): query parameters that would be dropped are rejected, after
 //     authentication so that anonymous callers learn nothing of a protected method's input.
 //     Then the mux decodes the request and calls the backend.
 func (g *Gateway) newRouteChain() http.Handler {
 	h := http.Handler(http.HandlerFunc(g.callRoute))
+	h = g.edge.cache.Middleware(h)
 	h = g.edge.limiter.Middleware(h)
 	h = dropCredentials(h, g.cfg.Authn.APIKeyHeader)
 	h = g.edge.authn.Middleware(h)

@@ -48,6 +48,10 @@ type fakeUsers struct {
 	lastBudget time.Duration
 	lastList   *usersv1.ListUsersRequest
 	getErr     error
+	// deleted holds the names DeleteUser was called with; GetUser answers NOT_FOUND for them.
+	deleted map[string]bool
+	// hold, when set, holds GetUser until it is closed.
+	hold chan struct{}
 }
 
 func (f *fakeUsers) record(ctx context.Context) {
@@ -76,8 +80,21 @@ func (f *fakeUsers) metadata() metadata.MD {
 
 func (f *fakeUsers) GetUser(ctx context.Context, req *usersv1.GetUserRequest) (*usersv1.User, error) {
 	f.record(ctx)
+	f.mu.Lock()
+	hold, deleted := f.hold, f.deleted[req.GetName()]
+	f.mu.Unlock()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return nil, status.FromContextError(ctx.Err()).Err()
+		}
+	}
 	if f.getErr != nil {
 		return nil, f.getErr
+	}
+	if deleted {
+		return nil, status.Errorf(codes.NotFound, "no user %s", req.GetName())
 	}
 	return &usersv1.User{Name: req.GetName(), DisplayName: "Ada Lovelace", Email: "ada@example.com"}, nil
 }
@@ -97,8 +114,14 @@ func (f *fakeUsers) CreateUser(ctx context.Context, req *usersv1.CreateUserReque
 	return u, nil
 }
 
-func (f *fakeUsers) DeleteUser(ctx context.Context, _ *usersv1.DeleteUserRequest) (*emptypb.Empty, error) {
+func (f *fakeUsers) DeleteUser(ctx context.Context, req *usersv1.DeleteUserRequest) (*emptypb.Empty, error) {
 	f.record(ctx)
+	f.mu.Lock()
+	if f.deleted == nil {
+		f.deleted = make(map[string]bool)
+	}
+	f.deleted[req.GetName()] = true
+	f.mu.Unlock()
 	return &emptypb.Empty{}, nil
 }
 
@@ -164,6 +187,27 @@ type testEnv struct {
 	url    string
 	users  *fakeUsers
 	health *health.Server
+	gw     *gateway.Gateway
+
+	mu sync.Mutex
+	// calls counts the calls the backends got, by full method name.
+	calls map[string]int
+}
+
+// countCalls is a server interceptor that counts the calls the backends get.
+func (env *testEnv) countCalls(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	env.mu.Lock()
+	env.calls[info.FullMethod]++
+	env.mu.Unlock()
+	return handler(ctx, req)
+}
+
+// backendCalls returns how many calls of method ("/storefront.users.v1.UserService/GetUser")
+// the backends got.
+func (env *testEnv) backendCalls(method string) int {
+	env.mu.Lock()
+	defer env.mu.Unlock()
+	return env.calls[method]
 }
 
 // newTestEnv starts the fakes on in-memory listeners, a gateway in front of them (configured by
@@ -171,12 +215,12 @@ type testEnv struct {
 // and an HTTP test server for the gateway.
 func newTestEnv(t *testing.T, extra string, orders *fakeOrders) *testEnv {
 	t.Helper()
-	env := &testEnv{users: &fakeUsers{}, health: health.NewServer()}
+	env := &testEnv{users: &fakeUsers{}, health: health.NewServer(), calls: make(map[string]int)}
 	if orders == nil {
 		orders = &fakeOrders{}
 	}
 	listeners := map[string]*bufconn.Listener{"users": bufconn.Listen(1 << 20), "orders": bufconn.Listen(1 << 20)}
-	srv := grpc.NewServer()
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(env.countCalls))
 	usersv1.RegisterUserServiceServer(srv, env.users)
 	ordersv1.RegisterOrderServiceServer(srv, orders)
 	healthpb.RegisterHealthServer(srv, env.health)
@@ -213,6 +257,7 @@ backends:
 		t.Fatalf("gateway.New: %v", err)
 	}
 	t.Cleanup(func() { _ = gw.Close() })
+	env.gw = gw
 	hs := httptest.NewServer(gw.Handler())
 	t.Cleanup(hs.Close)
 	env.url = hs.URL
@@ -710,6 +755,7 @@ func TestStreamFailingAtOnceIsPlainStatus(t *testing.T) {
 func TestRouteTimeoutBoundsBackendCall(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t, `
+cache: {enabled: false}
 policy:
   defaults: {timeout: 4s}
   routes:

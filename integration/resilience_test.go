@@ -12,7 +12,8 @@ import (
 
 // usersGateway renders an archway.yaml whose only backend is users, at instances (a static
 // list), with extra appended to the backend's entry and top (whole sections) appended to the
-// file. The rate limit is out of reach, so that load tests measure the backends only.
+// file. The rate limit is out of reach and the response cache off (GetUser is cached by its
+// annotation), so that load tests measure the backends only.
 func usersGateway(instances []string, extra, top string) string {
 	quoted := make([]string, len(instances))
 	for i, a := range instances {
@@ -26,6 +27,7 @@ shutdown: {drain_timeout: 5s}
 rate_limit:
   classes:
     default: {requests: 1000000, per: 1s, burst: 1000000}
+cache: {enabled: false}
 authn:
   api_keys:
     - client_id: tester

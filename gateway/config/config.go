@@ -40,6 +40,9 @@ type Config struct {
 	// IPFilter configures client IP filtering.
 	IPFilter IPFilter `yaml:"ip_filter"`
 
+	// Cache configures the response cache.
+	Cache Cache `yaml:"cache"`
+
 	// CORS configures cross-origin resource sharing for browser clients.
 	CORS CORS `yaml:"cors"`
 	// Telemetry configures metrics and tracing.
@@ -340,6 +343,7 @@ func Default() *Config {
 		CORS:      defaultCORS(),
 		Telemetry: defaultTelemetry(),
 		RateLimit: defaultRateLimit(),
+		Cache:     defaultCache(),
 		Redis:     defaultRedis(),
 		Authn:     defaultAuthn(),
 		Docs:      defaultDocs(),

@@ -78,6 +78,12 @@ func TestDefault(t *testing.T) {
 				"default": {Requests: 100, Per: config.Duration(time.Second), Burst: 200},
 			},
 		},
+		Cache: config.Cache{
+			Enabled: true, Store: "memory", MaxBytes: 64 << 20, MaxEntryBytes: 1 << 20,
+			MemoryMaxResources: 100000, NoCacheMinAge: config.Duration(time.Second),
+			FetchTimeout:               config.Duration(30 * time.Second),
+			RedisInvalidationRetention: config.Duration(24 * time.Hour),
+		},
 		Redis: config.Redis{
 			DialTimeout:  config.Duration(250 * time.Millisecond),
 			ReadTimeout:  config.Duration(250 * time.Millisecond),

@@ -85,6 +85,7 @@ func (c *Config) check() []error {
 	ch.edgeFunctions(c)
 	ch.telemetry(c.Telemetry)
 	c.RateLimit.check(&ch, &c.Redis)
+	c.Cache.check(&ch, &c.Redis)
 	c.Redis.check(&ch)
 	c.checkAuthn(&ch)
 	c.Docs.check(&ch)

@@ -72,6 +72,14 @@ func TestValidateRules(t *testing.T) {
 		{"redis store without address", func(c *config.Config) { c.RateLimit.Store = "redis" }, `rate_limit.store: "redis" needs redis.address`},
 		{"on store error", func(c *config.Config) { c.RateLimit.OnStoreError = "open" }, `rate_limit.on_store_error: must be "fail_open" or "fail_closed", got "open"`},
 		{"zero memory max keys", func(c *config.Config) { c.RateLimit.MemoryMaxKeys = 0 }, "rate_limit.memory_max_keys: must be positive, got 0"},
+		{"cache store", func(c *config.Config) { c.Cache.Store = "disk" }, `cache.store: must be "memory" or "redis", got "disk"`},
+		{"cache redis store without address", func(c *config.Config) { c.Cache.Store = "redis" }, `cache.store: "redis" needs redis.address`},
+		{"zero cache max bytes", func(c *config.Config) { c.Cache.MaxBytes = 0 }, "cache.max_bytes: must be positive, got 0"},
+		{"cache entry larger than the cache", func(c *config.Config) { c.Cache.MaxEntryBytes = c.Cache.MaxBytes + 1 }, "cache.max_entry_bytes: must be positive and at most cache.max_bytes"},
+		{"zero cache max resources", func(c *config.Config) { c.Cache.MemoryMaxResources = 0 }, "cache.memory_max_resources: must be positive, got 0"},
+		{"negative no-cache min age", func(c *config.Config) { c.Cache.NoCacheMinAge = config.Duration(-time.Second) }, "cache.no_cache_min_age: must not be negative, got -1s"},
+		{"zero fetch timeout", func(c *config.Config) { c.Cache.FetchTimeout = 0 }, "cache.fetch_timeout: must be positive, got 0s"},
+		{"short invalidation retention", func(c *config.Config) { c.Cache.RedisInvalidationRetention = config.Duration(time.Second) }, "cache.redis_invalidation_retention: must be at least 1m, got 1s"},
 		{"class named none", func(c *config.Config) {
 			c.RateLimit.Classes["none"] = config.RateLimitClass{Requests: 1, Per: config.Duration(time.Second), Burst: 1}
 		}, `rate_limit.classes.none: "none" is reserved`},

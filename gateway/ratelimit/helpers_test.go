@@ -14,6 +14,7 @@ import (
 
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/edge"
+	"github.com/archway-gateway/archway/gateway/internal/redisclient"
 	"github.com/archway-gateway/archway/gateway/policy"
 	"github.com/archway-gateway/archway/gateway/ratelimit"
 	"github.com/archway-gateway/archway/internal/redistest"
@@ -129,7 +130,7 @@ func redisClient(t *testing.T, addr string) *redis.Client {
 // redisClientWith returns a go-redis client for cfg, closed when the test ends.
 func redisClientWith(t *testing.T, cfg config.Redis) *redis.Client {
 	t.Helper()
-	c := redis.NewClient(ratelimit.RedisOptions(cfg))
+	c := redis.NewClient(redisclient.Options(cfg))
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }

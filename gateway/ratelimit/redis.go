@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
-
-	"github.com/archway-gateway/archway/gateway/config"
 )
 
 // RedisKeyPrefix starts the name of every key the Redis store writes.
@@ -75,29 +73,4 @@ func (s *RedisStore) Allow(ctx context.Context, key string, limit Limit, n int) 
 		RetryAfter: time.Duration(vals[2]) * time.Microsecond,
 		ResetAfter: time.Duration(vals[3]) * time.Microsecond,
 	}, nil
-}
-
-// RedisOptions returns the go-redis client options for cfg. Besides the configured values, it
-// makes one dial attempt per connection and, unless cfg.MaxRetries says otherwise, no command
-// retries, so that a request waits on an unreachable server for about one timeout at most.
-// go-redis reconnects by itself once the server is back.
-func RedisOptions(cfg config.Redis) *redis.Options {
-	retries := cfg.MaxRetries
-	if retries == 0 {
-		retries = -1 // go-redis reads 0 as its default of 3
-	}
-	return &redis.Options{
-		Addr:                  cfg.Address,
-		Username:              cfg.Username,
-		Password:              cfg.Password,
-		DB:                    cfg.DB,
-		DialTimeout:           cfg.DialTimeout.D(),
-		DialerRetries:         1,
-		ReadTimeout:           cfg.ReadTimeout.D(),
-		WriteTimeout:          cfg.WriteTimeout.D(),
-		ContextTimeoutEnabled: true,
-		PoolSize:              cfg.PoolSize,
-		PoolTimeout:           cfg.PoolTimeout.D(),
-		MaxRetries:            retries,
-	}
 }

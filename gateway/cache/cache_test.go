@@ -1,0 +1,406 @@
+package cache_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/archway-gateway/archway/gateway/cache"
+)
+
+func TestHitAfterMiss(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testConfig())
+	first := h.do(t, http.MethodGet, "/v1/products/p1", nil)
+	h.clock.Advance(3 * time.Second)
+	second := h.do(t, http.MethodGet, "/v1/products/p1", nil)
+	for _, tc := range []struct {
+		name string
+		got  response
+		how  string
+		age  string
+	}{
+		{"first", first, "MISS", "0"},
+		{"second", second, "HIT", "3"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.got.code != http.StatusOK || !strings.Contains(tc.got.body, `"version":0`) {
+				t.Fatalf("got %d %s", tc.got.code, tc.got.body)
+			}
+			for k, want := range map[string]string{
+				cache.HeaderDebug: tc.how,
+				"Age":             tc.age,
+				"Cache-Control":   "public, max-age=60, stale-while-revalidate=60",
+				"Vary":            "Accept, Accept-Language",
+				"Content-Type":    "application/json",
+			} {
+				if got := tc.got.header.Get(k); got != want {
+					t.Errorf("%s = %q, want %q", k, got, want)
+				}
+			}
+			if etag := tc.got.header.Get("ETag"); !strings.HasPrefix(etag, `"`) || strings.HasPrefix(etag, "W/") {
+				t.Errorf("ETag = %q, want a strong tag", etag)
+			}
+		})
+	}
+	if first.header.Get("ETag") != second.header.Get("ETag") || first.body != second.body {
+		t.Errorf("the hit differs from the miss: %q %s, then %q %s", first.header.Get("ETag"), first.body, second.header.Get("ETag"), second.body)
+	}
+	if n := h.backend.callsTo("GET /v1/products/p1"); n != 1 {
+		t.Errorf("backend calls = %d, want 1", n)
+	}
+	if hits, misses := h.metric(t, "hits_total"), h.metric(t, "misses_total"); hits != 1 || misses != 1 {
+		t.Errorf("hits, misses = %v, %v; want 1, 1", hits, misses)
+	}
+}
+
+func TestKeyParts(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name         string
+		path         string
+		first, again map[string]string
+		wantCalls    int
+	}{
+		{"same query", "/v1/products?page_size=2", nil, nil, 1},
+		{"accept", "/v1/products/p1", map[string]string{"Accept": "application/json"}, map[string]string{"Accept": "text/event-stream"}, 2},
+		{"vary header", "/v1/products/p1", map[string]string{"Accept-Language": "en"}, map[string]string{"Accept-Language": "fr"}, 2},
+		{"shared route, other callers", "/v1/products/p1", map[string]string{"X-Test-User": "ada"}, map[string]string{"X-Test-User": "grace"}, 1},
+		{"private route, other callers", "/v1/users/ada", map[string]string{"X-Test-User": "ada"}, map[string]string{"X-Test-User": "grace"}, 2},
+		{"private route, same caller", "/v1/users/ada", map[string]string{"X-Test-User": "ada"}, map[string]string{"X-Test-User": "ada"}, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, testConfig())
+			a := h.do(t, http.MethodGet, tc.path, tc.first)
+			b := h.do(t, http.MethodGet, tc.path, tc.again)
+			path, _, _ := strings.Cut(tc.path, "?")
+			if n := h.backend.callsTo("GET " + path); n != tc.wantCalls {
+				t.Errorf("backend calls = %d, want %d", n, tc.wantCalls)
+			}
+			if tc.wantCalls == 2 && a.body == b.body {
+				t.Errorf("both callers got %s", a.body)
+			}
+		})
+	}
+}
+
+func TestPrivateResponsesStayWithTheirCaller(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testConfig())
+	ada := h.do(t, http.MethodGet, "/v1/users/ada", map[string]string{"X-Test-User": "ada"})
+	grace := h.do(t, http.MethodGet, "/v1/users/ada", map[string]string{"X-Test-User": "grace"})
+	adaAgain := h.do(t, http.MethodGet, "/v1/users/ada", map[string]string{"X-Test-User": "ada"})
+	if !strings.Contains(grace.body, `"user":"grace"`) || grace.header.Get(cache.HeaderDebug) != "MISS" {
+		t.Errorf("grace got %s (%s), want her own answer", grace.body, grace.header.Get(cache.HeaderDebug))
+	}
+	if adaAgain.body != ada.body || adaAgain.header.Get(cache.HeaderDebug) != "HIT" {
+		t.Errorf("ada's second read got %s (%s), want her cached answer %s", adaAgain.body, adaAgain.header.Get(cache.HeaderDebug), ada.body)
+	}
+	if cc := ada.header.Get("Cache-Control"); cc != "private, max-age=60" {
+		t.Errorf("Cache-Control = %q, want private", cc)
+	}
+	if vary := ada.header.Get("Vary"); vary != "Accept, Authorization" {
+		t.Errorf("Vary = %q, want the credentials listed", vary)
+	}
+}
+
+func TestNotModified(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testConfig())
+	first := h.do(t, http.MethodGet, "/v1/products/p1", nil)
+	tag := first.header.Get("ETag")
+	tests := []struct {
+		name        string
+		ifNoneMatch string
+		want        int
+	}{
+		{"matching", tag, http.StatusNotModified},
+		{"weak form", "W/" + tag, http.StatusNotModified},
+		{"in a list", `"other", ` + tag, http.StatusNotModified},
+		{"star", "*", http.StatusNotModified},
+		{"other", `"other"`, http.StatusOK},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got := h.do(t, http.MethodGet, "/v1/products/p1", map[string]string{"If-None-Match": tc.ifNoneMatch})
+			if got.code != tc.want {
+				t.Fatalf("status %d, want %d", got.code, tc.want)
+			}
+			if tc.want == http.StatusNotModified {
+				if got.body != "" || got.header.Get("ETag") != tag || got.header.Get("Cache-Control") == "" {
+					t.Errorf("304 with body %q, ETag %q, Cache-Control %q", got.body, got.header.Get("ETag"), got.header.Get("Cache-Control"))
+				}
+			}
+		})
+	}
+}
+
+func TestExpiryAndStaleWhileRevalidate(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testConfig())
+	h.do(t, http.MethodGet, "/v1/users/ada", map[string]string{"X-Test-User": "ada"})
+	h.do(t, http.MethodGet, "/v1/products/p1", nil)
+	h.clock.Advance(61 * time.Second)
+
+	// GetUser has no stale-while-revalidate: past its TTL it is a miss.
+	if got := h.do(t, http.MethodGet, "/v1/users/ada", map[string]string{"X-Test-User": "ada"}); got.header.Get(cache.HeaderDebug) != "MISS" {
+		t.Errorf("expired read: %s, want MISS", got.header.Get(cache.HeaderDebug))
+	}
+	if n := h.backend.callsTo("GET /v1/users/ada"); n != 2 {
+		t.Errorf("GetUser backend calls = %d, want 2", n)
+	}
+
+	// GetProduct may be served stale for a minute while one background call refreshes it.
+	stale := h.do(t, http.MethodGet, "/v1/products/p1", nil)
+	if stale.code != http.StatusOK || stale.header.Get(cache.HeaderDebug) != "STALE" || stale.header.Get("Age") != "61" {
+		t.Fatalf("stale read: %d %s, Age %s", stale.code, stale.header.Get(cache.HeaderDebug), stale.header.Get("Age"))
+	}
+	waitFor(t, "the background refresh", func() bool { return h.backend.callsTo("GET /v1/products/p1") == 2 })
+	waitFor(t, "the refreshed entry", func() bool {
+		return h.do(t, http.MethodGet, "/v1/products/p1", nil).header.Get(cache.HeaderDebug) == "HIT"
+	})
+	h.clock.Advance(2 * time.Minute)
+	if got := h.do(t, http.MethodGet, "/v1/products/p1", nil); got.header.Get(cache.HeaderDebug) != "MISS" {
+		t.Errorf("read past the stale window: %s, want MISS", got.header.Get(cache.HeaderDebug))
+	}
+}
+
+func TestErrorsAndDegradedAnswersAreNotCached(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		code      int
+		wantCalls int
+		wantCC    string
+	}{
+		{"internal", http.StatusInternalServerError, 2, ""},
+		{"unavailable", http.StatusServiceUnavailable, 2, ""},
+		{"not found, cached for not_found_ttl", http.StatusNotFound, 1, "public, max-age=10"},
+		{"degraded", http.StatusOK, 2, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, testConfig())
+			const path = "/v1/products/p1-partial"
+			if tc.code != http.StatusOK {
+				h.backend.setStatus(path, tc.code)
+			}
+			first := h.do(t, http.MethodGet, path, nil)
+			second := h.do(t, http.MethodGet, path, nil)
+			if first.code != tc.code || second.code != tc.code {
+				t.Fatalf("status %d, %d; want %d", first.code, second.code, tc.code)
+			}
+			if n := h.backend.callsTo("GET " + path); n != tc.wantCalls {
+				t.Errorf("backend calls = %d, want %d", n, tc.wantCalls)
+			}
+			if cc := second.header.Get("Cache-Control"); cc != tc.wantCC {
+				t.Errorf("Cache-Control = %q, want %q", cc, tc.wantCC)
+			}
+			if second.header.Get("ETag") != "" {
+				t.Errorf("an error has ETag %q", second.header.Get("ETag"))
+			}
+		})
+	}
+}
+
+func TestWritesInvalidate(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		write       string
+		read        string
+		wantFresh   bool
+		readHeaders map[string]string
+	}{
+		{"the written resource", "/v1/users/ada", "/v1/users/ada", true, nil},
+		{"the resource through another binding", "/v1/products/p1/stock:adjust", "/v1/catalog/products/p1", true, nil},
+		{"the collection", "/v1/products/p1/stock:adjust", "/v1/products", true, nil},
+		{"not a sibling", "/v1/products/p1/stock:adjust", "/v1/products/p2", false, nil},
+		{"not another user", "/v1/users/ada", "/v1/users/grace", false, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, testConfig())
+			hdr := map[string]string{"X-Test-User": "ada"}
+			before := h.do(t, http.MethodGet, tc.read, hdr)
+			method := http.MethodPatch
+			if strings.HasSuffix(tc.write, ":adjust") {
+				method = http.MethodPost
+			}
+			if got := h.do(t, method, tc.write, hdr); got.code != http.StatusOK {
+				t.Fatalf("write: %d %s", got.code, got.body)
+			}
+			after := h.do(t, http.MethodGet, tc.read, hdr)
+			how := after.header.Get(cache.HeaderDebug)
+			if tc.wantFresh && how != "MISS" {
+				t.Errorf("read after the write: %s %s, want a fresh MISS", how, after.body)
+			}
+			if !tc.wantFresh && (how != "HIT" || after.body != before.body) {
+				t.Errorf("read after the write: %s %s, want the cached %s", how, after.body, before.body)
+			}
+		})
+	}
+}
+
+func TestWriteThenReadIsFresh(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testConfig())
+	hdr := map[string]string{"X-Test-User": "ada"}
+	h.do(t, http.MethodGet, "/v1/users/ada", hdr)
+	h.do(t, http.MethodPatch, "/v1/users/ada", hdr)
+	if got := h.do(t, http.MethodGet, "/v1/users/ada", hdr); !strings.Contains(got.body, `"version":1`) {
+		t.Errorf("read after the write got %s, want version 1", got.body)
+	}
+}
+
+func TestFailedWriteInvalidatesNothing(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testConfig())
+	hdr := map[string]string{"X-Test-User": "ada"}
+	h.do(t, http.MethodGet, "/v1/users/ada", hdr)
+	h.backend.setStatus("/v1/users/ada", http.StatusConflict)
+	if got := h.do(t, http.MethodPatch, "/v1/users/ada", hdr); got.code != http.StatusConflict {
+		t.Fatalf("write: %d, want 409", got.code)
+	}
+	h.backend.mu.Lock()
+	h.backend.status = map[string]int{}
+	h.backend.mu.Unlock()
+	if got := h.do(t, http.MethodGet, "/v1/users/ada", hdr); got.header.Get(cache.HeaderDebug) != "HIT" {
+		t.Errorf("read: %s, want HIT", got.header.Get(cache.HeaderDebug))
+	}
+	if got := h.metric(t, "invalidations_total"); got != 0 {
+		t.Errorf("invalidations = %v, want 0", got)
+	}
+}
+
+func TestConcurrentMissesMakeOneCall(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testConfig())
+	gate := make(chan struct{})
+	h.backend.mu.Lock()
+	h.backend.gate = gate
+	h.backend.mu.Unlock()
+	const n = 100
+	answers := make([]response, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { answers[i] = h.do(t, http.MethodGet, "/v1/products/p1", nil) })
+	}
+	waitFor(t, "99 coalesced waits", func() bool { return h.metric(t, "coalesced_total") == n-1 })
+	close(gate)
+	wg.Wait()
+	if calls := h.backend.callsTo("GET /v1/products/p1"); calls != 1 {
+		t.Errorf("backend calls = %d, want 1", calls)
+	}
+	for i, a := range answers {
+		if a.code != http.StatusOK || a.body != answers[0].body {
+			t.Fatalf("answer %d: %d %s, want %s", i, a.code, a.body, answers[0].body)
+		}
+	}
+}
+
+func TestWaiterGivesUpAtItsDeadline(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testConfig())
+	gate := make(chan struct{})
+	h.backend.mu.Lock()
+	h.backend.gate = gate
+	h.backend.mu.Unlock()
+	leader := make(chan response, 1)
+	go func() { leader <- h.do(t, http.MethodGet, "/v1/products/p1", nil) }()
+	waitFor(t, "the leader's call", func() bool { return h.backend.callsTo("GET /v1/products/p1") == 1 })
+
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, h.url+"/v1/products/p1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if resp, err := http.DefaultClient.Do(req); err == nil {
+		_ = resp.Body.Close()
+		t.Fatalf("the waiter got %d, want its own deadline to end it", resp.StatusCode)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Errorf("the waiter waited %s", waited)
+	}
+	close(gate)
+	if got := <-leader; got.code != http.StatusOK {
+		t.Errorf("leader: %d %s", got.code, got.body)
+	}
+}
+
+func TestNoCacheWithinAllowance(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testConfig())
+	noCache := map[string]string{"Cache-Control": "no-cache"}
+	h.do(t, http.MethodGet, "/v1/products/p1", nil)
+	h.clock.Advance(500 * time.Millisecond)
+	for _, tc := range []struct {
+		name    string
+		advance time.Duration
+		header  map[string]string
+		want    string
+	}{
+		{"younger than the minimum age", 0, noCache, "HIT"},
+		{"max-age=0", 0, map[string]string{"Cache-Control": "max-age=0"}, "HIT"},
+		{"older than the minimum age", time.Second, noCache, "MISS"},
+		{"pragma, older again", time.Second, map[string]string{"Pragma": "no-cache"}, "MISS"},
+		{"without no-cache", 0, nil, "HIT"},
+	} {
+		h.clock.Advance(tc.advance)
+		if got := h.do(t, http.MethodGet, "/v1/products/p1", tc.header); got.header.Get(cache.HeaderDebug) != tc.want {
+			t.Errorf("%s: %s, want %s", tc.name, got.header.Get(cache.HeaderDebug), tc.want)
+		}
+	}
+}
+
+func TestStreamsAndDisabledCacheAreNotCached(t *testing.T) {
+	t.Parallel()
+	off := testConfig()
+	off.Enabled = false
+	tests := []struct {
+		name string
+		h    *harness
+		path string
+	}{
+		{"streaming method", newHarness(t, testConfig()), "/v1/orders/o1:watch"},
+		{"cache disabled", newHarness(t, off), "/v1/products/p1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			for range 2 {
+				if got := tc.h.do(t, http.MethodGet, tc.path, map[string]string{"X-Test-User": "ada"}); got.header.Get(cache.HeaderDebug) != "" || got.header.Get("ETag") != "" {
+					t.Errorf("answer has cache headers: %v", got.header)
+				}
+			}
+			if n := tc.h.backend.callsTo("GET " + tc.path); n != 2 {
+				t.Errorf("backend calls = %d, want 2", n)
+			}
+		})
+	}
+}
+
+func TestMemoryStoreEvictsBySize(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	cfg.MaxBytes = 4 << 10
+	cfg.MaxEntryBytes = 1 << 10
+	h := newHarness(t, cfg)
+	for i := range 100 {
+		h.do(t, http.MethodGet, "/v1/products/p"+strings.Repeat("x", i), nil)
+	}
+	waitFor(t, "evictions", func() bool { return h.metric(t, "evictions_total") > 0 })
+	if b := h.metric(t, "bytes"); b <= 0 || b > float64(cfg.MaxBytes) {
+		t.Errorf("bytes = %v, want within (0, %d]", b, cfg.MaxBytes)
+	}
+}
