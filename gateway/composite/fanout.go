@@ -93,7 +93,9 @@ func start[T any](f *FanOut, name string, required bool, call func(context.Conte
 	f.mu.Lock()
 	f.parts = append(f.parts, p)
 	f.mu.Unlock()
-	f.wg.Go(func() {
+	f.wg.Add(1)
+	partWorkers.Go(func() {
+		defer f.wg.Done()
 		defer close(p.done)
 		v, err := protect(f.ctx, name, call)
 		if err == nil {
