@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/edge"
@@ -147,7 +148,7 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		id, present, r, f := a.authenticate(r, p.Method)
+		id, present, r, f := a.authenticate(r, p.Descriptor)
 		if f != nil {
 			a.refuse(w, f)
 			return
@@ -171,11 +172,11 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 	})
 }
 
-// authenticate verifies the credential of the request to a route of method, and returns the
+// authenticate verifies the credential of the request to a route of method md, and returns the
 // request to pass on: without the credentials that streamCredentials took from it. present is
 // false when it carries none.
-func (a *Authenticator) authenticate(r *http.Request, method string) (id edge.Identity, present bool, out *http.Request, f *failure) {
-	extra, out, f := streamCredentials(r, a.streams, method)
+func (a *Authenticator) authenticate(r *http.Request, md protoreflect.MethodDescriptor) (id edge.Identity, present bool, out *http.Request, f *failure) {
+	extra, out, f := streamCredentials(r, a.streams, md)
 	if f != nil {
 		return edge.Identity{}, true, nil, f
 	}

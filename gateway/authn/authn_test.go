@@ -49,9 +49,9 @@ func testConfig(t testing.TB) config.Authn {
 }
 
 var (
-	authenticated = &policy.Policy{Method: "/storefront.users.v1.UserService/GetUser", Authenticated: true}
-	public        = &policy.Policy{Method: "/storefront.catalog.v1.CatalogService/ListProducts"}
-	needsScope    = &policy.Policy{Method: "/storefront.orders.v1.OrderService/CreateOrder", Authenticated: true, Scopes: []string{"orders.write", "orders.admin"}}
+	authenticated = &policy.Policy{Method: "/storefront.users.v1.UserService/GetUser", Descriptor: policy.LinkedMethod("/storefront.users.v1.UserService/GetUser"), Authenticated: true}
+	public        = &policy.Policy{Method: "/storefront.catalog.v1.CatalogService/ListProducts", Descriptor: policy.LinkedMethod("/storefront.catalog.v1.CatalogService/ListProducts")}
+	needsScope    = &policy.Policy{Method: "/storefront.orders.v1.OrderService/CreateOrder", Descriptor: policy.LinkedMethod("/storefront.orders.v1.OrderService/CreateOrder"), Authenticated: true, Scopes: []string{"orders.write", "orders.admin"}}
 )
 
 // rsaPublicPEM is the RSA key's public half as an issuer publishes it: the bytes an algorithm

@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/archway-gateway/archway/gateway/config"
 )
@@ -47,7 +46,7 @@ type credential struct {
 // carries none, else a copy without them, so that neither the backend nor grpc-gateway's query
 // parsing sees them (r, which the access log holds, keeps them for its redacted record). A
 // request that carries such a credential but is not a streaming request of its route fails.
-func streamCredentials(r *http.Request, cfg config.StreamCredentials, method string) ([]credential, *http.Request, *failure) {
+func streamCredentials(r *http.Request, cfg config.StreamCredentials, md protoreflect.MethodDescriptor) ([]credential, *http.Request, *failure) {
 	var creds []credential
 	var protocols []string
 	stripProtocols := false
@@ -73,7 +72,7 @@ func streamCredentials(r *http.Request, cfg config.StreamCredentials, method str
 	if len(creds) == 0 {
 		return nil, r, nil
 	}
-	upgrade, events := streamingRequest(r, method)
+	upgrade, events := streamingRequest(r, md)
 	switch {
 	case stripProtocols && !upgrade:
 		return nil, nil, errNotStreamProtocol
@@ -124,8 +123,7 @@ func protocolCredentials(values []string) (protocols []string, creds []credentia
 // streamingRequest reports whether r is a WebSocket upgrade to a client-streaming or
 // bidirectional method, which the gateway bridges, or a request for Server-Sent Events to a
 // server-streaming method, which the gateway answers with events.
-func streamingRequest(r *http.Request, method string) (upgrade, events bool) {
-	md := findMethod(method)
+func streamingRequest(r *http.Request, md protoreflect.MethodDescriptor) (upgrade, events bool) {
 	if md == nil {
 		return false, false
 	}
@@ -133,24 +131,6 @@ func streamingRequest(r *http.Request, method string) (upgrade, events bool) {
 		return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket"), false
 	}
 	return false, md.IsStreamingServer() && acceptsEventStream(r.Header)
-}
-
-// findMethod finds the method named "/package.Service/Method" among the descriptors linked
-// into the binary, where the gateway finds the services it routes; nil when it is not there.
-func findMethod(fullName string) protoreflect.MethodDescriptor {
-	svc, name, ok := strings.Cut(strings.TrimPrefix(fullName, "/"), "/")
-	if !ok {
-		return nil
-	}
-	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(svc))
-	if err != nil {
-		return nil
-	}
-	sd, ok := d.(protoreflect.ServiceDescriptor)
-	if !ok {
-		return nil
-	}
-	return sd.Methods().ByName(protoreflect.Name(name))
 }
 
 func headerHasToken(h http.Header, name, token string) bool {

@@ -18,9 +18,9 @@ import (
 
 var (
 	// watch is a server-streaming route, served as Server-Sent Events on request.
-	watch = &policy.Policy{Method: "/storefront.orders.v1.OrderService/WatchOrder", Authenticated: true}
+	watch = &policy.Policy{Method: "/storefront.orders.v1.OrderService/WatchOrder", Descriptor: policy.LinkedMethod("/storefront.orders.v1.OrderService/WatchOrder"), Authenticated: true}
 	// chat is a bidirectional route, served over WebSocket.
-	chat = &policy.Policy{Method: "/storefront.orders.v1.OrderService/SupportChat", Authenticated: true}
+	chat = &policy.Policy{Method: "/storefront.orders.v1.OrderService/SupportChat", Descriptor: policy.LinkedMethod("/storefront.orders.v1.OrderService/SupportChat"), Authenticated: true}
 )
 
 // streamRequest is a request as a browser's EventSource (events) or WebSocket (upgrade)
@@ -125,7 +125,7 @@ func TestStreamCredentials(t *testing.T) {
 			code: 200, id: demo, protocols: "chat.v2, archway.v1"},
 		{name: "WebSocket with access_token", query: true, policy: chat,
 			req: streamRequest{upgrade: true, protocols: "archway.v1", query: q("access_token", tok)}, code: 200, id: ada, protocols: "archway.v1"},
-		{name: "public stream with a valid query token", query: true, policy: &policy.Policy{Method: watch.Method},
+		{name: "public stream with a valid query token", query: true, policy: &policy.Policy{Method: watch.Method, Descriptor: watch.Descriptor},
 			req: streamRequest{events: true, query: q("access_token", tok)}, code: 200, id: ada},
 
 		{name: "access_token on a unary route", query: true, policy: authenticated,
@@ -168,7 +168,7 @@ func TestStreamCredentials(t *testing.T) {
 			req: streamRequest{events: true, query: q("access_token", tok)}, code: 401, reason: "missing"},
 		{name: "subprotocol credentials off", query: true, policy: chat,
 			req: streamRequest{upgrade: true, protocols: "archway.v1, archway.bearer." + tok}, code: 401, reason: "missing"},
-		{name: "both off, on a public route", policy: &policy.Policy{Method: chat.Method},
+		{name: "both off, on a public route", policy: &policy.Policy{Method: chat.Method, Descriptor: chat.Descriptor},
 			req:  streamRequest{upgrade: true, protocols: "archway.v1, archway.apikey." + demoKey, query: q("api_key", demoKey)},
 			code: 200, protocols: "archway.v1, archway.apikey." + demoKey},
 	} {
@@ -251,7 +251,7 @@ func FuzzStreamCredentials(f *testing.F) {
 		f.Add(seed[0], seed[1])
 	}
 	a, _ := newAuthenticator(f, streamConfig(f, true, true), authn.WithClock(func() time.Time { return now }))
-	publicChat := &policy.Policy{Method: chat.Method}
+	publicChat := &policy.Policy{Method: chat.Method, Descriptor: chat.Descriptor}
 	f.Fuzz(func(t *testing.T, protocols, rawQuery string) {
 		query, err := url.ParseQuery(rawQuery)
 		if err != nil {

@@ -18,8 +18,6 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/edge"
@@ -163,7 +161,7 @@ func (c *Cache) route(p *policy.Policy) *route {
 		return rt.(*route)
 	}
 	rt := &route{unary: true, primary: make(map[string]bool)}
-	if md := methodDescriptor(p.Method); md != nil {
+	if md := p.Descriptor; md != nil {
 		rt.unary = !md.IsStreamingClient() && !md.IsStreamingServer()
 		rule, _ := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule)
 		if get := rule.GetGet(); get != "" {
@@ -207,23 +205,6 @@ func canonical(names []string) []string {
 }
 
 func seconds(d time.Duration) int64 { return int64(d / time.Second) }
-
-// methodDescriptor finds the method named "/pkg.Service/Method" among the linked descriptors.
-func methodDescriptor(fullName string) protoreflect.MethodDescriptor {
-	svc, method, ok := strings.Cut(strings.TrimPrefix(fullName, "/"), "/")
-	if !ok {
-		return nil
-	}
-	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(svc))
-	if err != nil {
-		return nil
-	}
-	sd, ok := d.(protoreflect.ServiceDescriptor)
-	if !ok {
-		return nil
-	}
-	return sd.Methods().ByName(protoreflect.Name(method))
-}
 
 // resource returns the resource name a read of rt at r names: its primary binding's, so that
 // every binding of a method shares the invalidations of the primary one.

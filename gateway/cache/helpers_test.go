@@ -29,30 +29,30 @@ import (
 // Policies of the harness's routes, as the demo APIs declare them (shorter, to suit tests).
 var (
 	getUser = &policy.Policy{
-		Method: "/storefront.users.v1.UserService/GetUser", Authenticated: true,
+		Method: "/storefront.users.v1.UserService/GetUser", Descriptor: policy.LinkedMethod("/storefront.users.v1.UserService/GetUser"), Authenticated: true,
 		Cache: policy.Cache{TTL: time.Minute},
 	}
 	updateUser = &policy.Policy{
-		Method: "/storefront.users.v1.UserService/UpdateUser", Authenticated: true,
+		Method: "/storefront.users.v1.UserService/UpdateUser", Descriptor: policy.LinkedMethod("/storefront.users.v1.UserService/UpdateUser"), Authenticated: true,
 		Cache: policy.Cache{Invalidates: []string{"{user.name=users/*}"}},
 	}
 	getProduct = &policy.Policy{
-		Method: "/storefront.catalog.v1.CatalogService/GetProduct",
+		Method: "/storefront.catalog.v1.CatalogService/GetProduct", Descriptor: policy.LinkedMethod("/storefront.catalog.v1.CatalogService/GetProduct"),
 		Cache: policy.Cache{
 			TTL: time.Minute, StaleWhileRevalidate: time.Minute, Shared: true,
 			NotFoundTTL: 10 * time.Second, VaryHeaders: []string{"Accept-Language"},
 		},
 	}
 	listProducts = &policy.Policy{
-		Method: "/storefront.catalog.v1.CatalogService/ListProducts",
-		Cache:  policy.Cache{TTL: time.Minute, Shared: true},
+		Method: "/storefront.catalog.v1.CatalogService/ListProducts", Descriptor: policy.LinkedMethod("/storefront.catalog.v1.CatalogService/ListProducts"),
+		Cache: policy.Cache{TTL: time.Minute, Shared: true},
 	}
 	adjustStock = &policy.Policy{
-		Method: "/storefront.catalog.v1.CatalogService/AdjustStock", Authenticated: true,
+		Method: "/storefront.catalog.v1.CatalogService/AdjustStock", Descriptor: policy.LinkedMethod("/storefront.catalog.v1.CatalogService/AdjustStock"), Authenticated: true,
 		Cache: policy.Cache{Invalidates: []string{"products/{product_id}"}},
 	}
 	watchOrder = &policy.Policy{
-		Method: "/storefront.orders.v1.OrderService/WatchOrder", Authenticated: true,
+		Method: "/storefront.orders.v1.OrderService/WatchOrder", Descriptor: policy.LinkedMethod("/storefront.orders.v1.OrderService/WatchOrder"), Authenticated: true,
 		Cache: policy.Cache{TTL: time.Minute},
 	}
 )

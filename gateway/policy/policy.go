@@ -2,6 +2,7 @@ package policy
 
 import (
 	"context"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"time"
 )
 
@@ -13,6 +14,9 @@ const NoRateLimit = "none"
 type Policy struct {
 	// Method is the gRPC method's full name, as in "/storefront.users.v1.UserService/GetUser".
 	Method string
+	// Descriptor describes the method: its streaming kinds and its HTTP bindings. Nil only in
+	// a Policy made by hand.
+	Descriptor protoreflect.MethodDescriptor
 	// Authenticated says whether the caller must present valid credentials.
 	Authenticated bool
 	// Scopes are the scopes the caller must hold, all of them. Methods with scopes are

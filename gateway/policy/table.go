@@ -55,7 +55,7 @@ func Build(services []protoreflect.ServiceDescriptor, cfg *config.Config) (*Tabl
 	for _, key := range slices.Sorted(maps.Keys(cfg.Policy.Routes)) {
 		p, ok := t.byMethod["/"+key]
 		if !ok {
-			if !linkedMethod(key) {
+			if LinkedMethod(key) == nil {
 				b.failf("policy.routes[%q]: no method %s is linked into the gateway (write keys as package.Service/Method)", key, key)
 			}
 			// A method of a service this gateway does not serve, such as a composite left out
@@ -91,6 +91,7 @@ func (b *builder) method(md protoreflect.MethodDescriptor) *Policy {
 	d := b.cfg.Policy.Defaults
 	p := &Policy{
 		Method:         name,
+		Descriptor:     md,
 		Authenticated:  d.Access != "public",
 		RateLimitClass: d.RateLimitClass,
 		Idempotent:     boundToGET(md),
@@ -209,19 +210,23 @@ func names[V any](m map[string]V) string {
 	return strings.Join(slices.Sorted(maps.Keys(m)), ", ")
 }
 
-// linkedMethod reports whether key, written "package.Service/Method", names a method whose
-// descriptor is linked into the binary.
-func linkedMethod(key string) bool {
-	svc, method, ok := strings.Cut(key, "/")
+// LinkedMethod finds the method named fullName ("/package.Service/Method", the leading slash
+// optional) among the descriptors linked into the binary; nil when it is not there. A hand-made
+// Policy gets its Descriptor from it.
+func LinkedMethod(fullName string) protoreflect.MethodDescriptor {
+	svc, method, ok := strings.Cut(strings.TrimPrefix(fullName, "/"), "/")
 	if !ok {
-		return false
+		return nil
 	}
 	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(svc))
 	if err != nil {
-		return false
+		return nil
 	}
 	sd, ok := d.(protoreflect.ServiceDescriptor)
-	return ok && sd.Methods().ByName(protoreflect.Name(method)) != nil
+	if !ok {
+		return nil
+	}
+	return sd.Methods().ByName(protoreflect.Name(method))
 }
 
 // FullMethodName is the gRPC name of md, as in "/storefront.users.v1.UserService/GetUser": the

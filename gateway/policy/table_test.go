@@ -39,6 +39,9 @@ func lookup(t *testing.T, table *policy.Table, method string) *policy.Policy {
 	if !ok {
 		t.Fatalf("no policy for %s", method)
 	}
+	if p.Descriptor == nil || policy.FullMethodName(p.Descriptor) != method || policy.LinkedMethod(method) != p.Descriptor {
+		t.Fatalf("policy of %s has descriptor %v", method, p.Descriptor)
+	}
 	return p
 }
 
