@@ -72,22 +72,6 @@ func closeReason(msg string) string {
 	return msg[:cut]
 }
 
-// isWebSocketUpgrade reports whether r asks to switch to WebSocket.
-func isWebSocketUpgrade(r *http.Request) bool {
-	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
-}
-
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for part := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(part), token) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // originAllowed admits requests without Origin (clients other than browsers), from the page's
 // own host, and from cors.allowed_origins.
 func (g *Gateway) originAllowed(r *http.Request) bool {
@@ -112,7 +96,7 @@ func newMessage(md protoreflect.MessageDescriptor) proto.Message {
 
 // serveWebSocket bridges one client-streaming or bidirectional RPC over WebSocket.
 func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *route) {
-	if !isWebSocketUpgrade(r) {
+	if !edge.IsWebSocketUpgrade(r) {
 		w.Header().Set("Upgrade", "websocket")
 		edge.WriteStatus(w, http.StatusUpgradeRequired, status.New(codes.FailedPrecondition,
 			"this operation streams in both directions and is served over WebSocket only: open it with a WebSocket client"))

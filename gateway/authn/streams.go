@@ -10,6 +10,7 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/archway-gateway/archway/gateway/config"
+	"github.com/archway-gateway/archway/gateway/edge"
 )
 
 // The places where a browser's streaming request may carry its credential, when
@@ -128,20 +129,9 @@ func streamingRequest(r *http.Request, md protoreflect.MethodDescriptor) (upgrad
 		return false, false
 	}
 	if md.IsStreamingClient() {
-		return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket"), false
+		return edge.IsWebSocketUpgrade(r), false
 	}
 	return false, md.IsStreamingServer() && acceptsEventStream(r.Header)
-}
-
-func headerHasToken(h http.Header, name, token string) bool {
-	for _, v := range h.Values(name) {
-		for part := range strings.SplitSeq(v, ",") {
-			if strings.EqualFold(strings.TrimSpace(part), token) {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // acceptsEventStream reports whether the Accept header lists text/event-stream.

@@ -97,3 +97,25 @@ func TestChainWithoutOptions(t *testing.T) {
 		t.Errorf("status %d, Access-Control-Allow-Origin %q; want the handler's 405 without CORS headers", rec.Code, rec.Header().Get("Access-Control-Allow-Origin"))
 	}
 }
+
+func TestIsWebSocketUpgrade(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		connection, upgrade []string
+		want                bool
+	}{
+		{[]string{"Upgrade"}, []string{"websocket"}, true},
+		{[]string{"keep-alive, UPGRADE"}, []string{"WebSocket"}, true},
+		{[]string{"keep-alive", "upgrade"}, []string{"h2c, websocket"}, true},
+		{[]string{"keep-alive"}, []string{"websocket"}, false},
+		{[]string{"upgrade"}, []string{"h2c"}, false},
+		{nil, nil, false},
+	} {
+		r := httptest.NewRequest(http.MethodGet, "/v1/orders:chat", nil)
+		r.Header["Connection"] = tc.connection
+		r.Header["Upgrade"] = tc.upgrade
+		if got := edge.IsWebSocketUpgrade(r); got != tc.want {
+			t.Errorf("Connection %q, Upgrade %q: IsWebSocketUpgrade = %v, want %v", tc.connection, tc.upgrade, got, tc.want)
+		}
+	}
+}
