@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/archway-gateway/archway/gateway/cache"
 )
 
 // Options configures Run.
@@ -275,7 +277,10 @@ func (h *harness) withTarget(ctx context.Context, target string, fn func(map[str
 			}
 			break
 		}
-		role := map[string]string{TargetArchway: RoleArchway, TargetArchwayProd: RoleArchwayProd, TargetGRPCGateway: RoleGRPCGateway, TargetVanguard: RoleVanguard}[target]
+		role := map[string]string{
+			TargetArchway: RoleArchway, TargetArchwayProd: RoleArchwayProd, TargetArchwayCached: RoleArchwayCached,
+			TargetGRPCGateway: RoleGRPCGateway, TargetVanguard: RoleVanguard,
+		}[target]
 		if role == "" {
 			return fmt.Errorf("unknown target %q", target)
 		}
@@ -315,6 +320,17 @@ func (h *harness) withTarget(ctx context.Context, target string, fn func(map[str
 			return fmt.Errorf("%s: %w", name, err)
 		}
 	}
+	if target == TargetArchwayCached {
+		// The response cache must be on: after the probes, every read is a hit.
+		for _, w := range h.workloads {
+			if w.Unsupported[target] != "" {
+				continue
+			}
+			if err := probeCacheHit(ctx, "http://"+base, w); err != nil {
+				return fmt.Errorf("%s: %w", w.Name, err)
+			}
+		}
+	}
 	return fn(doers)
 }
 
@@ -350,6 +366,27 @@ func probeRefused(ctx context.Context, do Doer) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("target did not answer without credentials: %w", err)
+}
+
+// probeCacheHit checks that a target answers w's request from its response cache: the cache's
+// debug header (cache.HeaderDebug) says HIT.
+func probeCacheHit(ctx context.Context, base string, w Workload) error {
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(pctx, w.Method, base+w.Path, http.NoBody)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	_ = resp.Body.Close()
+	if how := resp.Header.Get(cache.HeaderDebug); resp.StatusCode != http.StatusOK || how != "HIT" {
+		return fmt.Errorf("HTTP %d with %s %q, want 200 from the response cache (HIT)", resp.StatusCode, cache.HeaderDebug, how)
+	}
+	return nil
 }
 
 func dialClients(args ServeArgs) (Clients, func() error, error) {

@@ -32,12 +32,13 @@ import (
 // The roles a serving process can take: the backend, one of the HTTP targets in front of it,
 // or the canned-JSON server behind nginx.
 const (
-	RoleBackend     = "backend"
-	RoleArchway     = "archway"
-	RoleArchwayProd = "archway-prod"
-	RoleGRPCGateway = "grpc-gateway"
-	RoleVanguard    = "vanguard"
-	RoleJSON        = "json"
+	RoleBackend       = "backend"
+	RoleArchway       = "archway"
+	RoleArchwayProd   = "archway-prod"
+	RoleArchwayCached = "archway-cached"
+	RoleGRPCGateway   = "grpc-gateway"
+	RoleVanguard      = "vanguard"
+	RoleJSON          = "json"
 )
 
 // ServeArgs are what a role needs: the backend's addresses for the proxies, the canned
@@ -87,6 +88,8 @@ func Serve(ctx context.Context, role string, args ServeArgs) (*Serving, error) {
 		handler, release, err = archwayHandler(ctx, ArchwayConfig(args.Catalog, args.Users, args.Orders), "")
 	case RoleArchwayProd:
 		handler, release, err = archwayHandler(ctx, ArchwayProdConfig(args.Catalog, args.Users, args.Orders), args.LogFile)
+	case RoleArchwayCached:
+		handler, release, err = archwayHandler(ctx, ArchwayCachedConfig(args.Catalog, args.Users, args.Orders), "")
 	case RoleGRPCGateway:
 		handler, release, err = grpcGatewayHandler(ctx, args)
 	case RoleVanguard:
@@ -137,6 +140,19 @@ var workloadRoutes = []string{
 // response cache off (GetProduct and ListProducts are cached by their annotations, and the
 // workloads measure translation, not hits); everything else is the default edge chain.
 func ArchwayConfig(catalogAddr, usersAddr, ordersAddr string) string {
+	return archwayConfig("cache: {enabled: false}", catalogAddr, usersAddr, ordersAddr)
+}
+
+// ArchwayCachedConfig is the archway.yaml of the archway-cached target: ArchwayConfig with the
+// response cache on, in memory, with its debug header (cache.HeaderDebug), by which the harness
+// checks that the target answers from the cache before measuring it.
+func ArchwayCachedConfig(catalogAddr, usersAddr, ordersAddr string) string {
+	return archwayConfig("cache: {enabled: true, store: memory, debug_header: true}", catalogAddr, usersAddr, ordersAddr)
+}
+
+// archwayConfig is the configuration of the chain-off Archway targets, with the given cache
+// section.
+func archwayConfig(cache, catalogAddr, usersAddr, ordersAddr string) string {
 	var routes string
 	for _, r := range workloadRoutes {
 		routes += fmt.Sprintf("    %s: {access: public, scopes: []}\n", r)
@@ -144,11 +160,11 @@ func ArchwayConfig(catalogAddr, usersAddr, ordersAddr string) string {
 	return fmt.Sprintf(`admin: {enabled: false}
 log: {access_log: false, level: warn}
 telemetry: {metrics: {enabled: false}}
-cache: {enabled: false}
+%s
 policy:
   defaults: {access: public, rate_limit_class: none}
   routes:
-%s`, routes) + archwayBackends(catalogAddr, usersAddr, ordersAddr)
+%s`, cache, routes) + archwayBackends(catalogAddr, usersAddr, ordersAddr)
 }
 
 // The archway-prod target's credentials: the API key the load generator sends, its client id,
@@ -196,7 +212,7 @@ policy:
 %s`, ProdIdentitySecret, ProdClientID, hex.EncodeToString(sum[:]), routes) + archwayBackends(catalogAddr, usersAddr, ordersAddr)
 }
 
-// archwayBackends is the backends section of both Archway targets.
+// archwayBackends is the backends section of the Archway targets.
 func archwayBackends(catalogAddr, usersAddr, ordersAddr string) string {
 	return fmt.Sprintf(`backends:
   - name: catalog

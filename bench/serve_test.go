@@ -9,11 +9,13 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/archway-gateway/archway/bench"
+	"github.com/archway-gateway/archway/gateway/cache"
 	"github.com/archway-gateway/archway/gateway/config"
 )
 
@@ -69,6 +71,23 @@ func TestArchwayConfigs(t *testing.T) {
 		}
 		if len(cfg.Authn.APIKeys) != 0 || cfg.Authn.IdentitySecret != "" {
 			t.Errorf("authn %+v, want no keys and no identity secret", cfg.Authn)
+		}
+	})
+
+	t.Run("cache on", func(t *testing.T) {
+		t.Parallel()
+		cfg := parse(t, bench.ArchwayCachedConfig("127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"))
+		backends(t, cfg)
+		if c := cfg.Cache; !c.Enabled || c.Store != "memory" || !c.DebugHeader {
+			t.Errorf("cache %+v, want on, in memory, with the debug header", c)
+		}
+		off := parse(t, bench.ArchwayConfig("127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3"))
+		if off.Cache.Enabled {
+			t.Error("the chain-off target's cache is on")
+		}
+		cfg.Cache = off.Cache
+		if !reflect.DeepEqual(cfg, off) {
+			t.Errorf("the cached target differs from the chain-off one beyond its cache section:\n%+v\n%+v", cfg, off)
 		}
 	})
 
@@ -174,9 +193,25 @@ func TestArchwayRoles(t *testing.T) {
 		base := serve(t, bench.RoleArchway, args)
 		for _, w := range workloads {
 			code, header := send(t, base, w, "")
-			if code != http.StatusOK || header.Get("RateLimit-Policy") != "" {
-				t.Errorf("%s without credentials: HTTP %d, RateLimit-Policy %q; want 200 and no rate limit",
-					w.Name, code, header.Get("RateLimit-Policy"))
+			if code != http.StatusOK || header.Get("RateLimit-Policy") != "" || header.Get("ETag") != "" {
+				t.Errorf("%s without credentials: HTTP %d, RateLimit-Policy %q, ETag %q; want 200, no rate limit and no cache",
+					w.Name, code, header.Get("RateLimit-Policy"), header.Get("ETag"))
+			}
+		}
+	})
+
+	t.Run("cache on", func(t *testing.T) {
+		base := serve(t, bench.RoleArchwayCached, args)
+		var cached bench.Workload
+		for _, w := range workloads {
+			if w.Name == bench.CachedWorkload {
+				cached = w
+			}
+		}
+		for i, want := range []string{"MISS", "HIT", "HIT"} {
+			code, header := send(t, base, cached, "")
+			if how := header.Get(cache.HeaderDebug); code != http.StatusOK || how != want {
+				t.Errorf("%s, request %d: HTTP %d, %s %q; want 200 and %s", cached.Name, i, code, cache.HeaderDebug, how, want)
 			}
 		}
 	})

@@ -5,10 +5,12 @@ const (
 	TargetGRPC        = "grpc-direct"
 	TargetArchway     = "archway"
 	TargetArchwayProd = "archway-prod"
-	TargetGRPCGateway = "grpc-gateway"
-	TargetVanguard    = "vanguard"
-	TargetJSON        = "json-direct"
-	TargetNginx       = "nginx"
+	// TargetArchwayCached runs only the cached-get workload.
+	TargetArchwayCached = "archway-cached"
+	TargetGRPCGateway   = "grpc-gateway"
+	TargetVanguard      = "vanguard"
+	TargetJSON          = "json-direct"
+	TargetNginx         = "nginx"
 )
 
 // Target is one way of serving the workloads, in front of the same backend.
@@ -34,6 +36,8 @@ func Targets() []Target {
 		{Name: TargetArchwayProd, Translates: true, Description: "Archway with the production chain: an API key required on every route, the caller's identity " +
 			"signed onto every backend call, a rate limit that is never hit (in memory), the access log (JSON, every request, to a file) and " +
 			"Prometheus metrics on; tracing, response cache and admin listener off"},
+		{Name: TargetArchwayCached, Translates: true, Description: "Archway with the chain of the archway target and the response cache on " +
+			"(in memory, with its debug header): every request of the cached-get workload after the first is a hit; runs cached-get only"},
 		{Name: TargetGRPCGateway, Translates: true, Description: "a bare grpc-gateway runtime.NewServeMux() with default options and the generated Register…Handler functions"},
 		{Name: TargetVanguard, Translates: true, Description: "connectrpc.com/vanguard transcoding REST to gRPC, forwarded to the backend by an h2c httputil.ReverseProxy"},
 		{Name: TargetJSON, Description: "a Go net/http server answering with the same JSON bytes as the backend's responses, no proxy: the reference for nginx"},

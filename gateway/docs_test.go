@@ -202,6 +202,20 @@ policy:
 			}
 		})
 	}
+	// The read made authenticated is cached per caller: its documented Cache-Control is private.
+	for name, doc := range map[string]*openapi3.T{"v2": v2, "v3": catalog} {
+		op := doc.Paths.Value("/v1/products/{id}").Get
+		for _, code := range []int{http.StatusOK, http.StatusNotModified} {
+			resp := op.Responses.Status(code)
+			if resp == nil || resp.Value.Headers["Cache-Control"] == nil {
+				t.Errorf("%s: GetProduct documents no %d with Cache-Control", name, code)
+				continue
+			}
+			if d := resp.Value.Headers["Cache-Control"].Value.Description; !strings.Contains(d, `"private, max-age=30"`) {
+				t.Errorf("%s: GetProduct's %d Cache-Control %q, want private, max-age=30", name, code, d)
+			}
+		}
+	}
 }
 
 func jsonEqual(a, b any) bool {

@@ -383,7 +383,8 @@ func TestSlowlorisIsDisconnected(t *testing.T) {
 
 func TestGRPCTimeoutIsCheckedAndCapped(t *testing.T) {
 	t.Parallel()
-	env := newEdgeEnv(t, "api: {max_grpc_timeout: 2s}\npolicy: {defaults: {timeout: 30s}}\n", &holdUsers{}, false)
+	// The cache off: every read must reach the backend, whose deadline is checked.
+	env := newEdgeEnv(t, "api: {max_grpc_timeout: 2s}\npolicy: {defaults: {timeout: 30s}}\ncache: {enabled: false}\n", &holdUsers{}, false)
 	c := env.client(t)
 	for _, tc := range []struct {
 		value  string
@@ -565,7 +566,8 @@ func waitGoroutines(n int, d time.Duration) int {
 func TestFloodIsShed(t *testing.T) {
 	const limit = 8
 	users := &holdUsers{hold: make(chan struct{}), entered: make(chan struct{}, limit)}
-	env := newEdgeEnv(t, fmt.Sprintf("listen: {max_in_flight_requests: %d}\n", limit), users, false)
+	// The cache off: it would coalesce the held reads into one backend call.
+	env := newEdgeEnv(t, fmt.Sprintf("listen: {max_in_flight_requests: %d}\ncache: {enabled: false}\n", limit), users, false)
 	c := env.client(t)
 	var held sync.WaitGroup
 	heldCodes := make(chan int, limit)

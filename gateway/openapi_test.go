@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -156,6 +157,64 @@ func TestDocumentedSecurityMatchesPolicies(t *testing.T) {
 		if !seen[m] {
 			t.Errorf("%s has no operation in the v2 document", m)
 		}
+	}
+}
+
+// TestDocumentedCachingMatchesPolicies checks that the v2 document lists the conditional read
+// (the If-None-Match parameter and a 304 with the cache's headers) on exactly the GET
+// operations that the response cache serves: unary methods whose policy has a TTL.
+func TestDocumentedCachingMatchesPolicies(t *testing.T) {
+	t.Parallel()
+	var sds []protoreflect.ServiceDescriptor
+	for _, name := range documentedServices {
+		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sds = append(sds, d.(protoreflect.ServiceDescriptor))
+	}
+	table, err := policy.Build(sds, config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cachedOps int
+	for path, item := range loadV2(t).Paths {
+		for verb, op := range item.Operations() {
+			method, err := openapidoc.OperationMethod(table, op.OperationID)
+			if err != nil {
+				t.Fatalf("%s %s: %v", verb, path, err)
+			}
+			p, _ := table.Lookup(method)
+			d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(strings.ReplaceAll(strings.TrimPrefix(method, "/"), "/", ".")))
+			if err != nil {
+				t.Fatal(err)
+			}
+			md := d.(protoreflect.MethodDescriptor)
+			cached := verb == http.MethodGet && p.Cache.TTL > 0 && !md.IsStreamingClient() && !md.IsStreamingServer()
+			conditional := slices.ContainsFunc(op.Parameters, func(p *openapi2.Parameter) bool {
+				return p.In == "header" && p.Name == "If-None-Match"
+			})
+			notModified := op.Responses.Value(strconv.Itoa(http.StatusNotModified))
+			if conditional != cached || (notModified != nil) != cached {
+				t.Errorf("%s %s (%s, cache TTL %v): If-None-Match %v, 304 %v; want both %v", verb, path, method, p.Cache.TTL, conditional, notModified != nil, cached)
+				continue
+			}
+			if !cached {
+				continue
+			}
+			cachedOps++
+			if notModified.Schema != nil {
+				t.Errorf("%s %s: the 304 has a body schema", verb, path)
+			}
+			for _, h := range []string{"ETag", "Cache-Control", "Age"} {
+				if op.Responses.Value("200").Headers[h] == nil || notModified.Headers[h] == nil {
+					t.Errorf("%s %s: %s is not documented on both the 200 and the 304", verb, path, h)
+				}
+			}
+		}
+	}
+	if cachedOps == 0 {
+		t.Error("no operation of the v2 document is a cached read")
 	}
 }
 

@@ -19,7 +19,9 @@
 // Beyond what openapi3filter checks, a Validator requires a documented response for every
 // success status (openapi3filter would fall back to the default response, the error schema,
 // which accepts almost any object), a google.rpc.Status for errors on paths that no operation
-// documents, and no body member that the documented schema does not list: the gateway writes
+// documents, a 304 Not Modified only where the operation documents one (the cached reads),
+// in answer to a conditional request and without a body, and no body member that the
+// documented schema does not list: the gateway writes
 // proto3 JSON, so an unknown member is a field the document misnames or lacks. Operations are
 // found as grpc-gateway routes: a custom verb (":watch") is split off the last segment before
 // path variables match.

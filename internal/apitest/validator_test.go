@@ -34,6 +34,8 @@ func TestValidate(t *testing.T) {
 		code   int
 		header http.Header
 		body   string
+		// reqHeader are the request's header fields.
+		reqHeader http.Header
 		// preflight sends the request as a CORS preflight.
 		preflight bool
 		wantErr   string
@@ -44,6 +46,10 @@ func TestValidate(t *testing.T) {
 		{name: "stream", method: "GET", path: "/v1/orders/ord-1:watch", code: 200, header: http.Header{"Content-Type": {"application/x-ndjson"}}, body: "not checked"},
 		{name: "event stream", method: "GET", path: "/v1/orders/ord-1:watch", code: 200, header: http.Header{"Content-Type": {"text/event-stream"}}, body: "not checked"},
 		{name: "custom verb of another document", method: "GET", path: "/v1/products/p-1:page", code: 200, body: `{"product":{"id":"p-1"}}`},
+		{name: "cached read", method: "GET", path: "/v1/products/p-1", code: 200, body: `{"id":"p-1"}`,
+			header: http.Header{"Content-Type": {"application/json"}, "Etag": {`"abc"`}, "Cache-Control": {"public, max-age=30"}, "Age": {"3"}}},
+		{name: "not modified", method: "GET", path: "/v1/users/ada", code: 304, reqHeader: http.Header{"If-None-Match": {`"abc"`}},
+			header: http.Header{"Etag": {`"abc"`}, "Cache-Control": {"private, max-age=5"}, "Age": {"1"}}},
 		{name: "routing error", method: "PUT", path: "/v1/users/ada", code: 405, body: `{"code":12,"message":"method not allowed"}`},
 		{name: "unknown path", method: "GET", path: "/v2/nothing", code: 404, body: notFound},
 		{name: "not the API", method: "GET", path: "/healthz", code: 200, body: "ok"},
@@ -62,6 +68,13 @@ func TestValidate(t *testing.T) {
 		{name: "routing error that is not a Status", method: "GET", path: "/v2/nothing", code: 404, body: `{"code":"five"}`, wantErr: "google.rpc.Status"},
 		{name: "routing error as text", method: "GET", path: "/v2/nothing", code: 404, header: http.Header{"Content-Type": {"text/plain"}}, body: "404 page not found", wantErr: "want application/json"},
 		{name: "success on an undocumented path", method: "GET", path: "/v1/nothing", code: 200, body: `{}`, wantErr: "no documented operation"},
+		{name: "cached read with a bad Age", method: "GET", path: "/v1/products/p-1", code: 200, body: `{"id":"p-1"}`,
+			header: http.Header{"Content-Type": {"application/json"}, "Age": {"soon"}}, wantErr: "Age"},
+		{name: "not modified with a body", method: "GET", path: "/v1/users/ada", code: 304, reqHeader: http.Header{"If-None-Match": {`"abc"`}},
+			header: http.Header{}, body: user, wantErr: "304 Not Modified with a"},
+		{name: "not modified without a condition", method: "GET", path: "/v1/users/ada", code: 304, header: http.Header{}, wantErr: "without If-None-Match"},
+		{name: "not modified for a read that is not cached", method: "GET", path: "/v1/products:batchGet", code: 304,
+			reqHeader: http.Header{"If-None-Match": {`"abc"`}}, header: http.Header{}, wantErr: "documents no 304 response"},
 		{name: "stream with an undocumented status", method: "GET", path: "/v1/orders/ord-1:watch", code: 201, header: http.Header{"Content-Type": {"application/x-ndjson"}}, wantErr: "documents no 201 response"},
 	}
 	v := published(t)
@@ -69,6 +82,9 @@ func TestValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			req := httptest.NewRequestWithContext(t.Context(), tc.method, "http://gateway.test"+tc.path, nil)
+			for k, vs := range tc.reqHeader {
+				req.Header[k] = vs
+			}
 			if tc.preflight {
 				req.Header.Set("Origin", "https://shop.example")
 				req.Header.Set("Access-Control-Request-Method", "POST")

@@ -2,10 +2,17 @@
 // protoc-gen-openapiv3 generate from proto/, with what the generators cannot know: which
 // operations require credentials, and with which scopes, from the archway.policy.v1.route
 // options (a custom option the generators do not read), the 201 Created that the gateway
-// answers to creates, and how streams travel: server streams as newline-delimited JSON or
-// Server-Sent Events, client and bidirectional streams over WebSocket (101 Switching
-// Protocols). `make generate` runs it (internal/cmd/openapidoc) right after `buf generate`, so
-// `make check-generated` keeps the committed documents in step with the route policies.
+// answers to creates, the header fields the gateway adds to its answers, and how streams
+// travel: server streams as newline-delimited JSON or Server-Sent Events, client and
+// bidirectional streams over WebSocket (101 Switching Protocols).
+//
+// The header fields are those of the response cache on every GET of a unary method whose policy
+// has a cache TTL (the If-None-Match parameter, a 304 Not Modified without a body, and ETag,
+// Cache-Control with the policy's value and Age on the 200 and the 304; documented as sent
+// when the cache is on, since the configuration can turn it off), Location on the 201 of
+// creates, and composite.PartialHeader on the 200 of methods whose responses list degraded
+// parts. `make generate` runs it (internal/cmd/openapidoc) right after `buf generate`, so `make
+// check-generated` keeps the committed documents in step with the route policies.
 //
 // The gateway runs the same patches again at start-up with its live policy table, after
 // Restrict has removed the services it does not serve, so that the documents it publishes

@@ -40,6 +40,22 @@ func (o *object) set(key string, v any) {
 	o.vals[key] = v
 }
 
+// setAfter sets the member named key; a new one goes right after the member named after, or
+// last when there is none.
+func (o *object) setAfter(after, key string, v any) {
+	if _, ok := o.vals[key]; ok {
+		o.vals[key] = v
+		return
+	}
+	o.vals[key] = v
+	i := slices.Index(o.keys, after)
+	if i < 0 {
+		o.keys = append(o.keys, key)
+		return
+	}
+	o.keys = slices.Insert(o.keys, i+1, key)
+}
+
 // del removes the member named key, if any.
 func (o *object) del(key string) {
 	if _, ok := o.vals[key]; !ok {

@@ -137,8 +137,10 @@ func requirements(p *policy.Policy, schemes []string, withScopes bool) []any {
 
 // PatchV2 completes an OpenAPI v2 document generated from the methods of t: each operation's
 // security from the route policy (none for public operations; any one of the document's
-// security definitions for authenticated ones, with the scopes in ScopesExtension), and 201
-// instead of 200 for creates.
+// security definitions for authenticated ones, with the scopes in ScopesExtension), 201
+// instead of 200 for creates, and the header fields the gateway adds (see headersV2): the
+// If-None-Match parameter, the 304 response and the ETag, Cache-Control and Age headers of
+// cached reads, Location on creates, composite.PartialHeader on composites.
 func PatchV2(doc []byte, t *policy.Table) ([]byte, error) {
 	d, err := decode(doc)
 	if err != nil {
@@ -161,6 +163,7 @@ func PatchV2(doc []byte, t *policy.Table) ([]byte, error) {
 			op.obj("responses").rename("200", "201")
 		}
 		streamV2(op, streamKindOf(p))
+		headersV2(op, p, verb)
 		op.set("security", requirements(p, schemes, false))
 		if len(p.Scopes) > 0 {
 			op.set(ScopesExtension, toAny(p.Scopes))
@@ -181,7 +184,7 @@ func PatchV2(doc []byte, t *policy.Table) ([]byte, error) {
 // definitions (an API key in the Authorization header, the v2 spelling of a bearer token,
 // becomes an HTTP bearer scheme), each operation's security from the route policy with the
 // scopes in the requirement (OpenAPI 3.1 allows them for every scheme), 201 instead of 200
-// for creates, and the examples of the v2 document's definitions on the schemas of the same
+// for creates, the header fields the gateway adds (as PatchV2), and the examples of the v2 document's definitions on the schemas of the same
 // messages.
 func PatchV3(doc, v2 []byte, t *policy.Table) ([]byte, error) {
 	d, err := decode(doc)
@@ -218,6 +221,7 @@ func PatchV3(doc, v2 []byte, t *policy.Table) ([]byte, error) {
 			op.obj("responses").rename("200", "201")
 		}
 		streamV3(op, streamKindOf(p))
+		headersV3(op, p, verb)
 		op.set("security", requirements(p, names, true))
 		return nil
 	})

@@ -32,18 +32,24 @@ const (
 	webSocket
 )
 
-// streamKindOf returns the kind of the policy's method, from its descriptor in the global
-// registry (the generated code of every documented service is linked into the gateway and
-// into internal/cmd/openapidoc); a method it does not find is unary.
-func streamKindOf(p *policy.Policy) streamKind {
+// methodDescriptor returns the descriptor of the policy's method from the global registry
+// (the generated code of every documented service is linked into the gateway and into
+// internal/cmd/openapidoc), or nil when it is not there.
+func methodDescriptor(p *policy.Policy) protoreflect.MethodDescriptor {
 	name := strings.ReplaceAll(strings.TrimPrefix(p.Method, "/"), "/", ".")
 	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
 	if err != nil {
-		return unary
+		return nil
 	}
-	md, ok := d.(protoreflect.MethodDescriptor)
+	md, _ := d.(protoreflect.MethodDescriptor)
+	return md
+}
+
+// streamKindOf returns the kind of the policy's method; a method not in the registry is unary.
+func streamKindOf(p *policy.Policy) streamKind {
+	md := methodDescriptor(p)
 	switch {
-	case !ok:
+	case md == nil:
 		return unary
 	case md.IsStreamingClient():
 		return webSocket

@@ -192,7 +192,7 @@ func reexecPinned() error {
 // accepts connections.
 func serve(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("archway-bench serve", flag.ContinueOnError)
-	role := fs.String("role", "", "backend, archway, archway-prod, grpc-gateway, vanguard or json")
+	role := fs.String("role", "", "backend, archway, archway-prod, archway-cached, grpc-gateway, vanguard or json")
 	catalog := fs.String("catalog", "", "the backend's catalog address")
 	users := fs.String("users", "", "the backend's users address")
 	orders := fs.String("orders", "", "the backend's orders address")
