@@ -207,21 +207,22 @@ func TestFanOutDependentPart(t *testing.T) {
 	t.Run("runs as soon as its input is in", func(t *testing.T) {
 		t.Parallel()
 		f := composite.NewFanOut(t.Context(), time.Second)
-		composite.Required(f, "slow", sleep(60*time.Millisecond, 0))
-		first := composite.Optional(f, "first", sleep(10*time.Millisecond, 2))
+		composite.Required(f, "slow", sleep(150*time.Millisecond, 0))
+		first := composite.Optional(f, "first", sleep(25*time.Millisecond, 2))
 		second := composite.Optional(f, "second", func(ctx context.Context) (int, error) {
 			n, err := first.Await(ctx)
 			if err != nil {
 				return 0, err
 			}
-			return sleep(20*time.Millisecond, n*10)(ctx)
+			return sleep(50*time.Millisecond, n*10)(ctx)
 		})
 		begin := time.Now()
 		if _, err := f.Wait(); err != nil {
 			t.Fatal(err)
 		}
-		if d := time.Since(begin); d > 85*time.Millisecond {
-			t.Errorf("took %v; the dependent chain (30ms) should overlap the 60ms part", d)
+		// Overlapped: about 150ms; one after the other: 225ms.
+		if d := time.Since(begin); d > 210*time.Millisecond {
+			t.Errorf("took %v; the dependent chain (75ms) should overlap the 150ms part", d)
 		}
 		if second.Value() != 20 {
 			t.Errorf("second = %d, want 20", second.Value())
