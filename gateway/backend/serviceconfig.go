@@ -37,9 +37,9 @@ type Retry struct {
 type (
 	jsonServiceConfig struct {
 		LoadBalancingConfig []map[string]jsonRecording `json:"loadBalancingConfig"`
-		HealthCheckConfig   *jsonHealthCheck      `json:"healthCheckConfig,omitempty"`
-		MethodConfig        []jsonMethodConfig    `json:"methodConfig,omitempty"`
-		RetryThrottling     *jsonRetryThrottling  `json:"retryThrottling,omitempty"`
+		HealthCheckConfig   *jsonHealthCheck           `json:"healthCheckConfig,omitempty"`
+		MethodConfig        []jsonMethodConfig         `json:"methodConfig,omitempty"`
+		RetryThrottling     *jsonRetryThrottling       `json:"retryThrottling,omitempty"`
 	}
 	jsonRecording struct {
 		Recorder string `json:"recorder"`
