@@ -101,7 +101,7 @@ func getStatusz(t *testing.T, adminURL string) statuszReply {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
 		t.Fatalf("/statusz: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}

@@ -211,7 +211,7 @@ func (s *Set) Status() []Status {
 		st := Status{
 			Name:        b.Name,
 			Target:      b.Target,
-			Addresses:   b.Spec.Addresses,
+			Addresses:   b.Addresses,
 			Services:    b.Services,
 			State:       b.Conn.GetState().String(),
 			HealthCheck: b.HealthCheck,
