@@ -364,8 +364,8 @@ func TestReplicas(t *testing.T) {
 		tally.sent.Load(), perGW(), len(failures), tally.retried.Load())
 	t.Logf("rate limit: %d admitted of %d sent, limit %.1f (%+.1f%%)",
 		burst.admitted, burstRequests, limit, 100*(float64(burst.admitted)-limit)/limit)
-	t.Logf("storefront a killed: gateways showed its instances not READY after %v; b served %v meanwhile; %d requests failed",
-		detected.Round(time.Millisecond), b.snapshot(), failedDuringKill)
+	t.Logf("storefront a killed: every gateway showed its instances not READY after %v; b took the load (%v calls, %v before the kill); %d requests failed",
+		detected.Round(time.Millisecond), b.snapshot(), bBefore, failedDuringKill)
 	t.Logf("storefront a restarted: served %d+ calls of each load method after %v", replicaCalls, backIn.Round(time.Millisecond))
 	t.Logf("gateway 2 killed: %d requests served by the other two since", afterGWKill)
 	t.Logf("total wall time %v", time.Since(began).Round(time.Millisecond))
