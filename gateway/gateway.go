@@ -466,11 +466,13 @@ func (g *Gateway) routesWithHealth(policies *policy.Table) (http.Handler, error)
 // Handler returns the gateway's HTTP handler: the edge chain, the API and the health endpoints.
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
-// AdminHandler returns the handler for the admin listener: detailed readiness and pprof.
+// AdminHandler returns the handler for the admin listener: detailed readiness, the gateway's
+// view of its backends and stores (/statusz), metrics and pprof.
 func (g *Gateway) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", getOnly(http.HandlerFunc(g.serveHealthz)))
 	mux.Handle("/readyz", getOnly(http.HandlerFunc(g.serveReadyzDetail)))
+	mux.Handle("/statusz", getOnly(http.HandlerFunc(g.serveStatusz)))
 	mux.Handle("/metrics", getOnly(g.edge.tel.MetricsHandler()))
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)

@@ -24,6 +24,11 @@
 //	defer sf.Stop()
 //	usersAddr := sf.Addr(server.Users)
 //
+// Options.MaxConnectionAge makes the servers close client connections (GOAWAY) after a while, so
+// that clients re-resolve the services' names and reach instances added since. Shutdown first
+// turns every health service NOT_SERVING, so that watching clients such as the gateway stop
+// sending calls, and ends health watches, which would otherwise hold the graceful stop open.
+//
 // Orders prices new orders from the catalog over gRPC: Start connects it to the catalog's
 // listener when both run in the same Storefront, and to Options.CatalogTarget otherwise.
 //

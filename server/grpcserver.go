@@ -14,7 +14,6 @@ import (
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
@@ -43,12 +42,13 @@ var validatedByHandler = []protoreflect.FullName{
 // UNAUTHENTICATED; nil accepts every call, for tests and for the -insecure-no-identity mode.
 // opts are passed to grpc.NewServer after the interceptors.
 func NewGRPCServer(logger *slog.Logger, identity *forwarded.Signer, register func(grpc.ServiceRegistrar), opts ...grpc.ServerOption) *grpc.Server {
-	return newGRPCServer(logger, identity, register, Fault{}, opts...)
+	srv, _ := newGRPCServer(logger, identity, register, Fault{}, opts...)
+	return srv
 }
 
 // newGRPCServer is NewGRPCServer with a test fault, which adds a last link to the chain when it
-// is not the zero Fault.
-func newGRPCServer(logger *slog.Logger, identity *forwarded.Signer, register func(grpc.ServiceRegistrar), fault Fault, opts ...grpc.ServerOption) *grpc.Server {
+// is not the zero Fault. It also returns the health service, for Storefront.Shutdown to drain.
+func newGRPCServer(logger *slog.Logger, identity *forwarded.Signer, register func(grpc.ServiceRegistrar), fault Fault, opts ...grpc.ServerOption) (*grpc.Server, *drainingHealth) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -93,14 +93,14 @@ func newGRPCServer(logger *slog.Logger, identity *forwarded.Signer, register fun
 	srv := grpc.NewServer(append(chain, opts...)...)
 	register(srv)
 
-	hs := health.NewServer()
+	hs := newDrainingHealth()
 	for name := range srv.GetServiceInfo() {
 		hs.SetServingStatus(name, healthpb.HealthCheckResponse_SERVING)
 	}
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	healthpb.RegisterHealthServer(srv, hs)
 	reflection.Register(srv)
-	return srv
+	return srv, hs
 }
 
 // notHealth selects every call except those to the gRPC health service.

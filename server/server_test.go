@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
@@ -335,9 +336,14 @@ func TestShutdownDeadline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A health watch never ends on its own, so a graceful stop waits for the deadline.
-	stream, err := healthpb.NewHealthClient(dial(t, sf.Addr(server.Users))).Watch(t.Context(), &healthpb.HealthCheckRequest{})
+	// A reflection stream lasts until its client closes it, so a graceful stop waits for the
+	// deadline.
+	stream, err := reflectionpb.NewServerReflectionClient(dial(t, sf.Addr(server.Users))).ServerReflectionInfo(t.Context())
 	if err != nil {
+		t.Fatal(err)
+	}
+	req := &reflectionpb.ServerReflectionRequest{MessageRequest: &reflectionpb.ServerReflectionRequest_ListServices{}}
+	if err := stream.Send(req); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := stream.Recv(); err != nil {
@@ -347,6 +353,62 @@ func TestShutdownDeadline(t *testing.T) {
 	defer cancel()
 	if err := sf.Shutdown(ctx); !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("Shutdown = %v, want DeadlineExceeded", err)
+	}
+}
+
+func TestShutdownReportsNotServingThenEndsHealthWatches(t *testing.T) {
+	t.Parallel()
+	sf, err := server.Start(t.Context(), server.Options{Services: []string{server.Users}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := healthpb.NewHealthClient(dial(t, sf.Addr(server.Users))).Watch(t.Context(), &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := stream.Recv(); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("first watch answer: %v, %v; want SERVING", resp, err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	began := time.Now()
+	if err := sf.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown with a health watch open: %v", err)
+	}
+	if d := time.Since(began); d > 2*time.Second {
+		t.Errorf("Shutdown took %v with a health watch open", d)
+	}
+	if resp, err := stream.Recv(); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_NOT_SERVING {
+		t.Fatalf("watch answer after Shutdown: %v, %v; want NOT_SERVING", resp, err)
+	}
+	_, err = stream.Recv()
+	servertest.Code(t, err, codes.Unavailable)
+}
+
+func TestMaxConnectionAgeSendsGoAway(t *testing.T) {
+	t.Parallel()
+	sf := start(t, server.Options{
+		Services:              []string{server.Users},
+		MaxConnectionAge:      200 * time.Millisecond,
+		MaxConnectionAgeGrace: time.Second,
+	}, nil)
+	conn := dial(t, sf.Addr(server.Users))
+	client := usersv1.NewUserServiceClient(conn)
+	if _, err := client.GetUser(t.Context(), &usersv1.GetUserRequest{Name: "users/ada-lovelace"}); err != nil {
+		t.Fatal(err)
+	}
+	// The server's GOAWAY takes the idle connection from READY to IDLE, with no call from the
+	// client; the next call connects again.
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if !conn.WaitForStateChange(ctx, connectivity.Ready) {
+		t.Fatalf("connection still %s after 5s: no GOAWAY", conn.GetState())
+	}
+	if st := conn.GetState(); st != connectivity.Idle {
+		t.Errorf("state after the connection's maximum age = %s, want IDLE", st)
+	}
+	if _, err := client.GetUser(t.Context(), &usersv1.GetUserRequest{Name: "users/ada-lovelace"}); err != nil {
+		t.Errorf("call after GOAWAY: %v", err)
 	}
 }
 

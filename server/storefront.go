@@ -8,10 +8,12 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/keepalive"
 
 	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
@@ -71,13 +73,22 @@ type Options struct {
 	// excluded), continuing the caller's W3C trace context (see TracingOption). By default,
 	// nil: no tracing.
 	TracerProvider trace.TracerProvider
+	// MaxConnectionAge closes every client connection after about this long (±10%, so that
+	// clients do not all reconnect at once): the server sends GOAWAY, and the client opens a
+	// new connection, re-resolving the service's name as it does. grpc-go clients, the
+	// gateway's included, re-resolve DNS only on such connection events, so without it an
+	// instance added behind a DNS name gets no traffic from clients already connected.
+	// MaxConnectionAgeGrace then lets calls still running finish before the connection is cut.
+	// By default, 0: connections live until either side closes them.
+	MaxConnectionAge, MaxConnectionAgeGrace time.Duration
 }
 
 // Storefront is a running set of demo services, each on its own listener and gRPC server.
 type Storefront struct {
 	addrs       map[string]string
 	servers     []*grpc.Server
-	orders      *orders.Service // nil when orders is not served
+	health      []*drainingHealth // one per server
+	orders      *orders.Service   // nil when orders is not served
 	catalogOpts []catalog.Option
 	conn        *grpc.ClientConn // orders' catalog client; nil when orders is not served
 	serving     sync.WaitGroup   // one per running Serve
@@ -160,6 +171,12 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 	if opts.TracerProvider != nil {
 		serverOpts = append(serverOpts, TracingOption(opts.TracerProvider))
 	}
+	if opts.MaxConnectionAge > 0 || opts.MaxConnectionAgeGrace > 0 {
+		serverOpts = append(serverOpts, grpc.KeepaliveParams(keepalive.ServerParameters{
+			MaxConnectionAge:      opts.MaxConnectionAge,
+			MaxConnectionAgeGrace: opts.MaxConnectionAgeGrace,
+		}))
+	}
 	for _, name := range services {
 		l := listeners[name]
 		svcLogger := logger.With(slog.String("service", name))
@@ -167,8 +184,9 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 		if !fault.IsZero() {
 			svcLogger.WarnContext(ctx, "test faults injected into every call", slog.String("fault", fault.String()))
 		}
-		srv := newGRPCServer(svcLogger, identity, sf.registrar(name), fault, serverOpts...)
+		srv, hs := newGRPCServer(svcLogger, identity, sf.registrar(name), fault, serverOpts...)
 		sf.servers = append(sf.servers, srv)
+		sf.health = append(sf.health, hs)
 		sf.addrs[name] = l.Addr().String()
 		sf.serving.Add(1)
 		go func() {
@@ -239,11 +257,16 @@ func (sf *Storefront) Err() <-chan error {
 	return sf.errs
 }
 
-// Shutdown stops the services gracefully: it ends open order watches, stops accepting
-// connections and waits for in-flight calls to finish. When ctx ends first, it closes the
-// remaining connections at once and returns ctx's error. Shutdown and Stop may be called more
-// than once.
+// Shutdown stops the services gracefully. First every health service reports NOT_SERVING, at
+// once to the clients that watch it (the gateway's health checking does), so they send new
+// calls to other instances; then it ends open order watches, stops accepting connections
+// (GOAWAY), ends health watches, and waits for in-flight calls to finish. When ctx ends first,
+// it closes the remaining connections at once and returns ctx's error. Shutdown and Stop may
+// be called more than once.
 func (sf *Storefront) Shutdown(ctx context.Context) error {
+	for _, hs := range sf.health {
+		hs.Shutdown()
+	}
 	if sf.orders != nil {
 		sf.orders.Close()
 	}
@@ -253,6 +276,9 @@ func (sf *Storefront) Shutdown(ctx context.Context) error {
 		var wg sync.WaitGroup
 		for _, srv := range sf.servers {
 			wg.Go(srv.GracefulStop)
+		}
+		for _, hs := range sf.health {
+			hs.endWatches()
 		}
 		wg.Wait()
 	}()
@@ -272,6 +298,9 @@ func (sf *Storefront) Shutdown(ctx context.Context) error {
 
 // Stop stops the services at once, closing every connection and open call.
 func (sf *Storefront) Stop() {
+	for _, hs := range sf.health {
+		hs.endWatches()
+	}
 	if sf.orders != nil {
 		sf.orders.Close()
 	}

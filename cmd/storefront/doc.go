@@ -17,6 +17,16 @@
 //	-test-faults     for tests only: delays and failures to inject per service (default none),
 //	                 such as "users=delay:50ms;catalog=fail:unavailable;orders=hang"; see
 //	                 server.ParseFaults. Every injection is logged as "injected fault".
+//	-max-connection-age
+//	                 close each client connection after about this long (default 5m; 0 keeps
+//	                 connections open): the server sends GOAWAY and the client reconnects,
+//	                 resolving the service's name again. grpc-go clients, the gateway's
+//	                 included, re-resolve DNS only on such connection events, so without it
+//	                 instances added behind a DNS name (a scaled-up headless Service) get no
+//	                 traffic from clients already connected.
+//	-max-connection-age-grace
+//	                 how long calls still running on a connection past its maximum age may take
+//	                 before it is cut (default 30s; 0 waits for them without limit)
 //	-insecure-no-identity
 //	                 accept every call, without the gateway's signed identity; only for trusted
 //	                 networks and local experiments

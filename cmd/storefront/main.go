@@ -51,12 +51,17 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
 	logFormat := fs.String("log-format", "text", "log format: json or text")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	testFaults := fs.String("test-faults", "", "for tests only: inject delays and failures, as in \"users=delay:50ms;catalog=fail:unavailable;orders=hang\"")
+	maxConnAge := fs.Duration("max-connection-age", 5*time.Minute, "close client connections after about this long (GOAWAY), so clients re-resolve and reach new instances; 0 keeps them open")
+	maxConnAgeGrace := fs.Duration("max-connection-age-grace", 30*time.Second, "time the calls of a connection past its maximum age get to finish before it is closed; 0 waits for them without limit")
 	insecureNoIdentity := fs.Bool("insecure-no-identity", false, "accept calls without the gateway's signed identity, when "+envIdentitySecret+" is not set: from anyone who can reach the listeners")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if *maxConnAge < 0 || *maxConnAgeGrace < 0 {
+		return errors.New("-max-connection-age and -max-connection-age-grace must not be negative")
 	}
 	logger, err := newLogger(stderr, *logFormat, *logLevel)
 	if err != nil {
@@ -97,10 +102,12 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
 			server.Orders:  *ordersAddr,
 			server.Catalog: *catalogAddr,
 		},
-		CatalogTarget:  *catalogTarget,
-		Logger:         logger,
-		Faults:         faults,
-		IdentitySecret: secret,
+		CatalogTarget:         *catalogTarget,
+		Logger:                logger,
+		Faults:                faults,
+		IdentitySecret:        secret,
+		MaxConnectionAge:      *maxConnAge,
+		MaxConnectionAgeGrace: *maxConnAgeGrace,
 	})
 	if err != nil {
 		return err

@@ -118,6 +118,7 @@ func TestRunErrors(t *testing.T) {
 		{"extra argument", []string{"serve"}, nil, "unexpected arguments"},
 		{"log format", []string{"-log-format", "xml"}, nil, "-log-format"},
 		{"log level", []string{"-log-level", "loud"}, nil, "-log-level"},
+		{"negative connection age", []string{"-max-connection-age", "-1s"}, nil, "must not be negative"},
 		{"no services", []string{"-services", " , ", "-insecure-no-identity"}, nil, "-services"},
 		{"unknown service", []string{"-services", "payments", "-insecure-no-identity"}, nil, "unknown service"},
 		{"orders alone", []string{"-services", "orders", "-orders-addr", "127.0.0.1:0", "-insecure-no-identity"}, nil, "-catalog-target"},

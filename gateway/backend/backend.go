@@ -52,6 +52,9 @@ type Backend struct {
 	Spec
 	// Conn is the backend's ClientConn, shared by every route and composite that calls it.
 	Conn *grpc.ClientConn
+
+	guard *guard
+	rec   *recorder
 }
 
 // Set is the gateway's backends, addressable by the services they serve.
@@ -71,12 +74,14 @@ func Dial(specs []Spec, opts ...Option) (*Set, error) {
 	}
 	s := &Set{byService: make(map[string]*Backend)}
 	for _, spec := range specs {
-		conn, err := dial(spec, o, m)
+		b := &Backend{Spec: spec, guard: newGuard(spec, o.logger, m), rec: newRecorder()}
+		conn, err := dial(b, o)
 		if err != nil {
+			recorders.Delete(b.rec.id)
 			_ = s.Close()
 			return nil, fmt.Errorf("backend.Dial: backend %q: %w", spec.Name, err)
 		}
-		b := &Backend{Spec: spec, Conn: conn}
+		b.Conn = conn
 		s.backends = append(s.backends, b)
 		for _, svc := range spec.Services {
 			if other, dup := s.byService[svc]; dup {
@@ -90,12 +95,13 @@ func Dial(specs []Spec, opts ...Option) (*Set, error) {
 }
 
 // dial creates the ClientConn of one backend.
-func dial(spec Spec, o *options, m *metrics) (*grpc.ClientConn, error) {
+func dial(b *Backend, o *options) (*grpc.ClientConn, error) {
+	spec := b.Spec
 	creds, err := transportCredentials(spec.TLS)
 	if err != nil {
 		return nil, err
 	}
-	sc, err := serviceConfig(spec)
+	sc, err := serviceConfig(spec, b.rec.id)
 	if err != nil {
 		return nil, err
 	}
@@ -106,11 +112,11 @@ func dial(spec Spec, o *options, m *metrics) (*grpc.ClientConn, error) {
 		target = r.Scheme() + ":///" + spec.Name
 		dopts = append(dopts, grpc.WithResolvers(r))
 	}
-	dopts = append(dopts, dialOptions(spec, o.logger, m)...)
+	dopts = append(dopts, dialOptions(spec, o.logger, b.guard)...)
 	return grpc.NewClient(target, append(dopts, o.dialOptions...)...)
 }
 
-func dialOptions(spec Spec, logger *slog.Logger, m *metrics) []grpc.DialOption {
+func dialOptions(spec Spec, logger *slog.Logger, guard *guard) []grpc.DialOption {
 	maxDelay := spec.MaxReconnectBackoff
 	if maxDelay <= 0 {
 		maxDelay = 5 * time.Second
@@ -121,7 +127,6 @@ func dialOptions(spec Spec, logger *slog.Logger, m *metrics) []grpc.DialOption {
 	log := logging.LoggerFunc(func(ctx context.Context, lvl logging.Level, msg string, fields ...any) {
 		logger.Log(ctx, slog.Level(lvl), msg, append(fields, slog.String("backend", spec.Name))...)
 	})
-	guard := newGuard(spec, logger, m)
 	return []grpc.DialOption{
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: 5 * time.Second}),
 		// The client chain, in order: the in-flight limit and the circuit breaker refuse a call
@@ -180,6 +185,7 @@ func (s *Set) All() []*Backend { return s.backends }
 func (s *Set) Close() error {
 	var errs []error
 	for _, b := range s.backends {
+		recorders.Delete(b.rec.id)
 		errs = append(errs, b.Conn.Close())
 	}
 	return errors.Join(errs...)

@@ -8,6 +8,10 @@
 // policy and retry throttling, never past a call's deadline. In front of it, a guard per backend
 // refuses calls at once, with UNAVAILABLE and a RetryInfo detail (503 with Retry-After at the
 // edge), when too many are in flight or the backend's circuit breaker is open. TLS and mTLS
-// towards a backend are optional; plaintext is the default, for loopback demos. See
-// docs/backends.md.
+// towards a backend are optional; plaintext is the default, for loopback demos.
+//
+// Set.Status reports each backend as the gateway sees it (resolved instances and their states,
+// breaker, calls in flight) for the admin listener's /statusz. The instance states come from
+// archway_round_robin, gRPC's round_robin seen through a wrapper that records the resolver's
+// updates and each endpoint's state when they change. See docs/backends.md.
 package backend

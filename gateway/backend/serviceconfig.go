@@ -36,10 +36,13 @@ type Retry struct {
 // The gRPC service config, as JSON (https://github.com/grpc/grpc/blob/master/doc/service_config.md).
 type (
 	jsonServiceConfig struct {
-		LoadBalancingConfig []map[string]struct{} `json:"loadBalancingConfig"`
-		HealthCheckConfig   *jsonHealthCheck      `json:"healthCheckConfig,omitempty"`
-		MethodConfig        []jsonMethodConfig    `json:"methodConfig,omitempty"`
-		RetryThrottling     *jsonRetryThrottling  `json:"retryThrottling,omitempty"`
+		LoadBalancingConfig []map[string]jsonRecording `json:"loadBalancingConfig"`
+		HealthCheckConfig   *jsonHealthCheck           `json:"healthCheckConfig,omitempty"`
+		MethodConfig        []jsonMethodConfig         `json:"methodConfig,omitempty"`
+		RetryThrottling     *jsonRetryThrottling       `json:"retryThrottling,omitempty"`
+	}
+	jsonRecording struct {
+		Recorder string `json:"recorder"`
 	}
 	jsonHealthCheck struct {
 		ServiceName string `json:"serviceName"`
@@ -66,10 +69,12 @@ type (
 )
 
 // serviceConfig renders the backend's default service config: round_robin over every resolved
-// address, client health checking when spec asks for it, and the retry policy of its idempotent
-// methods with retry throttling.
-func serviceConfig(spec Spec) (string, error) {
-	sc := jsonServiceConfig{LoadBalancingConfig: []map[string]struct{}{{"round_robin": {}}}}
+// address (recorded for [Set.Status] by the recorder), client health checking when spec asks for
+// it, and the retry policy of its idempotent methods with retry throttling.
+func serviceConfig(spec Spec, recorder uint64) (string, error) {
+	sc := jsonServiceConfig{LoadBalancingConfig: []map[string]jsonRecording{
+		{balancerName: {Recorder: strconv.FormatUint(recorder, 10)}},
+	}}
 	if spec.HealthCheck {
 		sc.HealthCheckConfig = &jsonHealthCheck{ServiceName: spec.HealthCheckService}
 	}

@@ -1,0 +1,229 @@
+package backend
+
+import (
+	"encoding/json"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"google.golang.org/grpc/balancer"
+	"google.golang.org/grpc/balancer/endpointsharding"
+	"google.golang.org/grpc/balancer/roundrobin"
+	"google.golang.org/grpc/connectivity"
+	"google.golang.org/grpc/resolver"
+	"google.golang.org/grpc/serviceconfig"
+)
+
+// balancerName is the load-balancing policy of every backend: gRPC's round_robin, unchanged,
+// seen through a window that records what it resolved and the state of each instance, for
+// [Set.Status]. Recording costs nothing per call: it happens on state changes only.
+const balancerName = "archway_round_robin"
+
+func init() { balancer.Register(recordingBuilder{}) }
+
+// recorders maps the id in a backend's balancer config to its recorder, so that the balancer
+// gRPC builds inside a ClientConn finds the Set that dialled it. Set.Close removes its entries.
+var (
+	recorders    sync.Map // uint64 → *recorder
+	nextRecorder atomic.Uint64
+)
+
+// recorder holds the latest view of one backend's balancer.
+type recorder struct {
+	id uint64
+
+	mu sync.Mutex
+	// owner is the balancer that wrote last: gRPC builds a new one when the ClientConn leaves
+	// idle, and a closing one must not wipe its successor's view.
+	owner       *recordingBalancer
+	endpoints   []resolver.Endpoint
+	states      map[string]connectivity.State // by the endpoint's first address
+	resolverErr string
+}
+
+func newRecorder() *recorder {
+	r := &recorder{id: nextRecorder.Add(1)}
+	recorders.Store(r.id, r)
+	return r
+}
+
+// Instance is one resolved backend instance.
+type Instance struct {
+	// Addresses are the instance's addresses, usually one.
+	Addresses []string `json:"addresses"`
+	// State is the instance's connectivity state as round_robin sees it: READY instances take
+	// calls; with health checking on, an instance that does not report SERVING is
+	// TRANSIENT_FAILURE (or CONNECTING while its first health answer is awaited).
+	State string `json:"state"`
+}
+
+// instances returns the resolved instances with their latest states; an instance not yet
+// reported is IDLE.
+func (r *recorder) instances() ([]Instance, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]Instance, 0, len(r.endpoints))
+	for _, ep := range r.endpoints {
+		in := Instance{State: connectivity.Idle.String()}
+		for _, a := range ep.Addresses {
+			in.Addresses = append(in.Addresses, a.Addr)
+		}
+		if len(in.Addresses) > 0 {
+			if st, ok := r.states[in.Addresses[0]]; ok {
+				in.State = st.String()
+			}
+		}
+		out = append(out, in)
+	}
+	return out, r.resolverErr
+}
+
+type recordingBuilder struct{}
+
+func (recordingBuilder) Name() string { return balancerName }
+
+func (recordingBuilder) Build(cc balancer.ClientConn, opts balancer.BuildOptions) balancer.Balancer {
+	b := &recordingBalancer{}
+	b.Balancer = balancer.Get(roundrobin.Name).Build(&recordingConn{ClientConn: cc, b: b}, opts)
+	return b
+}
+
+// recordingConfig is the balancer's config: the id of the backend's recorder.
+type recordingConfig struct {
+	serviceconfig.LoadBalancingConfig
+	Recorder uint64 `json:"recorder,string"`
+}
+
+func (recordingBuilder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalancingConfig, error) {
+	var cfg recordingConfig
+	if err := json.Unmarshal(js, &cfg); err != nil {
+		return nil, fmt.Errorf("%s config: %w", balancerName, err)
+	}
+	return &cfg, nil
+}
+
+// recordingBalancer is round_robin, recording the resolver's updates and errors.
+type recordingBalancer struct {
+	balancer.Balancer
+	rec atomic.Pointer[recorder]
+}
+
+func (b *recordingBalancer) UpdateClientConnState(s balancer.ClientConnState) error {
+	if cfg, ok := s.BalancerConfig.(*recordingConfig); ok {
+		if v, found := recorders.Load(cfg.Recorder); found {
+			b.rec.Store(v.(*recorder))
+		}
+	}
+	if r := b.rec.Load(); r != nil {
+		r.mu.Lock()
+		r.owner = b
+		r.endpoints = endpointsOf(s.ResolverState)
+		r.resolverErr = ""
+		r.mu.Unlock()
+	}
+	return b.Balancer.UpdateClientConnState(s)
+}
+
+// endpointsOf returns the resolver's endpoints, or one endpoint per address for a resolver
+// that reports addresses only.
+func endpointsOf(s resolver.State) []resolver.Endpoint {
+	if len(s.Endpoints) > 0 {
+		return s.Endpoints
+	}
+	eps := make([]resolver.Endpoint, len(s.Addresses))
+	for i, a := range s.Addresses {
+		eps[i] = resolver.Endpoint{Addresses: []resolver.Address{a}}
+	}
+	return eps
+}
+
+func (b *recordingBalancer) ResolverError(err error) {
+	if r := b.rec.Load(); r != nil {
+		r.mu.Lock()
+		r.owner = b
+		r.resolverErr = err.Error()
+		r.mu.Unlock()
+	}
+	b.Balancer.ResolverError(err)
+}
+
+func (b *recordingBalancer) Close() {
+	if r := b.rec.Load(); r != nil {
+		r.mu.Lock()
+		if r.owner == b {
+			r.owner, r.endpoints, r.states, r.resolverErr = nil, nil, nil, ""
+		}
+		r.mu.Unlock()
+	}
+	b.Balancer.Close()
+}
+
+// recordingConn sees round_robin's pickers, which carry the state of every instance.
+type recordingConn struct {
+	balancer.ClientConn
+	b *recordingBalancer
+}
+
+func (c *recordingConn) UpdateState(s balancer.State) {
+	if r := c.b.rec.Load(); r != nil {
+		children := endpointsharding.ChildStatesFromPicker(s.Picker)
+		states := make(map[string]connectivity.State, len(children))
+		for _, ch := range children {
+			if len(ch.Endpoint.Addresses) > 0 {
+				states[ch.Endpoint.Addresses[0].Addr] = ch.State.ConnectivityState
+			}
+		}
+		r.mu.Lock()
+		if r.owner == c.b && children != nil {
+			r.states = states
+		}
+		r.mu.Unlock()
+	}
+	c.ClientConn.UpdateState(s)
+}
+
+// Status is a backend as the gateway sees it, for the admin listener.
+type Status struct {
+	Name string `json:"name"`
+	// Target or Addresses is what the configuration names.
+	Target    string   `json:"target,omitempty"`
+	Addresses []string `json:"addresses,omitempty"`
+	Services  []string `json:"services"`
+	// State is the ClientConn's connectivity state: IDLE until the first call, then READY
+	// while at least one instance takes calls.
+	State string `json:"state"`
+	// Instances are the resolved instances, empty while the ClientConn is idle.
+	Instances []Instance `json:"instances"`
+	// ResolverError is the resolver's latest error, such as a failed DNS lookup.
+	ResolverError string `json:"resolver_error,omitempty"`
+	HealthCheck   bool   `json:"health_check"`
+	// Breaker is "disabled", "closed", "half-open" or "open".
+	Breaker string `json:"breaker"`
+	// InFlight counts the calls and open streams now; MaxInFlight is their limit (0: none).
+	InFlight    int64 `json:"in_flight"`
+	MaxInFlight int   `json:"max_in_flight"`
+}
+
+// Status returns every backend's status, in configuration order. It starts no connection.
+func (s *Set) Status() []Status {
+	out := make([]Status, 0, len(s.backends))
+	for _, b := range s.backends {
+		st := Status{
+			Name:        b.Name,
+			Target:      b.Target,
+			Addresses:   b.Addresses,
+			Services:    b.Services,
+			State:       b.Conn.GetState().String(),
+			HealthCheck: b.HealthCheck,
+			Breaker:     "disabled",
+			InFlight:    b.guard.inFlight.Load(),
+			MaxInFlight: b.MaxInFlight,
+		}
+		st.Instances, st.ResolverError = b.rec.instances()
+		if b.guard.breaker != nil {
+			st.Breaker = b.guard.breaker.State().String()
+		}
+		out = append(out, st)
+	}
+	return out
+}
