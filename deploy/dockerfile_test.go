@@ -8,7 +8,6 @@ import (
 	"debug/elf"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -442,8 +441,7 @@ func startBinary(t *testing.T, bin string, args, env []string) (<-chan logRecord
 			return err
 		case <-time.After(30 * time.Second):
 			_ = cmd.Process.Kill()
-			<-exited
-			return errors.New("did not stop within 30s of SIGTERM")
+			return fmt.Errorf("did not stop within 30s of SIGTERM, killed: %w", <-exited)
 		}
 	}
 	t.Cleanup(func() {
