@@ -1,0 +1,10 @@
+// Package deploy holds no code: it is where the tests of the deployment artefacts live, the
+// Kubernetes manifests under deploy/kubernetes and the Dockerfiles of cmd/archway and
+// cmd/storefront, so that `go test ./...` checks them like the code they deploy.
+//
+// The manifest test decodes every object strictly into the Kubernetes API types (an unknown or
+// misspelt field is an error, as with `kubectl apply --validate=strict`), and checks them
+// against the gateway's own configuration parser: the ports, the probes, the backends'
+// headless Services. The Dockerfile test runs the exact go build command of each Dockerfile's
+// build stage and checks that the binary is static and starts. See docs/deployment.md.
+package deploy
