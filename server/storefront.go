@@ -147,7 +147,12 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 		if l, ok := listeners[Catalog]; ok {
 			target = l.Addr().String()
 		}
-		dialOpts := []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+		dialOpts := []grpc.DialOption{
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+			// A dns:/// target of several catalog instances is balanced per call, not pinned
+			// to the first instance that answers.
+			grpc.WithDefaultServiceConfig(`{"loadBalancingConfig": [{"round_robin": {}}]}`),
+		}
 		if opts.TracerProvider != nil {
 			dialOpts = append(dialOpts, tracingDialOption(opts.TracerProvider))
 		}
