@@ -10,6 +10,7 @@ import (
 	"net/http/pprof"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,6 +47,13 @@ type Gateway struct {
 	json *jsonMarshaler
 	// wsOrigins admits the cross-origin pages that may open WebSockets: cors.allowed_origins.
 	wsOrigins *edge.CORS
+	// bridges counts the WebSockets being bridged. Their connections are hijacked, so
+	// http.Server.Shutdown neither waits for them nor closes them: see drainBridges.
+	bridges sync.WaitGroup
+	// goingAway ends when the bridges still open must close with 1001 (going away):
+	// stopBridges ends it, at the drain timeout or on Close.
+	goingAway   context.Context
+	stopBridges context.CancelFunc
 }
 
 // New builds a gateway for cfg: it creates one gRPC connection per backend (connections are
@@ -110,6 +118,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 	g := &Gateway{cfg: cfg, logger: o.logger, backends: backends, routes: routes, creates: createMethods(routes), edge: edgeFuncs}
 	g.routeChain = g.newRouteChain()
 	g.wsOrigins = edge.NewCORS(cfg.CORS)
+	g.goingAway, g.stopBridges = context.WithCancel(context.Background())
 	g.mux = g.newServeMux()
 	for _, b := range backends.All() {
 		for _, svc := range b.Services {
@@ -484,6 +493,7 @@ func (g *Gateway) AdminHandler() http.Handler {
 
 // Close releases the backend connections.
 func (g *Gateway) Close() error {
+	g.stopBridges()
 	return errors.Join(g.backends.Close(), g.edge.close())
 }
 
@@ -578,6 +588,7 @@ func (g *Gateway) ServeListeners(ctx context.Context, lns Listeners) error {
 			_ = s.srv.Close()
 		}
 	}
+	g.drainBridges(drainCtx)
 	for range len(servers) - boolToInt(serveErr != nil) {
 		if err := <-errc; err != nil {
 			errs = append(errs, err)
@@ -585,6 +596,32 @@ func (g *Gateway) ServeListeners(ctx context.Context, lns Listeners) error {
 	}
 	g.logger.Info("stopped")
 	return errors.Join(append([]error{serveErr}, errs...)...)
+}
+
+// bridgeCloseTimeout bounds the wait for the bridged WebSockets to close once told to: their
+// close handshake, and the end of their backend streams.
+const bridgeCloseTimeout = 10 * time.Second
+
+// drainBridges gives the bridged WebSockets what is left of the drain timeout (ctx) to end by
+// themselves, then closes those still open with 1001 (going away), so that their clients
+// reconnect to another replica, and waits for them to finish closing.
+func (g *Gateway) drainBridges(ctx context.Context) {
+	done := make(chan struct{})
+	go func() {
+		g.bridges.Wait()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return
+	case <-ctx.Done():
+	}
+	g.stopBridges()
+	select {
+	case <-done:
+	case <-time.After(bridgeCloseTimeout):
+		g.logger.Warn("bridged WebSockets still closing after the drain timeout", slog.Duration("waited", bridgeCloseTimeout))
+	}
 }
 
 func boolToInt(b bool) int {

@@ -122,6 +122,10 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *rou
 		g.handleError(r.Context(), g.mux, nil, w, r, err)
 		return
 	}
+	// Counted before the upgrade hijacks the connection: until then, Shutdown waits for the
+	// request, so it cannot return between the hijack and the count.
+	g.bridges.Add(1)
+	defer g.bridges.Done()
 	conn, err := websocket.Accept(w, r, &websocket.AcceptOptions{
 		// The origin is checked above, against the gateway's own list.
 		InsecureSkipVerify: true,
@@ -142,6 +146,8 @@ func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *rou
 		br.close(websocket.StatusGoingAway, "no message for "+ws.IdleTimeout.D().String())
 	})
 	defer br.idle.Stop()
+	stop := context.AfterFunc(g.goingAway, func() { br.close(websocket.StatusGoingAway, "the gateway is shutting down") })
+	defer stop()
 	br.run(ctx, b)
 }
 

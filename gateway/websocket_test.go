@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -21,13 +22,19 @@ import (
 
 func dialWS(t *testing.T, env *testEnv, origin string) (*websocket.Conn, int, error) {
 	t.Helper()
+	return dialChat(t, env.url, origin)
+}
+
+// dialChat opens the support chat of orders/ord-1 on the gateway at baseURL.
+func dialChat(t *testing.T, baseURL, origin string) (*websocket.Conn, int, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
 	h := http.Header{"X-Api-Key": {testAPIKey}}
 	if origin != "" {
 		h.Set("Origin", origin)
 	}
-	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(env.url, "http")+"/v1/orders:chat?name=orders/ord-1", &websocket.DialOptions{HTTPHeader: h})
+	c, resp, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(baseURL, "http")+"/v1/orders:chat?name=orders/ord-1", &websocket.DialOptions{HTTPHeader: h})
 	code := 0
 	if resp != nil {
 		code = resp.StatusCode
@@ -191,5 +198,51 @@ func TestWebSocketEndMarker(t *testing.T) {
 				t.Errorf("received %q, want %q", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestShutdownClosesBridgedWebSockets shuts a gateway down while a chat is open: the hijacked
+// connection, which http.Server.Shutdown does not track, gets the drain timeout to end, then
+// a 1001 (going away) close, and Serve returns.
+func TestShutdownClosesBridgedWebSockets(t *testing.T) {
+	t.Parallel()
+	const drain = 300 * time.Millisecond
+	env := newTestEnv(t, "shutdown: {drain_timeout: 300ms}\n", nil)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	served := make(chan error, 1)
+	go func() { served <- env.gw.Serve(ctx, ln, nil) }()
+	c, code, err := dialChat(t, "http://"+ln.Addr().String(), "")
+	if err != nil {
+		t.Fatalf("dial: %v (HTTP %d)", err, code)
+	}
+	if err := c.Write(t.Context(), websocket.MessageText, []byte(`{"text":"hello"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, echo, err := c.Read(t.Context()); err != nil || !strings.Contains(string(echo), "HELLO") {
+		t.Fatalf("echo: %s, %v", echo, err)
+	}
+	start := time.Now()
+	cancel()
+	readCtx, stop := context.WithTimeout(t.Context(), 15*time.Second)
+	defer stop()
+	_, _, err = c.Read(readCtx)
+	if got := websocket.CloseStatus(err); got != websocket.StatusGoingAway {
+		t.Fatalf("read after shutdown: %v (close status %d), want %d", err, got, websocket.StatusGoingAway)
+	}
+	if d := time.Since(start); d < drain-50*time.Millisecond {
+		t.Errorf("closed %v after shutdown began, before the %v drain timeout", d, drain)
+	}
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("Serve did not return within 15s of shutdown")
 	}
 }
