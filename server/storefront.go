@@ -172,7 +172,13 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 		sf.orders = orders.New(catalogv1.NewCatalogServiceClient(conn))
 	}
 
-	var serverOpts []grpc.ServerOption
+	serverOpts := []grpc.ServerOption{
+		// Bounds on what one client connection may cost: streams open at once (HTTP/2 rapid
+		// reset opens and cancels them as fast as it can), and pings, which a client may send
+		// at most every 10s, with or without calls open.
+		grpc.MaxConcurrentStreams(maxConcurrentStreams),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	}
 	if opts.TracerProvider != nil {
 		serverOpts = append(serverOpts, TracingOption(opts.TracerProvider))
 	}
@@ -261,6 +267,9 @@ func (sf *Storefront) Addr(name string) string {
 func (sf *Storefront) Err() <-chan error {
 	return sf.errs
 }
+
+// maxConcurrentStreams is the most calls one client connection may have open at once.
+const maxConcurrentStreams = 1000
 
 // Shutdown stops the services gracefully. First every health service reports NOT_SERVING, at
 // once to the clients that watch it (the gateway's health checking does), so they send new
