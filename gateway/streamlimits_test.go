@@ -157,7 +157,9 @@ func messageOf(data []byte) (string, error) {
 	return m.Name + m.Order.Name, nil
 }
 
-func openHTTPStream(t *testing.T, url, accept string) (*http.Response, context.CancelFunc) {
+// openHTTPStream opens the server stream with the given Accept header ("" for none) and returns
+// its body, closed at the end of the test, and what hangs up.
+func openHTTPStream(t *testing.T, url, accept string) (*bufio.Reader, context.CancelFunc) {
 	t.Helper()
 	ctx, hangUp := context.WithCancel(t.Context())
 	t.Cleanup(hangUp)
@@ -177,12 +179,11 @@ func openHTTPStream(t *testing.T, url, accept string) (*http.Response, context.C
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d, want 200", resp.StatusCode)
 	}
-	return resp, hangUp
+	return bufio.NewReaderSize(resp.Body, 64<<10), hangUp
 }
 
 func openNDJSON(t *testing.T, url string) streamClient {
-	resp, hangUp := openHTTPStream(t, url, "")
-	r := bufio.NewReader(resp.Body)
+	r, hangUp := openHTTPStream(t, url, "")
 	return streamClient{hangUp: hangUp, recv: func() (frame, error) {
 		line, err := r.ReadBytes('\n')
 		if err != nil {
@@ -204,8 +205,7 @@ func openNDJSON(t *testing.T, url string) streamClient {
 }
 
 func openEventStream(t *testing.T, url string) streamClient {
-	resp, hangUp := openHTTPStream(t, url, "text/event-stream")
-	r := bufio.NewReader(resp.Body)
+	r, hangUp := openHTTPStream(t, url, "text/event-stream")
 	return streamClient{hangUp: hangUp, recv: func() (frame, error) {
 		for range 1000 {
 			ev, err := readEvent(r)
@@ -243,9 +243,6 @@ func openChat(t *testing.T, url string) streamClient {
 		t.Fatalf("dial: %v", err)
 	}
 	t.Cleanup(func() { _ = c.CloseNow() })
-	// The messages may outgrow the default read limit of 32 KiB in no case, but the test
-	// should not depend on it.
-	c.SetReadLimit(1 << 20)
 	if err := c.Write(ctx, websocket.MessageText, []byte(`{"text":"go"}`)); err != nil {
 		t.Fatal(err)
 	}
