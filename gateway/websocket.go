@@ -237,9 +237,9 @@ func (br *wsBridge) pumpOut(ctx context.Context, stream grpc.ClientStream) error
 
 // pumpIn sends every text frame from the client to the backend as a request message. An empty
 // text frame, the end marker, ends the RPC's request side while the connection stays open for
-// the responses: how a client-streaming RPC gets its response. A close frame from the client
-// also ends the request side; a frame that is not a JSON request message, or any message after
-// the end marker, closes the connection.
+// the responses: how a client-streaming RPC gets its response. A client that closes the
+// connection, with a close frame or without, cancels the RPC; a frame that is not a JSON request
+// message, or any message after the end marker, closes the connection.
 func (br *wsBridge) pumpIn(ctx context.Context, stream grpc.ClientStream) {
 	// The read context outlives ctx: closing the connection is what ends a pending read, and
 	// cancelling a read would make the library close the connection with a code of its own.
@@ -248,15 +248,12 @@ func (br *wsBridge) pumpIn(ctx context.Context, stream grpc.ClientStream) {
 	for {
 		typ, data, err := br.conn.Read(readCtx)
 		if err != nil {
-			// A client that closed cleanly has nothing more to send; any other failure (a message
-			// over the size limit, which the library answers with 1009, a broken connection)
-			// ends the RPC.
-			switch websocket.CloseStatus(err) {
-			case websocket.StatusNormalClosure, websocket.StatusGoingAway:
-				_ = stream.CloseSend()
-			default:
-				br.cancel()
-			}
+			// The connection is over: the client closed it, with a close frame or without, or
+			// broke a limit (a message over the size limit, which the library answers with 1009).
+			// Nobody is left to receive the responses, so the RPC is cancelled, like a server
+			// stream whose client went away; a client ends its request side with the end marker.
+			// When the RPC ended first, this is the close that end sent, and cancelling is a no-op.
+			br.cancel()
 			return
 		}
 		br.active()
