@@ -2,8 +2,9 @@ package policy
 
 import (
 	"context"
-	"google.golang.org/protobuf/reflect/protoreflect"
 	"time"
+
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // NoRateLimit is the rate-limit class that exempts a method from rate limiting.
