@@ -122,56 +122,39 @@ func addParameter(op, param *object) {
 // answers: the conditional request and the 304 of cached reads with their cache headers,
 // Location on the 201 of creates, and the partial-response header of composites.
 func headersV2(op *object, p *policy.Policy, verb string) {
-	responses := op.obj("responses")
-	if responses == nil {
-		return
-	}
-	md := methodDescriptor(p)
-	if cachedRead(p, verb, streamKindOf(p)) {
-		param := newObject()
-		param.set("name", ifNoneMatchHeader)
-		param.set("description", ifNoneMatchNote)
-		param.set("in", "header")
-		param.set("required", false)
-		param.set("type", "string")
-		addParameter(op, param)
-		names := []string{etagHeader, cacheControlHeader, ageHeader}
-		headers := func() []*object {
-			return []*object{headerV2("string", etagNote), headerV2("string", cacheControlNote(p)), headerV2("integer", ageNote)}
-		}
-		setHeaders(responses.obj("200"), names, headers())
-		notModified := newObject()
-		notModified.set("description", notModifiedNote)
-		setHeaders(notModified, names, headers())
-		responses.setAfter("200", "304", notModified)
-	}
-	if creates(p, verb) {
-		setHeaders(responses.obj("201"), []string{locationHeader}, []*object{headerV2("string", locationNote)})
-	}
-	if partial(md) {
-		setHeaders(responses.obj("200"), []string{composite.PartialHeader}, []*object{headerV2("string", partialNote)})
-	}
+	ifNoneMatch := newObject()
+	ifNoneMatch.set("name", ifNoneMatchHeader)
+	ifNoneMatch.set("description", ifNoneMatchNote)
+	ifNoneMatch.set("in", "header")
+	ifNoneMatch.set("required", false)
+	ifNoneMatch.set("type", "string")
+	addHeaders(op, p, verb, ifNoneMatch, headerV2)
 }
 
 // headersV3 is headersV2 for an OpenAPI v3 operation.
 func headersV3(op *object, p *policy.Policy, verb string) {
+	ifNoneMatch := newObject()
+	ifNoneMatch.set("name", ifNoneMatchHeader)
+	ifNoneMatch.set("in", "header")
+	ifNoneMatch.set("description", ifNoneMatchNote)
+	schema := newObject()
+	schema.set("type", "string")
+	ifNoneMatch.set("schema", schema)
+	addHeaders(op, p, verb, ifNoneMatch, headerV3)
+}
+
+// addHeaders is headersV2 and headersV3, given the If-None-Match parameter and the response
+// header of their OpenAPI version.
+func addHeaders(op *object, p *policy.Policy, verb string, ifNoneMatch *object, header func(typ, description string) *object) {
 	responses := op.obj("responses")
 	if responses == nil {
 		return
 	}
-	md := methodDescriptor(p)
 	if cachedRead(p, verb, streamKindOf(p)) {
-		param := newObject()
-		param.set("name", ifNoneMatchHeader)
-		param.set("in", "header")
-		param.set("description", ifNoneMatchNote)
-		schema := newObject()
-		schema.set("type", "string")
-		param.set("schema", schema)
-		addParameter(op, param)
+		addParameter(op, ifNoneMatch)
 		names := []string{etagHeader, cacheControlHeader, ageHeader}
 		headers := func() []*object {
-			return []*object{headerV3("string", etagNote), headerV3("string", cacheControlNote(p)), headerV3("integer", ageNote)}
+			return []*object{header("string", etagNote), header("string", cacheControlNote(p)), header("integer", ageNote)}
 		}
 		setHeaders(responses.obj("200"), names, headers())
 		notModified := newObject()
@@ -180,9 +163,9 @@ func headersV3(op *object, p *policy.Policy, verb string) {
 		responses.setAfter("200", "304", notModified)
 	}
 	if creates(p, verb) {
-		setHeaders(responses.obj("201"), []string{locationHeader}, []*object{headerV3("string", locationNote)})
+		setHeaders(responses.obj("201"), []string{locationHeader}, []*object{header("string", locationNote)})
 	}
-	if partial(md) {
-		setHeaders(responses.obj("200"), []string{composite.PartialHeader}, []*object{headerV3("string", partialNote)})
+	if partial(p.Descriptor) {
+		setHeaders(responses.obj("200"), []string{composite.PartialHeader}, []*object{header("string", partialNote)})
 	}
 }

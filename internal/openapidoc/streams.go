@@ -3,9 +3,6 @@ package openapidoc
 import (
 	"strings"
 
-	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/reflect/protoregistry"
-
 	"github.com/archway-gateway/archway/gateway/policy"
 )
 
@@ -32,22 +29,9 @@ const (
 	webSocket
 )
 
-// methodDescriptor returns the descriptor of the policy's method from the global registry
-// (the generated code of every documented service is linked into the gateway and into
-// internal/cmd/openapidoc), or nil when it is not there.
-func methodDescriptor(p *policy.Policy) protoreflect.MethodDescriptor {
-	name := strings.ReplaceAll(strings.TrimPrefix(p.Method, "/"), "/", ".")
-	d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
-	if err != nil {
-		return nil
-	}
-	md, _ := d.(protoreflect.MethodDescriptor)
-	return md
-}
-
-// streamKindOf returns the kind of the policy's method; a method not in the registry is unary.
+// streamKindOf returns the kind of the policy's method; a policy without a descriptor is unary.
 func streamKindOf(p *policy.Policy) streamKind {
-	md := methodDescriptor(p)
+	md := p.Descriptor
 	switch {
 	case md == nil:
 		return unary
