@@ -624,7 +624,7 @@ func TestReadiness(t *testing.T) {
 
 func TestRunDrainsAndStops(t *testing.T) {
 	t.Parallel()
-	cfg, err := config.Parse([]byte(`
+	gw := newGateway(t, `
 listen: {address: "127.0.0.1:0"}
 admin: {enabled: false}
 shutdown: {drain_timeout: 2s}
@@ -632,19 +632,8 @@ backends:
   - name: users
     address: 127.0.0.1:1
     services: [storefront.users.v1.UserService]
-`), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := gateway.New(t.Context(), cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
+	ln := listenLoopback(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- gw.Serve(ctx, ln, nil) }()
@@ -668,7 +657,7 @@ backends:
 func TestShutdownTurnsNotReadyBeforeClosing(t *testing.T) {
 	t.Parallel()
 	const readyDelay = 1500 * time.Millisecond
-	cfg, err := config.Parse([]byte(`
+	gw := newGateway(t, `
 listen: {address: "127.0.0.1:0"}
 admin: {enabled: true, address: "127.0.0.1:0"}
 shutdown: {drain_timeout: 2s, ready_delay: 1500ms}
@@ -676,23 +665,9 @@ backends:
   - name: users
     address: 127.0.0.1:1
     services: [storefront.users.v1.UserService]
-`), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := gateway.New(t.Context(), cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	adminLn, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+`)
+	ln := listenLoopback(t)
+	adminLn := listenLoopback(t)
 	api, admin := "http://"+ln.Addr().String(), "http://"+adminLn.Addr().String()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -833,4 +808,30 @@ authn:
 	if v := env.users.metadata().Get("authorization"); len(v) > 0 {
 		t.Errorf("the backend received the client's Authorization: %q", v)
 	}
+}
+
+// newGateway builds a gateway from yaml, with its logs discarded, and closes it when the test
+// ends.
+func newGateway(t *testing.T, yaml string) *gateway.Gateway {
+	t.Helper()
+	cfg, err := config.Parse([]byte(yaml), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw, err := gateway.New(t.Context(), cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = gw.Close() })
+	return gw
+}
+
+// listenLoopback opens a listener on a free loopback port.
+func listenLoopback(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
 }

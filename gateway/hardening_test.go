@@ -127,10 +127,7 @@ backends:
 		t.Fatalf("gateway.New: %v", err)
 	}
 	t.Cleanup(func() { _ = gw.Close() })
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := listenLoopback(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- gw.ServeListeners(ctx, gateway.Listeners{API: ln}) }()
@@ -716,14 +713,8 @@ admin: {enabled: false}
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = gw.Close() })
-	api, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	redirect, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	api := listenLoopback(t)
+	redirect := listenLoopback(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- gw.ServeListeners(ctx, gateway.Listeners{API: api, Redirect: redirect}) }()

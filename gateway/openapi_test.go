@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"encoding/json"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -18,7 +17,6 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
-	"github.com/archway-gateway/archway/gateway"
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/policy"
 	"github.com/archway-gateway/archway/internal/apitest"
@@ -227,7 +225,7 @@ const noScopesKey = "no-scopes-key"
 // exactly when it lists scopes.
 func TestDocumentedOperationsAreServed(t *testing.T) {
 	t.Parallel()
-	cfg, err := config.Parse([]byte(`
+	gw := newGateway(t, `
 admin: {enabled: false}
 log: {access_log: false}
 backends:
@@ -238,15 +236,7 @@ authn:
   api_keys:
     - client_id: nobody
       sha256: e691f3149082142d7a460698b8d46aac1509c6956d2d482dfe4da8bd9392cd56
-`), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := gateway.New(t.Context(), cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
+`)
 	validator, err := apitest.Published()
 	if err != nil {
 		t.Fatal(err)

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -63,10 +62,7 @@ func (s statuszReply) instanceStates() map[string]string {
 // its address and server.
 func startUsersInstance(t *testing.T, users *fakeUsers) (string, *grpc.Server) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := listenLoopback(t)
 	srv := grpc.NewServer()
 	usersv1.RegisterUserServiceServer(srv, users)
 	healthpb.RegisterHealthServer(srv, health.NewServer())
@@ -192,10 +188,7 @@ cache: {enabled: false}
 func TestStatuszReportsRedis(t *testing.T) {
 	t.Parallel()
 	srv := redistest.Start(t)
-	down, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	down := listenLoopback(t)
 	downAddr := down.Addr().String()
 	_ = down.Close()
 	for _, tc := range []struct {

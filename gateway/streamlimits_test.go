@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -82,10 +81,7 @@ func (b *limitBackend) SupportChat(stream grpc.BidiStreamingServer[ordersv1.Supp
 // the YAML in extra, on a real HTTP listener; it returns the gateway's URL.
 func newLimitEnv(t *testing.T, b *limitBackend, extra string) string {
 	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	lis := listenLoopback(t)
 	srv := grpc.NewServer()
 	ordersv1.RegisterOrderServiceServer(srv, b)
 	go func() { _ = srv.Serve(lis) }()

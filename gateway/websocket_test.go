@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -208,10 +207,7 @@ func TestShutdownClosesBridgedWebSockets(t *testing.T) {
 	t.Parallel()
 	const drain = 300 * time.Millisecond
 	env := newTestEnv(t, "shutdown: {drain_timeout: 300ms}\n", nil)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
+	ln := listenLoopback(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	served := make(chan error, 1)
