@@ -150,18 +150,7 @@ func PatchV2(doc []byte, t *policy.Table) ([]byte, error) {
 	if len(schemes) == 0 {
 		return nil, fmt.Errorf("openapidoc.PatchV2: the document has no securityDefinitions (the openapiv2_swagger option of archway/policy/v1/policy.proto declares them)")
 	}
-	m, err := newMethods(t)
-	if err != nil {
-		return nil, fmt.Errorf("openapidoc.PatchV2: %w", err)
-	}
-	err = eachOperation(d, func(verb string, op *object) error {
-		p, err := m.method(op.str("operationId"))
-		if err != nil {
-			return err
-		}
-		if creates(p, verb) {
-			op.obj("responses").rename("200", "201")
-		}
+	err = patchOperations(d, t, func(verb string, op *object, p *policy.Policy) {
 		streamV2(op, streamKindOf(p))
 		headersV2(op, p, verb)
 		op.set("security", requirements(p, schemes, false))
@@ -170,7 +159,6 @@ func PatchV2(doc []byte, t *policy.Table) ([]byte, error) {
 		} else {
 			op.del(ScopesExtension)
 		}
-		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("openapidoc.PatchV2: %w", err)
@@ -184,8 +172,8 @@ func PatchV2(doc []byte, t *policy.Table) ([]byte, error) {
 // definitions (an API key in the Authorization header, the v2 spelling of a bearer token,
 // becomes an HTTP bearer scheme), each operation's security from the route policy with the
 // scopes in the requirement (OpenAPI 3.1 allows them for every scheme), 201 instead of 200
-// for creates, the header fields the gateway adds (as PatchV2), and the examples of the v2 document's definitions on the schemas of the same
-// messages.
+// for creates, the header fields the gateway adds (as PatchV2), and the examples of the v2
+// document's definitions on the schemas of the same messages.
 func PatchV3(doc, v2 []byte, t *policy.Table) ([]byte, error) {
 	d, err := decode(doc)
 	if err != nil {
@@ -208,22 +196,10 @@ func PatchV3(doc, v2 []byte, t *policy.Table) ([]byte, error) {
 	if err := mergeSamePaths(d); err != nil {
 		return nil, fmt.Errorf("openapidoc.PatchV3: %w", err)
 	}
-	m, err := newMethods(t)
-	if err != nil {
-		return nil, fmt.Errorf("openapidoc.PatchV3: %w", err)
-	}
-	err = eachOperation(d, func(verb string, op *object) error {
-		p, err := m.method(op.str("operationId"))
-		if err != nil {
-			return err
-		}
-		if creates(p, verb) {
-			op.obj("responses").rename("200", "201")
-		}
+	err = patchOperations(d, t, func(verb string, op *object, p *policy.Policy) {
 		streamV3(op, streamKindOf(p))
 		headersV3(op, p, verb)
 		op.set("security", requirements(p, names, true))
-		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("openapidoc.PatchV3: %w", err)
@@ -377,4 +353,25 @@ func mergeSamePaths(d *object) error {
 	}
 	paths.keys = keep
 	return nil
+}
+
+// patchOperations runs patch on every operation of d with its method's policy from t, after
+// documenting a create's success as 201 instead of 200: the part of PatchV2 and PatchV3 that
+// does not depend on the OpenAPI version.
+func patchOperations(d *object, t *policy.Table, patch func(verb string, op *object, p *policy.Policy)) error {
+	m, err := newMethods(t)
+	if err != nil {
+		return err
+	}
+	return eachOperation(d, func(verb string, op *object) error {
+		p, err := m.method(op.str("operationId"))
+		if err != nil {
+			return err
+		}
+		if creates(p, verb) {
+			op.obj("responses").rename("200", "201")
+		}
+		patch(verb, op, p)
+		return nil
+	})
 }
