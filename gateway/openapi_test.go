@@ -100,18 +100,7 @@ func TestOpenAPIDocumentsValidate(t *testing.T) {
 // route policy table that the gateway builds with the default configuration.
 func TestDocumentedSecurityMatchesPolicies(t *testing.T) {
 	t.Parallel()
-	var sds []protoreflect.ServiceDescriptor
-	for _, name := range documentedServices {
-		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sds = append(sds, d.(protoreflect.ServiceDescriptor))
-	}
-	table, err := policy.Build(sds, config.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
+	table := documentedPolicies(t)
 	doc := loadV2(t)
 	seen := make(map[string]bool)
 	for path, item := range doc.Paths {
@@ -163,18 +152,7 @@ func TestDocumentedSecurityMatchesPolicies(t *testing.T) {
 // operations that the response cache serves: unary methods whose policy has a TTL.
 func TestDocumentedCachingMatchesPolicies(t *testing.T) {
 	t.Parallel()
-	var sds []protoreflect.ServiceDescriptor
-	for _, name := range documentedServices {
-		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		sds = append(sds, d.(protoreflect.ServiceDescriptor))
-	}
-	table, err := policy.Build(sds, config.Default())
-	if err != nil {
-		t.Fatal(err)
-	}
+	table := documentedPolicies(t)
 	var cachedOps int
 	for path, item := range loadV2(t).Paths {
 		for verb, op := range item.Operations() {
@@ -361,4 +339,23 @@ func TestExamplesValidate(t *testing.T) {
 			t.Errorf("%s: %d examples; want those of User, Order, Product and Money at least", name, examples)
 		}
 	}
+}
+
+// documentedPolicies is the route policy table that the gateway builds for the documented
+// services with the default configuration.
+func documentedPolicies(t *testing.T) *policy.Table {
+	t.Helper()
+	var sds []protoreflect.ServiceDescriptor
+	for _, name := range documentedServices {
+		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sds = append(sds, d.(protoreflect.ServiceDescriptor))
+	}
+	table, err := policy.Build(sds, config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return table
 }
