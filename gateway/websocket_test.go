@@ -126,7 +126,8 @@ func TestWebSocketOrigins(t *testing.T) {
 }
 
 // countingOrders answers SupportChat as a client-streaming RPC would: nothing until the
-// client's messages end, then one message that counts them.
+// client's messages end, then one message that counts them; or, when one of them was "hold",
+// nothing until the call ends.
 type countingOrders struct {
 	ordersv1.UnimplementedOrderServiceServer
 }
@@ -136,6 +137,11 @@ func (countingOrders) SupportChat(stream grpc.BidiStreamingServer[ordersv1.Suppo
 	for range 100 {
 		m, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
+			if slices.Contains(texts, "hold") {
+				// Never answers: what the client sends after the marker meets a chat still open.
+				<-stream.Context().Done()
+				return status.FromContextError(stream.Context().Err()).Err()
+			}
 			return stream.Send(&ordersv1.SupportMessage{Text: fmt.Sprintf("got %d: %s", len(texts), strings.Join(texts, " "))})
 		}
 		if err != nil {
@@ -161,7 +167,7 @@ func TestWebSocketEndMarker(t *testing.T) {
 	}{
 		{"messages, then the marker", []string{`{"text":"one"}`, `{"text":"two"}`, ""}, []string{`{"text":"got 2: one two"}`}, websocket.StatusNormalClosure, ""},
 		{"the marker alone", []string{""}, []string{`{"text":"got 0: "}`}, websocket.StatusNormalClosure, ""},
-		{"a message after the marker", []string{`{"text":"one"}`, "", `{"text":"two"}`}, nil, 4003, "no message may follow the end marker"},
+		{"a message after the marker", []string{`{"text":"hold"}`, "", `{"text":"two"}`}, nil, 4003, "no message may follow the end marker"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
