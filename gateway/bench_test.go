@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/test/bufconn"
@@ -130,15 +131,6 @@ const benchAPIKey = "test-key"
 // benchBackend on in-memory listeners. Its logs are JSON, discarded.
 func newBenchGateway(b *testing.B, chain string) *Gateway {
 	b.Helper()
-	backend := &benchBackend{product: benchProduct(0), list: benchList(), user: benchUser()}
-	listeners := map[string]*bufconn.Listener{"catalog": bufconn.Listen(1 << 20), "users": bufconn.Listen(1 << 20)}
-	srv := grpc.NewServer()
-	catalogv1.RegisterCatalogServiceServer(srv, backend)
-	usersv1.RegisterUserServiceServer(srv, backend)
-	for _, l := range listeners {
-		go func() { _ = srv.Serve(l) }()
-	}
-	b.Cleanup(srv.Stop)
 	cfg, err := config.Parse([]byte(`
 admin: {enabled: false}
 backends:
@@ -152,16 +144,55 @@ backends:
 	if err != nil {
 		b.Fatal(err)
 	}
-	dialer := grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-		return listeners[addr].DialContext(ctx)
-	})
 	g, err := New(b.Context(), cfg, WithLogger(slog.New(slog.NewJSONHandler(io.Discard, nil))),
-		WithDialOptions(dialer, grpc.WithTransportCredentials(insecure.NewCredentials())))
+		WithDialOptions(newBenchBackend(b), grpc.WithTransportCredentials(insecure.NewCredentials())))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { _ = g.Close() })
 	return g
+}
+
+// newBenchBackend serves benchBackend as the catalog and users services on two in-memory
+// listeners, addressed passthrough:///catalog and passthrough:///users, and returns the dial
+// option that reaches them.
+func newBenchBackend(b *testing.B) grpc.DialOption {
+	b.Helper()
+	backend := &benchBackend{product: benchProduct(0), list: benchList(), user: benchUser()}
+	listeners := map[string]*bufconn.Listener{"catalog": bufconn.Listen(1 << 20), "users": bufconn.Listen(1 << 20)}
+	srv := grpc.NewServer()
+	catalogv1.RegisterCatalogServiceServer(srv, backend)
+	usersv1.RegisterUserServiceServer(srv, backend)
+	for _, l := range listeners {
+		go func() { _ = srv.Serve(l) }()
+	}
+	b.Cleanup(srv.Stop)
+	return grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+		return listeners[addr].DialContext(ctx)
+	})
+}
+
+// newBareMux returns what a team gets without Archway, the baseline of BenchmarkChain: a
+// grpc-gateway ServeMux with default options and the generated handlers, in front of the same
+// in-memory backend as newBenchGateway's.
+func newBareMux(b *testing.B) http.Handler {
+	b.Helper()
+	dialer := newBenchBackend(b)
+	mux := runtime.NewServeMux()
+	for target, register := range map[string]func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+		"passthrough:///catalog": catalogv1.RegisterCatalogServiceHandler,
+		"passthrough:///users":   usersv1.RegisterUserServiceHandler,
+	} {
+		conn, err := grpc.NewClient(target, dialer, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { _ = conn.Close() })
+		if err := register(b.Context(), mux, conn); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return mux
 }
 
 // benchRequest is one benchmarked REST request.
@@ -269,16 +300,23 @@ func BenchmarkHotPath(b *testing.B) {
 }
 
 // BenchmarkChain measures the whole edge chain's cost per request: the same requests through a
-// gateway with every edge function off and one with every function on.
+// gateway with every edge function off, one with every function on, and, as the baseline, a bare
+// grpc-gateway ServeMux.
 func BenchmarkChain(b *testing.B) {
 	for _, c := range []struct {
 		name, config string
 		header       http.Header
 	}{
+		{"grpc-gateway", "", nil},
 		{"off", chainOff, nil},
 		{"on", chainOn, http.Header{"X-Api-Key": {benchAPIKey}, "Origin": {"https://app.example.com"}}},
 	} {
-		handler := newBenchGateway(b, c.config).Handler()
+		var handler http.Handler
+		if c.config == "" {
+			handler = newBareMux(b)
+		} else {
+			handler = newBenchGateway(b, c.config).Handler()
+		}
 		for _, r := range benchRequests(b)[:2] {
 			b.Run(c.name+"/"+r.name, func(b *testing.B) {
 				b.ReportAllocs()

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -224,7 +223,6 @@ func (g *Gateway) newServeMux() *runtime.ServeMux {
 		runtime.WithIncomingHeaderMatcher(headerAllowlist(api.ForwardHeaders, true)),
 		runtime.WithOutgoingHeaderMatcher(headerAllowlist(api.ForwardResponseHeaders, false)),
 		runtime.WithOutgoingTrailerMatcher(headerAllowlist(api.ForwardResponseHeaders, false)),
-		runtime.WithMetadata(forwardRequestID),
 		// Composite responses with degraded parts say so in a header; creates answer 201. The
 		// header must be set first: created writes the status line.
 		runtime.WithForwardResponseOption(composite.SetPartialHeader),
@@ -386,8 +384,17 @@ func headerAllowlist(names []string, incoming bool) runtime.HeaderMatcherFunc {
 	return func(key string) (string, bool) {
 		key = http.CanonicalHeaderKey(key)
 		if incoming {
+			// The request id always reaches the backend, and only as the edge chain set it
+			// (edge.RequestID leaves the request one X-Request-Id): never from a
+			// Grpc-Metadata- header, which would give the backend a second value.
+			if key == edge.HeaderRequestID {
+				return requestIDKey, true
+			}
 			if rest, ok := strings.CutPrefix(key, runtime.MetadataHeaderPrefix); ok {
 				key = http.CanonicalHeaderKey(rest)
+				if key == edge.HeaderRequestID {
+					return "", false
+				}
 			}
 		}
 		if allowed[key] {
@@ -397,13 +404,8 @@ func headerAllowlist(names []string, incoming bool) runtime.HeaderMatcherFunc {
 	}
 }
 
-// forwardRequestID sends the request id to the backend as x-request-id metadata.
-func forwardRequestID(ctx context.Context, _ *http.Request) metadata.MD {
-	if id := edge.RequestIDFrom(ctx); id != "" {
-		return metadata.Pairs("x-request-id", id)
-	}
-	return nil
-}
+// requestIDKey is the metadata key that carries the request id to backends.
+const requestIDKey = "x-request-id"
 
 // createMethods finds the AIP-style create methods: named Create… and bound to POST.
 func createMethods(routes routeTable) map[string]bool {

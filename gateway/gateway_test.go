@@ -499,11 +499,12 @@ func TestHeadersForwardedOnlyWhenAllowlisted(t *testing.T) {
 	t.Parallel()
 	env := newTestEnv(t, "api: {forward_headers: [X-Tenant]}\n", nil)
 	resp, body := do(t, "GET", env.url+"/v1/users/ada", "", map[string]string{
-		"X-Tenant":               "acme",
-		"X-Secret":               "s3cret",
-		"Grpc-Metadata-X-Admin":  "yes",
-		"Grpc-Metadata-X-Tenant": "other",
-		"X-Request-Id":           "trace-me-1",
+		"X-Tenant":                   "acme",
+		"X-Secret":                   "s3cret",
+		"Grpc-Metadata-X-Admin":      "yes",
+		"Grpc-Metadata-X-Tenant":     "other",
+		"X-Request-Id":               "trace-me-1",
+		"Grpc-Metadata-X-Request-Id": "spoofed",
 	})
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)

@@ -115,14 +115,16 @@ const maxRequestIDLen = 128
 
 // RequestID makes sure every request has an id: a well-formed X-Request-Id from the client
 // (1 to 128 characters of letters, digits and "-._:") is kept, anything else is replaced by a
-// random id. The id is set on the response and stored in the request's [State].
+// random id. The id is set on the response, left as the request's only X-Request-Id value (so a
+// handler that forwards the header forwards the id, once) and stored in the request's [State].
 func RequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := r.Header.Get(HeaderRequestID)
-		if !validRequestID(id) {
-			id = rand.Text()
-			r.Header.Set(HeaderRequestID, id)
+		ids := r.Header[HeaderRequestID]
+		if len(ids) == 0 || !validRequestID(ids[0]) {
+			ids = []string{rand.Text()}
 		}
+		r.Header[HeaderRequestID] = ids[:1]
+		id := ids[0]
 		w.Header().Set(HeaderRequestID, id)
 		r, _ = WithState(r, id)
 		next.ServeHTTP(w, r)

@@ -52,24 +52,27 @@ func TestRequestID(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name  string
-		sent  string
+		sent  []string
 		keeps bool
 	}{
-		{"well formed is kept", "abc-123.x_y:z", true},
-		{"none gets one", "", false},
-		{"too long is replaced", strings.Repeat("a", 129), false},
-		{"bad characters are replaced", "a b<script>", false},
+		{"well formed is kept", []string{"abc-123.x_y:z"}, true},
+		{"none gets one", nil, false},
+		{"too long is replaced", []string{strings.Repeat("a", 129)}, false},
+		{"bad characters are replaced", []string{"a b<script>"}, false},
+		{"the first of several is kept alone", []string{"first-1", "second-2"}, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var seen string
+			var forwarded []string
 			h := edge.RequestID(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
 				seen = edge.RequestIDFrom(r.Context())
+				forwarded = r.Header.Values("X-Request-Id")
 			}))
 			req := httptest.NewRequest("GET", "/", nil)
-			if tc.sent != "" {
-				req.Header.Set("X-Request-Id", tc.sent)
+			for _, id := range tc.sent {
+				req.Header.Add("X-Request-Id", id)
 			}
 			rec := httptest.NewRecorder()
 			h.ServeHTTP(rec, req)
@@ -77,7 +80,10 @@ func TestRequestID(t *testing.T) {
 			if got == "" || got != seen {
 				t.Fatalf("response id %q, context id %q", got, seen)
 			}
-			if (got == tc.sent) != tc.keeps {
+			if len(forwarded) != 1 || forwarded[0] != got {
+				t.Errorf("the request's X-Request-Id values are %q, want only %q", forwarded, got)
+			}
+			if (len(tc.sent) > 0 && got == tc.sent[0]) != tc.keeps {
 				t.Errorf("id = %q, sent %q, keep = %v", got, tc.sent, tc.keeps)
 			}
 		})
