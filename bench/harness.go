@@ -43,6 +43,9 @@ type Options struct {
 	// LatencyLoad is the fraction of the slowest target's maximum throughput at which
 	// latency is measured. By default, 0.5.
 	LatencyLoad float64
+	// Rounds is how many times each target is measured under each workload, in turns with the
+	// other targets; the report gives the median round. By default, 1.
+	Rounds int
 	// Mode names the run in the report, such as "full" or "quick".
 	Mode string
 	// Log receives progress lines. By default, discarded.
@@ -72,6 +75,9 @@ func (o *Options) defaults() {
 	if o.LatencyLoad <= 0 {
 		o.LatencyLoad = 0.5
 	}
+	if o.Rounds <= 0 {
+		o.Rounds = 1
+	}
 	if o.Log == nil {
 		o.Log = func(string, ...any) {}
 	}
@@ -79,7 +85,8 @@ func (o *Options) defaults() {
 
 // Run measures every selected target under every selected workload: first each one's
 // maximum throughput, then latency at a fixed rate, LatencyLoad times the slowest target's
-// maximum for that workload. It returns the report, and an error naming every target that did
+// maximum for that workload. Each phase makes Rounds rounds, in which every target takes its
+// turn under every workload. It returns the report, and an error naming every target that did
 // not answer; the report is complete up to that point either way.
 func Run(ctx context.Context, opts Options) (*Report, error) {
 	opts.defaults()
@@ -124,76 +131,100 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		h.workloads = append(h.workloads, w.Workload)
 	}
 
+	// Every target runs from start to end, each with a backend of its own, so that the runs
+	// can take turns: round by round, each workload is measured on every target in a rotating
+	// order, and a spell of other work on the machine falls on all of them alike.
+	var live []*liveTarget
+	defer func() {
+		for _, t := range live {
+			_ = t.stop()
+		}
+	}()
 	var failed []string
-	// Phase 1: maximum throughput, closed loop.
+	fail := func(t *TargetReport, err error) {
+		t.Failure = err.Error()
+		failed = append(failed, t.Name)
+		opts.Log("%s failed: %v", t.Name, err)
+	}
 	for i := range rep.Targets {
 		t := &rep.Targets[i]
 		if t.Skip != "" {
 			continue
 		}
-		opts.Log("max throughput: %s", t.Name)
-		err := h.withTarget(ctx, t.Name, func(doers map[string]Doer) error {
-			for _, w := range active {
-				if w.Workload.Unsupported[t.Name] != "" {
+		opts.Log("start: %s", t.Name)
+		lt, err := h.startTarget(ctx, t)
+		if err != nil {
+			fail(t, err)
+			continue
+		}
+		live = append(live, lt)
+	}
+	// turns returns, for one round, the running targets that support w, in that round's order.
+	turns := func(w *WorkloadReport, round int) []*liveTarget {
+		var out []*liveTarget
+		for i := range live {
+			lt := live[(i+round)%len(live)]
+			if lt.report.Failure == "" && w.Workload.Unsupported[lt.report.Name] == "" {
+				out = append(out, lt)
+			}
+		}
+		return out
+	}
+
+	// Phase 1: maximum throughput, closed loop.
+	for round := range opts.Rounds {
+		opts.Log("max throughput, round %d of %d", round+1, opts.Rounds)
+		for _, w := range active {
+			for _, lt := range turns(w, round) {
+				res, err := ClosedLoop{Workers: opts.Workers, Duration: opts.MaxDuration, Warmup: opts.Warmup}.Run(ctx, lt.doers[w.Workload.Name])
+				if err != nil {
+					fail(lt.report, err)
 					continue
 				}
-				res, err := ClosedLoop{Workers: opts.Workers, Duration: opts.MaxDuration, Warmup: opts.Warmup}.Run(ctx, doers[w.Workload.Name])
-				if err != nil {
-					return err
-				}
-				w.Max[t.Name] = res
-				opts.Log("  %-10s %8.0f req/s, %d errors", w.Workload.Name, res.Throughput(), res.Errors)
+				w.MaxRounds[lt.report.Name] = append(w.MaxRounds[lt.report.Name], res)
+				opts.Log("  %-14s %-14s %8.0f req/s, %d errors", w.Workload.Name, lt.report.Name, res.Throughput(), res.Errors)
 			}
-			return nil
-		})
-		if err != nil {
-			t.Failure = err.Error()
-			failed = append(failed, t.Name)
-			opts.Log("  failed: %v", err)
 		}
+	}
+	for _, w := range active {
+		w.settleMax(rep.Targets)
+		w.setRate(rep.Targets, opts.LatencyLoad)
 	}
 
 	// Phase 2: latency at a fixed rate, open loop.
-	for _, w := range active {
-		w.setRate(rep.Targets, opts.LatencyLoad)
-	}
-	for i := range rep.Targets {
-		t := &rep.Targets[i]
-		if t.Skip != "" || t.Failure != "" {
-			continue
-		}
-		opts.Log("latency: %s", t.Name)
-		err := h.withTarget(ctx, t.Name, func(doers map[string]Doer) error {
-			for _, w := range active {
-				if w.Rate <= 0 || w.Workload.Unsupported[t.Name] != "" {
+	for round := range opts.Rounds {
+		opts.Log("latency, round %d of %d", round+1, opts.Rounds)
+		for _, w := range active {
+			if w.Rate <= 0 {
+				continue
+			}
+			for _, lt := range turns(w, round) {
+				name := lt.report.Name
+				res, err := h.latency(ctx, w.Rate, lt.doers[w.Workload.Name])
+				if err != nil {
+					fail(lt.report, err)
 					continue
 				}
-				res, err := h.latency(ctx, w.Rate, doers[w.Workload.Name])
-				if err != nil {
-					return err
-				}
-				w.Latency[t.Name] = res
-				opts.Log("  %-10s at %.0f req/s: p50 %v p99 %v max %v, %d errors", w.Workload.Name, w.Rate,
+				w.LatencyRounds[name] = append(w.LatencyRounds[name], res)
+				opts.Log("  %-14s %-14s at %.0f req/s: p50 %v p99 %v max %v, %d errors", w.Workload.Name, name, w.Rate,
 					res.Percentile(50), res.Percentile(99), res.Max(), res.Errors)
-				if t.Name != TargetGRPC {
+				if name != TargetGRPC {
 					continue
 				}
 				for _, sc := range w.Workload.SubCalls {
-					res, err := h.latency(ctx, w.Rate, doers[subCallKey(w.Workload.Name, sc.Name)])
+					res, err := h.latency(ctx, w.Rate, lt.doers[subCallKey(w.Workload.Name, sc.Name)])
 					if err != nil {
-						return err
+						fail(lt.report, err)
+						break
 					}
-					w.SubCalls[sc.Name] = res
+					w.SubCallRounds[sc.Name] = append(w.SubCallRounds[sc.Name], res)
 					opts.Log("    %s alone: p50 %v p99 %v", sc.Name, res.Percentile(50), res.Percentile(99))
 				}
 			}
-			return nil
-		})
-		if err != nil {
-			t.Failure = err.Error()
-			failed = append(failed, t.Name)
-			opts.Log("  failed: %v", err)
 		}
+	}
+	for _, w := range active {
+		w.settleLatency(rep.Targets)
 	}
 	rep.Finished = time.Now()
 	if len(failed) > 0 {
@@ -222,14 +253,30 @@ type harness struct {
 	dir string
 }
 
-// withTarget starts target (and the backend behind it), checks that it answers every workload
-// it supports with 200 OK, runs fn with one Doer per workload (and, for the direct target, one
-// per composite sub-call), and stops everything.
-func (h *harness) withTarget(ctx context.Context, target string, fn func(map[string]Doer) error) (err error) {
+// liveTarget is a running target: its Doers and what stops it and its backend.
+type liveTarget struct {
+	report *TargetReport
+	// doers has one Doer per workload the target supports and, for the direct target, one per
+	// composite sub-call (subCallKey).
+	doers map[string]Doer
+	stop  func() error
+}
+
+// startTarget starts a target (and the backend behind it) and checks that it answers every
+// workload it supports with 200 OK. On error, whatever it started is stopped.
+func (h *harness) startTarget(ctx context.Context, t *TargetReport) (lt *liveTarget, err error) {
+	target := t.Name
 	var stops []func() error
-	defer func() {
+	stopAll := func() error {
+		var err error
 		for _, stop := range slices.Backward(stops) {
 			err = errors.Join(err, stop())
+		}
+		return err
+	}
+	defer func() {
+		if err != nil {
+			err = errors.Join(err, stopAll())
 		}
 	}()
 	launch := func(role string, args ServeArgs) (*Serving, error) {
@@ -246,13 +293,13 @@ func (h *harness) withTarget(ctx context.Context, target string, fn func(map[str
 	case TargetJSON, TargetNginx:
 		js, err := launch(RoleJSON, ServeArgs{Responses: h.responses})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		base = js.Addrs[0]
 		if target == TargetNginx {
 			ng, err := startNginx(ctx, h.nginx, base)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			stops = append(stops, ng.Close)
 			base = ng.Addrs[0]
@@ -260,13 +307,13 @@ func (h *harness) withTarget(ctx context.Context, target string, fn func(map[str
 	default:
 		backend, err := launch(RoleBackend, ServeArgs{})
 		if err != nil {
-			return err
+			return nil, err
 		}
 		args := ServeArgs{Catalog: backend.Addrs[0], Users: backend.Addrs[1], Orders: backend.Addrs[2]}
 		if target == TargetGRPC {
 			clients, closeConns, err := dialClients(args)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			stops = append(stops, closeConns)
 			for _, w := range h.workloads {
@@ -282,14 +329,14 @@ func (h *harness) withTarget(ctx context.Context, target string, fn func(map[str
 			TargetGRPCGateway: RoleGRPCGateway, TargetVanguard: RoleVanguard,
 		}[target]
 		if role == "" {
-			return fmt.Errorf("unknown target %q", target)
+			return nil, fmt.Errorf("unknown target %q", target)
 		}
 		if target == TargetArchwayProd {
 			args.LogFile = filepath.Join(h.dir, "archway-prod.log")
 		}
 		proxy, err := launch(role, args)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		base = proxy.Addrs[0]
 	}
@@ -310,14 +357,14 @@ func (h *harness) withTarget(ctx context.Context, target string, fn func(map[str
 			if header != nil {
 				// The production chain must be on: without the key, every route refuses.
 				if err := probeRefused(ctx, httpDoer(client, "http://"+base, w, nil)); err != nil {
-					return fmt.Errorf("%s: %w", w.Name, err)
+					return nil, fmt.Errorf("%s: %w", w.Name, err)
 				}
 			}
 		}
 	}
 	for name, do := range doers {
 		if err := probe(ctx, do); err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
 	}
 	if target == TargetArchwayCached {
@@ -327,11 +374,11 @@ func (h *harness) withTarget(ctx context.Context, target string, fn func(map[str
 				continue
 			}
 			if err := probeCacheHit(ctx, "http://"+base, w); err != nil {
-				return fmt.Errorf("%s: %w", w.Name, err)
+				return nil, fmt.Errorf("%s: %w", w.Name, err)
 			}
 		}
 	}
-	return fn(doers)
+	return &liveTarget{report: t, doers: doers, stop: stopAll}, nil
 }
 
 // probe checks that a target answers, retrying briefly while connections come up.

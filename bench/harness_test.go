@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -55,21 +56,23 @@ func TestRunEndToEnd(t *testing.T) {
 	if got := rep.Workloads[2].ResponseBytes; got < 12<<10 || got > 20<<10 {
 		t.Errorf("list-16k response is %d bytes, want about 16 KB", got)
 	}
-	composite := rep.Workloads[3]
-	if composite.Workload.Name != "composite" {
-		t.Fatalf("fourth workload is %q, want composite", composite.Workload.Name)
-	}
-	for _, sc := range composite.Workload.SubCalls {
-		if res := composite.SubCalls[sc.Name]; res == nil || res.Sent == 0 || res.Errors != 0 {
-			t.Errorf("composite sub-call %s alone: %+v, want requests and no errors", sc.Name, res)
+	for i, name := range []string{"composite", "composite-page"} {
+		composite := rep.Workloads[3+i]
+		if composite.Workload.Name != name {
+			t.Fatalf("workload %d is %q, want %s", 3+i, composite.Workload.Name, name)
+		}
+		for _, sc := range composite.Workload.SubCalls {
+			if res := composite.SubCalls[sc.Name]; res == nil || res.Sent == 0 || res.Errors != 0 {
+				t.Errorf("%s sub-call %s alone: %+v, want requests and no errors", name, sc.Name, res)
+			}
+		}
+		if _, _, ok := composite.SlowestSubCall(); !ok {
+			t.Errorf("%s: SlowestSubCall found none", name)
 		}
 	}
-	if _, _, ok := composite.SlowestSubCall(); !ok {
-		t.Error("composite: SlowestSubCall found none")
-	}
-	cached := rep.Workloads[4]
+	cached := rep.Workloads[5]
 	if cached.Workload.Name != bench.CachedWorkload || cached.Workload.Skip != "" {
-		t.Fatalf("fifth workload is %q (skip %q), want %s run", cached.Workload.Name, cached.Workload.Skip, bench.CachedWorkload)
+		t.Fatalf("sixth workload is %q (skip %q), want %s run", cached.Workload.Name, cached.Workload.Skip, bench.CachedWorkload)
 	}
 	for _, w := range rep.Workloads {
 		_, ran := w.Max[bench.TargetArchwayCached]
@@ -100,6 +103,7 @@ func TestRunEndToEnd(t *testing.T) {
 		"archway-prod: skipped for this workload: its response cache is off",
 		"grpc-gateway: skipped for this workload: a composite is served by the gateway itself",
 		"#### Sub-calls alone, direct gRPC at ", "| UserService.GetUser |", "Archway's composite p99 is ",
+		"This composite makes its calls in 2 rounds", "| CatalogService.GetStock |",
 		"### Latency at ", "![latency percentiles, small-get](latency-small-get.png)",
 	} {
 		if !strings.Contains(md.String(), want) {
@@ -118,21 +122,25 @@ func TestRunEndToEnd(t *testing.T) {
 	}
 }
 
-func TestRunSelection(t *testing.T) {
+// A run of two selected targets in three rounds measures each of them three times per phase,
+// and reports the median round and the rounds' ratios.
+func TestRunSelectionInRounds(t *testing.T) {
+	selected := []string{bench.TargetArchway, bench.TargetGRPCGateway}
 	rep, err := bench.Run(t.Context(), bench.Options{
-		Targets:         []string{bench.TargetArchway},
+		Targets:         selected,
 		Workloads:       []string{"small-get"},
 		Workers:         2,
 		Warmup:          10 * time.Millisecond,
 		MaxDuration:     50 * time.Millisecond,
 		LatencyDuration: 50 * time.Millisecond,
+		Rounds:          3,
 	})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
 	for _, target := range rep.Targets {
 		ran := target.Skip == ""
-		if ran != (target.Name == bench.TargetArchway) {
+		if ran != slices.Contains(selected, target.Name) {
 			t.Errorf("%s: skip %q", target.Name, target.Skip)
 		}
 	}
@@ -140,6 +148,32 @@ func TestRunSelection(t *testing.T) {
 		if ran := len(w.Max) > 0; ran != (w.Workload.Name == "small-get") {
 			t.Errorf("%s ran: %v", w.Workload.Name, ran)
 		}
+	}
+	w := rep.Workloads[0]
+	for _, name := range selected {
+		if n, m := len(w.MaxRounds[name]), len(w.LatencyRounds[name]); n != 3 || m != 3 {
+			t.Errorf("%s: %d throughput and %d latency rounds, want 3 each", name, n, m)
+		}
+		if !slices.Contains(w.MaxRounds[name], w.Max[name]) || !slices.Contains(w.LatencyRounds[name], w.Latency[name]) {
+			t.Errorf("%s: the reported results are not among its rounds", name)
+		}
+	}
+	median, lowest, highest, ok := w.ThroughputRatio(bench.TargetGRPCGateway, bench.TargetArchway)
+	if !ok || median <= 0 || lowest > median || median > highest {
+		t.Errorf("ThroughputRatio = %v, %v, %v, %v", median, lowest, highest, ok)
+	}
+	if median, lowest, highest, ok := w.ThroughputRatio(bench.TargetArchway, bench.TargetArchway); !ok || median != 1 || lowest != 1 || highest != 1 {
+		t.Errorf("archway over itself = %v, %v, %v, %v, want 1", median, lowest, highest, ok)
+	}
+	var md strings.Builder
+	if err := rep.WriteMarkdown(&md, nil); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(md.String(), "- Rounds: 3;") || !strings.Contains(md.String(), "×Archway, rounds' range") {
+		t.Errorf("report does not show the rounds:\n%s", md.String())
+	}
+	if got := rep.Summary().Workloads[0].Results[bench.TargetGRPCGateway]; len(got.MaxRounds) != 3 || got.RatioToArchway != median {
+		t.Errorf("summary of grpc-gateway: %+v", got)
 	}
 	if _, err := bench.Run(t.Context(), bench.Options{Workloads: []string{"nope"}}); err == nil {
 		t.Error("Run with no known workload: no error")

@@ -1,10 +1,12 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 )
@@ -38,16 +40,72 @@ type WorkloadReport struct {
 	Workload Workload
 	// ResponseBytes is the size of the JSON response.
 	ResponseBytes int
-	// Max holds the closed-loop (maximum throughput) results.
-	Max map[string]*Result
+	// MaxRounds holds every round's closed-loop (maximum throughput) result, by target, and
+	// Max the median round's.
+	MaxRounds map[string][]*Result
+	Max       map[string]*Result
 	// Rate is the fixed rate of the latency runs, and RateFrom the target whose maximum set it.
 	Rate     float64
 	RateFrom string
-	// Latency holds the open-loop results at Rate.
-	Latency map[string]*Result
-	// SubCalls holds, for a composite, the open-loop results at Rate of each of its backend
-	// calls made alone over gRPC, keyed by sub-call name.
-	SubCalls map[string]*Result
+	// LatencyRounds holds every round's open-loop result at Rate, by target, and Latency the
+	// round with the median p99.
+	LatencyRounds map[string][]*Result
+	Latency       map[string]*Result
+	// SubCallRounds and SubCalls hold, for a composite, the open-loop results at Rate of each
+	// of its backend calls made alone over gRPC, keyed by sub-call name: every round's, and
+	// the round with the median p99.
+	SubCallRounds map[string][]*Result
+	SubCalls      map[string]*Result
+}
+
+// settleMax picks each target's median round by throughput.
+func (w *WorkloadReport) settleMax(targets []TargetReport) {
+	for _, t := range targets {
+		if rounds := w.MaxRounds[t.Name]; len(rounds) > 0 {
+			w.Max[t.Name] = medianBy(rounds, (*Result).Throughput)
+		}
+	}
+}
+
+// settleLatency picks each target's, and each sub-call's, median round by p99.
+func (w *WorkloadReport) settleLatency(targets []TargetReport) {
+	p99 := func(r *Result) float64 { return float64(r.Percentile(99)) }
+	for _, t := range targets {
+		if rounds := w.LatencyRounds[t.Name]; len(rounds) > 0 {
+			w.Latency[t.Name] = medianBy(rounds, p99)
+		}
+	}
+	for name, rounds := range w.SubCallRounds {
+		w.SubCalls[name] = medianBy(rounds, p99)
+	}
+}
+
+// medianBy returns the element with the median key (the lower middle one of an even count).
+func medianBy[T any](xs []T, key func(T) float64) T {
+	sorted := slices.Clone(xs)
+	slices.SortStableFunc(sorted, func(a, b T) int { return cmp.Compare(key(a), key(b)) })
+	return sorted[(len(sorted)-1)/2]
+}
+
+// ThroughputRatio returns target's maximum throughput over ref's: the median, lowest and
+// highest of the ratios of the rounds both ran, round by round, so that a spell of other work
+// on the machine, which slows the targets measured during it, moves one round's ratio and not
+// the median. ok is false unless both ran and ref served some requests in every round.
+func (w *WorkloadReport) ThroughputRatio(target, ref string) (median, lowest, highest float64, ok bool) {
+	a, b := w.MaxRounds[target], w.MaxRounds[ref]
+	n := min(len(a), len(b))
+	if n == 0 {
+		return 0, 0, 0, false
+	}
+	ratios := make([]float64, n)
+	for i := range n {
+		if b[i].Throughput() <= 0 {
+			return 0, 0, 0, false
+		}
+		ratios[i] = a[i].Throughput() / b[i].Throughput()
+	}
+	slices.Sort(ratios)
+	return medianBy(ratios, func(r float64) float64 { return r }), ratios[0], ratios[n-1], true
 }
 
 // SlowestSubCall returns the sub-call with the highest p99 and its result; ok is false when
@@ -77,7 +135,12 @@ func newReport(opts Options) *Report {
 		rep.Targets = append(rep.Targets, TargetReport{Target: t})
 	}
 	for _, w := range Workloads() {
-		rep.Workloads = append(rep.Workloads, &WorkloadReport{Workload: w, Max: map[string]*Result{}, Latency: map[string]*Result{}, SubCalls: map[string]*Result{}})
+		rep.Workloads = append(rep.Workloads, &WorkloadReport{
+			Workload:  w,
+			MaxRounds: map[string][]*Result{}, Max: map[string]*Result{},
+			LatencyRounds: map[string][]*Result{}, Latency: map[string]*Result{},
+			SubCallRounds: map[string][]*Result{}, SubCalls: map[string]*Result{},
+		})
 	}
 	return rep
 }
@@ -87,13 +150,11 @@ func newReport(opts Options) *Report {
 const ProdChainBudget = 0.15
 
 // ProdChainKept returns archway-prod's maximum throughput over archway's (the chain off) in the
-// same run; ok is false unless both ran and the chain off served some requests.
+// same run, the median of the rounds' ratios; ok is false unless both ran and the chain off
+// served some requests.
 func (w *WorkloadReport) ProdChainKept() (kept float64, ok bool) {
-	off, prod := w.Max[TargetArchway], w.Max[TargetArchwayProd]
-	if off == nil || prod == nil || off.Throughput() <= 0 {
-		return 0, false
-	}
-	return prod.Throughput() / off.Throughput(), true
+	kept, _, _, ok = w.ThroughputRatio(TargetArchwayProd, TargetArchway)
+	return kept, ok
 }
 
 // setRate picks the latency runs' rate: load times the lowest maximum throughput among the
@@ -134,6 +195,7 @@ func (r *Report) WriteMarkdown(out io.Writer, charts map[string]string) error {
 	fmt.Fprintf(&b, "- Mode: %s (closed loop: %d workers, %v warm-up, %v per run; latency: open loop at %.0f%% of the slowest target's maximum, "+
 		"%v per run, at most %d HTTP connections and requests in flight)\n",
 		r.Mode, r.Options.Workers, r.Options.Warmup, r.Options.MaxDuration, r.Options.LatencyLoad*100, r.Options.LatencyDuration, r.Options.Connections)
+	fmt.Fprintf(&b, "- Rounds: %d; %s\n", r.Options.Rounds, roundsNote(r.Options.Rounds))
 	fmt.Fprintf(&b, "- Machine: %d cores (%s), %s, %s/%s\n", r.Cores, r.CPU, r.GoVersion, runtime.GOOS, runtime.GOARCH)
 	fmt.Fprintf(&b, "- CPU budget: %s\n", r.Pinning)
 	fmt.Fprintf(&b, "- Duration: %v\n\n", r.Finished.Sub(r.Started).Round(time.Second))
@@ -172,18 +234,26 @@ func (r *Report) WriteMarkdown(out io.Writer, charts map[string]string) error {
 
 func (r *Report) writeWorkload(b *strings.Builder, w *WorkloadReport, chart string) {
 	fmt.Fprintf(b, "\n## %s\n\n### Maximum throughput (closed loop, %d workers)\n\n", w.Workload.Name, r.Options.Workers)
-	b.WriteString("| Target | req/s | ×Archway | errors |\n|---|--:|--:|--:|\n")
-	ref := w.Max[TargetArchway]
+	rounds := r.Options.Rounds > 1
+	if rounds {
+		b.WriteString("| Target | req/s | ×Archway | ×Archway, rounds' range | errors |\n|---|--:|--:|--:|--:|\n")
+	} else {
+		b.WriteString("| Target | req/s | ×Archway | errors |\n|---|--:|--:|--:|\n")
+	}
 	for _, t := range r.Targets {
 		res, ok := w.Max[t.Name]
 		if !ok {
 			continue
 		}
-		ratio := "—"
-		if ref != nil && ref.Throughput() > 0 {
-			ratio = fmt.Sprintf("%.2f", res.Throughput()/ref.Throughput())
+		ratio, spread := "—", "—"
+		if median, lowest, highest, ok := w.ThroughputRatio(t.Name, TargetArchway); ok {
+			ratio, spread = fmt.Sprintf("%.2f", median), fmt.Sprintf("%.2f–%.2f", lowest, highest)
 		}
-		fmt.Fprintf(b, "| %s | %.0f | %s | %d |\n", t.Name, res.Throughput(), ratio, res.Errors)
+		if rounds {
+			fmt.Fprintf(b, "| %s | %.0f | %s | %s | %d |\n", t.Name, res.Throughput(), ratio, spread, res.Errors)
+		} else {
+			fmt.Fprintf(b, "| %s | %.0f | %s | %d |\n", t.Name, res.Throughput(), ratio, res.Errors)
+		}
 	}
 	if kept, ok := w.ProdChainKept(); ok {
 		fmt.Fprintf(b, "\nThe production chain (archway-prod) keeps %.0f%% of Archway's throughput with the chain off: it costs %.0f%% (the target: at most %.0f%%).\n",
@@ -200,7 +270,7 @@ func (r *Report) writeWorkload(b *strings.Builder, w *WorkloadReport, chart stri
 	fmt.Fprintf(b, "\n### Latency at %.0f req/s (open loop, %.0f%% of %s's maximum)\n\n", w.Rate, r.Options.LatencyLoad*100, w.RateFrom)
 	b.WriteString("| Target | p50 | p90 | p99 | p99.9 | max | achieved req/s | errors | p50 ×Archway | p99 ×Archway | p99 over gRPC |\n")
 	b.WriteString("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n")
-	ref = w.Latency[TargetArchway]
+	ref := w.Latency[TargetArchway]
 	floor := w.Latency[TargetGRPC]
 	for _, t := range r.Targets {
 		res, ok := w.Latency[t.Name]
@@ -256,6 +326,21 @@ func (r *Report) writeSubCalls(b *strings.Builder, w *WorkloadReport) {
 		fmt.Fprintf(b, "With the production chain, its p99 is %s: %s over the slowest sub-call.\n",
 			ms(res.Percentile(99)), ms(res.Percentile(99)-worst.Percentile(99)))
 	}
+	if w.Workload.Rounds > 1 {
+		fmt.Fprintf(b, "This composite makes its calls in %d rounds, one waiting for another's answer, so its p99 holds "+
+			"%d sub-call latencies: its floor is the same calls made directly over gRPC, the grpc-direct row above "+
+			"(the p99 over gRPC column), not the slowest sub-call alone.\n", w.Workload.Rounds, w.Workload.Rounds)
+	}
+}
+
+// roundsNote says what the report's figures are, given the number of rounds.
+func roundsNote(rounds int) string {
+	if rounds <= 1 {
+		return "every target measured once per workload and phase."
+	}
+	return "every target measured that many times per workload and phase, in turns with the others " +
+		"(the order rotates each round). A target's req/s is its median round; ×Archway is the median of the " +
+		"rounds' ratios, each from two runs minutes apart at most; latencies are from the round with the median p99."
 }
 
 func latencyRatio(res, ref *Result, p float64) string {
@@ -278,6 +363,7 @@ func oneLine(s string) string {
 // Summary is the report's figures in a form for scripts (results.json).
 type Summary struct {
 	Mode      string            `json:"mode"`
+	Rounds    int               `json:"rounds"`
 	Cores     int               `json:"cores"`
 	CPU       string            `json:"cpu"`
 	GoVersion string            `json:"go_version"`
@@ -311,16 +397,20 @@ type WorkloadSummary struct {
 
 // RunSummary is one target's figures under one workload; latencies are in milliseconds.
 type RunSummary struct {
-	MaxThroughput float64            `json:"max_rps"`
-	MaxErrors     int64              `json:"max_errors"`
-	Latency       map[string]float64 `json:"latency_ms,omitempty"`
-	Achieved      float64            `json:"latency_achieved_rps,omitempty"`
-	LatencyErrors int64              `json:"latency_errors"`
+	MaxThroughput float64 `json:"max_rps"`
+	// MaxRounds is every round's maximum throughput, in the order of the rounds.
+	MaxRounds []float64 `json:"max_rps_rounds,omitempty"`
+	// RatioToArchway is the median of the rounds' throughput ratios to archway.
+	RatioToArchway float64            `json:"max_ratio_to_archway,omitempty"`
+	MaxErrors      int64              `json:"max_errors"`
+	Latency        map[string]float64 `json:"latency_ms,omitempty"`
+	Achieved       float64            `json:"latency_achieved_rps,omitempty"`
+	LatencyErrors  int64              `json:"latency_errors"`
 }
 
 // Summary returns the report's figures.
 func (r *Report) Summary() Summary {
-	s := Summary{Mode: r.Mode, Cores: r.Cores, CPU: r.CPU, GoVersion: r.GoVersion, Pinning: r.Pinning, Answered: r.Answered()}
+	s := Summary{Mode: r.Mode, Rounds: r.Options.Rounds, Cores: r.Cores, CPU: r.CPU, GoVersion: r.GoVersion, Pinning: r.Pinning, Answered: r.Answered()}
 	for _, t := range r.Targets {
 		s.Targets = append(s.Targets, TargetSummary{Name: t.Name, Skip: t.Skip, Failure: t.Failure})
 	}
@@ -339,6 +429,10 @@ func (r *Report) Summary() Summary {
 				ws.Results = make(map[string]RunSummary)
 			}
 			rs := RunSummary{MaxThroughput: m.Throughput(), MaxErrors: m.Errors}
+			for _, round := range w.MaxRounds[name] {
+				rs.MaxRounds = append(rs.MaxRounds, round.Throughput())
+			}
+			rs.RatioToArchway, _, _, _ = w.ThroughputRatio(name, TargetArchway)
 			if l, ok := w.Latency[name]; ok {
 				rs.Latency = latencySummary(l)
 				rs.Achieved, rs.LatencyErrors = l.Throughput(), l.Errors

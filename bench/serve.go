@@ -131,6 +131,7 @@ var workloadRoutes = []string{
 	"storefront.catalog.v1.CatalogService/ListProducts",
 	"storefront.users.v1.UserService/UpdateUser",
 	"archway.edge.v1.CompositeService/GetUserOverview",
+	"archway.edge.v1.CompositeService/GetProductPage",
 }
 
 // ArchwayConfig is the archway.yaml of the Archway target with the chain off: the three

@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -34,6 +35,10 @@ type Workload struct {
 	// measures each alone at the latency rate, so the report can set the composite's latency
 	// next to that of its slowest part.
 	SubCalls []SubCall
+	// Rounds is, for a composite, how many of its sub-calls run one after the other at most:
+	// 1 when all of them run at once, 2 when one needs another's answer. Only a one-round
+	// composite's latency floor is its slowest sub-call.
+	Rounds int
 	// Unsupported maps the targets that cannot serve the workload to the reason.
 	Unsupported map[string]string
 	// Skip, when set, is why the workload is not run.
@@ -114,6 +119,7 @@ func Workloads() []Workload {
 			},
 		},
 		compositeWorkload(),
+		productPageWorkload(),
 		cachedWorkload(),
 	}
 	for i := range workloads {
@@ -171,8 +177,6 @@ const (
 // GetUser and ListOrders concurrently, then BatchGetProducts for the orders' products. Its
 // direct gRPC equivalent is a client making the same three calls with the same concurrency.
 func compositeWorkload() Workload {
-	gatewayOnly := "a composite is served by the gateway itself; this target only translates the backend's own API"
-	cannedOnly := "serves canned JSON; a composite is a fan-out by the gateway itself"
 	return Workload{
 		Name: "composite",
 		Description: fmt.Sprintf("a user's overview (composite fan-out): GetUser and ListOrders (%d orders) concurrently, "+
@@ -180,6 +184,7 @@ func compositeWorkload() Workload {
 		Method: http.MethodGet,
 		Path:   "/v1/" + overviewUser + ":overview",
 		Call:   userOverview,
+		Rounds: 2,
 		SubCalls: []SubCall{
 			{"UserService.GetUser", func(ctx context.Context, c Clients) error {
 				_, err := c.Users.GetUser(ctx, &usersv1.GetUserRequest{Name: overviewUser})
@@ -191,12 +196,66 @@ func compositeWorkload() Workload {
 			}},
 			{"CatalogService.BatchGetProducts", batchGetOverviewProducts()},
 		},
-		Unsupported: map[string]string{
-			TargetGRPCGateway: gatewayOnly,
-			TargetVanguard:    gatewayOnly,
-			TargetJSON:        cannedOnly,
-			TargetNginx:       cannedOnly,
+		Unsupported: compositeUnsupported(),
+	}
+}
+
+// compositeUnsupported gives the targets that cannot serve a composite, with the reason.
+func compositeUnsupported() map[string]string {
+	gatewayOnly := "a composite is served by the gateway itself; this target only translates the backend's own API"
+	cannedOnly := "serves canned JSON; a composite is a fan-out by the gateway itself"
+	return map[string]string{
+		TargetGRPCGateway: gatewayOnly,
+		TargetVanguard:    gatewayOnly,
+		TargetJSON:        cannedOnly,
+		TargetNginx:       cannedOnly,
+	}
+}
+
+// The product the composite-page workload shows.
+const pageProduct = "sku-espresso-250"
+
+// productPageWorkload is GET /v1/products/{id}:page, served by Archway's composite service:
+// GetProduct, GetStock and ListOrders (the orders that contain the product, one per page, for
+// their count) all at once, in one round, so its latency floor is its slowest sub-call. Its
+// direct gRPC equivalent is a client making the same three calls at once.
+func productPageWorkload() Workload {
+	product := func(ctx context.Context, c Clients) (*catalogv1.Product, error) {
+		return c.Catalog.GetProduct(ctx, &catalogv1.GetProductRequest{Id: pageProduct})
+	}
+	stock := func(ctx context.Context, c Clients) (*catalogv1.GetStockResponse, error) {
+		return c.Catalog.GetStock(ctx, &catalogv1.GetStockRequest{ProductId: pageProduct})
+	}
+	orders := func(ctx context.Context, c Clients) (*ordersv1.ListOrdersResponse, error) {
+		return c.Orders.ListOrders(ctx, &ordersv1.ListOrdersRequest{ProductId: pageProduct, PageSize: 1})
+	}
+	return Workload{
+		Name: "composite-page",
+		Description: "a product's page (composite fan-out, one round): GetProduct, GetStock and ListOrders " +
+			"(the count of orders with the product) at once",
+		Method: http.MethodGet,
+		Path:   "/v1/products/" + pageProduct + ":page",
+		Call: func(ctx context.Context, c Clients) (proto.Message, error) {
+			var wg sync.WaitGroup
+			var s *catalogv1.GetStockResponse
+			var o *ordersv1.ListOrdersResponse
+			var stockErr, ordersErr error
+			wg.Go(func() { s, stockErr = stock(ctx, c) })
+			wg.Go(func() { o, ordersErr = orders(ctx, c) })
+			p, err := product(ctx, c)
+			wg.Wait()
+			if err = errors.Join(err, stockErr, ordersErr); err != nil {
+				return nil, err
+			}
+			return &edgev1.ProductPage{Product: p, StockLevel: s.GetStockLevel(), OrderCount: o.GetTotalSize()}, nil
 		},
+		SubCalls: []SubCall{
+			{"CatalogService.GetProduct", func(ctx context.Context, c Clients) error { _, err := product(ctx, c); return err }},
+			{"CatalogService.GetStock", func(ctx context.Context, c Clients) error { _, err := stock(ctx, c); return err }},
+			{"OrderService.ListOrders", func(ctx context.Context, c Clients) error { _, err := orders(ctx, c); return err }},
+		},
+		Rounds:      1,
+		Unsupported: compositeUnsupported(),
 	}
 }
 

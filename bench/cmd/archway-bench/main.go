@@ -1,6 +1,6 @@
 // Command archway-bench runs Archway's load harness (package bench) and writes the report.
 //
-//	archway-bench -out results/DIR [-quick] [-targets a,b] [-workloads x,y] [-pin auto|off]
+//	archway-bench -out results/DIR [-quick] [-rounds N] [-targets a,b] [-workloads x,y] [-pin auto|off]
 //	archway-bench serve -role ROLE ...   (internal: one target process, started by the harness)
 //
 // With -pin auto (the default) on a machine with at least two CPUs and taskset installed, the
@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	workloads := fs.String("workloads", "", "comma-separated workloads to run; all by default")
 	pin := fs.String("pin", "auto", "auto: pin the load generator and the targets to separate CPUs with taskset; off: no pinning")
 	workers := fs.Int("workers", 32, "concurrency of the maximum-throughput runs")
+	rounds := fs.Int("rounds", 0, "times each target is measured under each workload, in turns with the others; by default 3, or 1 with -quick")
 	profiles := fs.String("cpuprofile", "", "folder to write a CPU profile of each target process into (ROLE-N.pprof); none by default")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -107,13 +108,21 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		Workloads: split(*workloads),
 		Workers:   *workers,
 		Mode:      "full",
+		// Three rounds of shorter runs rather than one long run per target: the report's
+		// ratios are then medians of runs made close together.
+		Rounds:          3,
+		MaxDuration:     4 * time.Second,
+		LatencyDuration: 6 * time.Second,
 		Log: func(format string, args ...any) {
 			_, _ = fmt.Fprintf(stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 		},
 	}
 	if *quick {
 		opts.Mode = "quick"
-		opts.Warmup, opts.MaxDuration, opts.LatencyDuration = 300*time.Millisecond, 1500*time.Millisecond, 2*time.Second
+		opts.Rounds, opts.Warmup, opts.MaxDuration, opts.LatencyDuration = 1, 300*time.Millisecond, 1500*time.Millisecond, 2*time.Second
+	}
+	if *rounds > 0 {
+		opts.Rounds = *rounds
 	}
 	rep, runErr := bench.Run(ctx, opts)
 	if rep == nil {
