@@ -83,8 +83,11 @@ func (s *Signer) attach(ctx context.Context, method string, from Source) context
 		id = Identity{}
 	}
 	env, sig := s.Sign(method, id)
-	md, _ := metadata.FromOutgoingContext(ctx)
-	md = md.Copy()
+	// FromOutgoingContext returns a copy, which is ours to change.
+	md, ok := metadata.FromOutgoingContext(ctx)
+	if !ok {
+		md = make(metadata.MD, 2)
+	}
 	md.Set(MetadataKey, env)
 	md.Set(SignatureKey, sig)
 	return metadata.NewOutgoingContext(ctx, md)
