@@ -137,7 +137,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	var live []*liveTarget
 	defer func() {
 		for _, t := range live {
-			_ = t.stop()
+			if err := t.stop(); err != nil {
+				opts.Log("stop %s: %v", t.report.Name, err)
+			}
 		}
 	}()
 	var failed []string
