@@ -13,46 +13,9 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/archway-gateway/archway/internal/testkit"
 )
-
-// sseEvent is one event of a Server-Sent Events stream, or a comment line (Comment set).
-type sseEvent struct {
-	ID, Event, Data, Comment string
-}
-
-// readEvent reads the next event or comment, as EventSource parses them; io.EOF at the end.
-func readEvent(r *bufio.Reader) (sseEvent, error) {
-	var ev sseEvent
-	var data []string
-	for range 1000 {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return ev, err
-		}
-		line = strings.TrimRight(line, "\n")
-		switch {
-		case line == "":
-			if ev.Comment != "" || data != nil {
-				ev.Data = strings.Join(data, "\n")
-				return ev, nil
-			}
-		case strings.HasPrefix(line, ":"):
-			ev.Comment = strings.TrimSpace(line[1:])
-		default:
-			field, value, _ := strings.Cut(line, ":")
-			value = strings.TrimPrefix(value, " ")
-			switch field {
-			case "id":
-				ev.ID = value
-			case "event":
-				ev.Event = value
-			case "data":
-				data = append(data, value)
-			}
-		}
-	}
-	return ev, io.ErrUnexpectedEOF
-}
 
 // openSSE sends a GET with Accept: text/event-stream and the test API key (unless key is
 // empty) and returns the response, its body still open for reading.
@@ -75,11 +38,11 @@ func openSSE(t *testing.T, url, key string) (reply, *bufio.Reader) {
 }
 
 // readAllEvents reads events until the body ends.
-func readAllEvents(t *testing.T, r *bufio.Reader) []sseEvent {
+func readAllEvents(t *testing.T, r *bufio.Reader) []testkit.SSEEvent {
 	t.Helper()
-	var evs []sseEvent
+	var evs []testkit.SSEEvent
 	for range 100 {
-		ev, err := readEvent(r)
+		ev, err := testkit.ReadSSEEvent(r)
 		if errors.Is(err, io.EOF) {
 			return evs
 		}
@@ -105,7 +68,7 @@ func orderState(t *testing.T, data string) string {
 	return ev.Order.State
 }
 
-func eventStatus(t *testing.T, ev sseEvent) statusBody {
+func eventStatus(t *testing.T, ev testkit.SSEEvent) statusBody {
 	t.Helper()
 	if ev.Event != "error" {
 		t.Fatalf("event %+v, want an error event", ev)
@@ -189,10 +152,10 @@ func TestServerSentEventsHeartbeat(t *testing.T) {
 	env := newTestEnv(t, "streaming: {sse_heartbeat: 20ms}\n", &fakeOrders{hold: hold})
 	_, r := openSSE(t, env.url+"/v1/orders/ord-1:watch", testAPIKey)
 	// Pings may come first, while the backend connection is made.
-	var first sseEvent
+	var first testkit.SSEEvent
 	var err error
 	for range 100 {
-		if first, err = readEvent(r); err != nil || first.Comment == "" {
+		if first, err = testkit.ReadSSEEvent(r); err != nil || first.Comment == "" {
 			break
 		}
 	}
@@ -201,7 +164,7 @@ func TestServerSentEventsHeartbeat(t *testing.T) {
 	}
 	// The stream is idle now: pings must come, several of them, while it stays open.
 	for i := range 3 {
-		ev, err := readEvent(r)
+		ev, err := testkit.ReadSSEEvent(r)
 		if err != nil || ev.Comment != "ping" {
 			t.Fatalf("idle event %d: %+v, %v; want a ping comment", i, ev, err)
 		}
@@ -270,7 +233,7 @@ func TestServerSentEventsClientGoneCancelsBackend(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	if _, err := readEvent(bufio.NewReader(resp.Body)); err != nil {
+	if _, err := testkit.ReadSSEEvent(bufio.NewReader(resp.Body)); err != nil {
 		t.Fatal(err)
 	}
 	hangUp()

@@ -1,7 +1,6 @@
 package gateway_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -27,6 +26,7 @@ import (
 	"github.com/archway-gateway/archway/gateway/config"
 	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+	"github.com/archway-gateway/archway/internal/testkit"
 )
 
 // testJWTSecret signs the HS256 tokens of hs256Token in the tests' gateways.
@@ -53,24 +53,6 @@ func streamAuthn(jwks string) string {
 `, jwks)
 }
 
-// syncBuffer is a bytes.Buffer that the gateway's logger and the test may share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // mdRecorder records the metadata of every call the fake backends receive.
 type mdRecorder struct {
 	mu  sync.Mutex
@@ -92,7 +74,7 @@ func (m *mdRecorder) all() []metadata.MD {
 
 // newRecordedEnv is newTestEnv with streamAuthn, an access log written to the returned buffer,
 // the metadata of every backend call recorded, and orders as the OrderService.
-func newRecordedEnv(t *testing.T, orders ordersv1.OrderServiceServer) (string, *mdRecorder, *syncBuffer) {
+func newRecordedEnv(t *testing.T, orders ordersv1.OrderServiceServer) (string, *mdRecorder, *testkit.LogBuffer) {
 	t.Helper()
 	rec := &mdRecorder{}
 	listeners := map[string]*bufconn.Listener{"users": bufconn.Listen(1 << 20), "orders": bufconn.Listen(1 << 20)}
@@ -121,7 +103,7 @@ backends:
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	logs := &syncBuffer{}
+	logs := &testkit.LogBuffer{}
 	dialer := grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 		return listeners[addr].DialContext(ctx)
 	})

@@ -25,6 +25,7 @@ import (
 	"github.com/archway-gateway/archway/gateway"
 	"github.com/archway-gateway/archway/gateway/config"
 	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
+	"github.com/archway-gateway/archway/internal/testkit"
 )
 
 // limitBackend is an OrderService whose WatchOrder and SupportChat (after the client's first
@@ -204,7 +205,7 @@ func openEventStream(t *testing.T, url string) streamClient {
 	r, hangUp := openHTTPStream(t, url, "text/event-stream")
 	return streamClient{hangUp: hangUp, recv: func() (frame, error) {
 		for range 1000 {
-			ev, err := readEvent(r)
+			ev, err := testkit.ReadSSEEvent(r)
 			switch {
 			case err != nil:
 				return frame{}, err

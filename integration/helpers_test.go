@@ -30,6 +30,7 @@ import (
 	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
 	"github.com/archway-gateway/archway/internal/apitest"
+	"github.com/archway-gateway/archway/internal/testkit"
 )
 
 // Bounds of the waits in this package. Every wait polls until its condition holds or its bound
@@ -134,56 +135,11 @@ func (r record) str(key string) string {
 	return s
 }
 
-// logBuffer collects a process's output line by line. It is safe for concurrent use.
-type logBuffer struct {
-	mu      sync.Mutex
-	partial []byte
-	lines   []string
-}
-
-// Write implements io.Writer; complete lines become visible to lines and records at once.
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.partial = append(b.partial, p...)
-	for {
-		i := bytes.IndexByte(b.partial, '\n')
-		if i < 0 {
-			break
-		}
-		b.lines = append(b.lines, string(b.partial[:i]))
-		b.partial = b.partial[i+1:]
-	}
-	return len(p), nil
-}
-
-// text returns everything written so far.
-func (b *logBuffer) text() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Join(b.lines, "\n") + "\n" + string(b.partial)
-}
-
-// records returns the lines written so far that are JSON objects.
-func (b *logBuffer) records() []record {
-	b.mu.Lock()
-	lines := append([]string(nil), b.lines...)
-	b.mu.Unlock()
-	var recs []record
-	for _, l := range lines {
-		var r record
-		if json.Unmarshal([]byte(l), &r) == nil {
-			recs = append(recs, r)
-		}
-	}
-	return recs
-}
-
 // proc is a running subprocess whose stdout and stderr are collected in logs.
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	logs *logBuffer
+	logs *testkit.LogBuffer
 	done chan struct{} // closed when the process has exited and its output is collected
 	err  error         // the result of cmd.Wait, set before done is closed
 }
@@ -192,7 +148,7 @@ type proc struct {
 // less any ARCHWAY_* variables), and registers a cleanup that stops it.
 func startProc(t *testing.T, name, bin string, args, env []string) *proc {
 	t.Helper()
-	p := &proc{name: name, logs: &logBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, logs: &testkit.LogBuffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, args...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "ARCHWAY_") {
@@ -212,7 +168,7 @@ func startProc(t *testing.T, name, bin string, args, env []string) *proc {
 	t.Cleanup(func() {
 		p.stop(t)
 		if t.Failed() {
-			t.Logf("output of %s (exit: %v):\n%s", p.name, p.err, p.logs.text())
+			t.Logf("output of %s (exit: %v):\n%s", p.name, p.err, p.logs.String())
 		}
 	})
 	return p
@@ -264,13 +220,25 @@ func (p *proc) stop(t *testing.T) int {
 	return p.cmd.ProcessState.ExitCode()
 }
 
+// records returns the lines the process has written so far that are JSON objects.
+func (p *proc) records() []record {
+	var recs []record
+	for _, l := range p.logs.Lines() {
+		var r record
+		if json.Unmarshal([]byte(l), &r) == nil {
+			recs = append(recs, r)
+		}
+	}
+	return recs
+}
+
 // waitRecord waits up to timeout for a JSON log record for which match reports true, and
 // returns it. It fails the test when the process exits or the time passes first.
 func (p *proc) waitRecord(t *testing.T, timeout time.Duration, what string, match func(record) bool) record {
 	t.Helper()
 	var found record
 	ok := poll(timeout, func() bool {
-		for _, r := range p.logs.records() {
+		for _, r := range p.records() {
 			if match(r) {
 				found = r
 				return true

@@ -376,7 +376,7 @@ func mustSend(t *testing.T, g *gateway, path string) *response {
 // countRecords counts the gateway's log records whose message starts with msg.
 func countRecords(g *gateway, msg string) int {
 	n := 0
-	for _, r := range g.logs.records() {
+	for _, r := range g.records() {
 		if strings.HasPrefix(r.str("msg"), msg) {
 			n++
 		}

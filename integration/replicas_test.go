@@ -83,10 +83,9 @@ func newCallCounter(sf *storefront) *callCounter {
 
 // calls returns how many calls of method the storefront has served so far.
 func (c *callCounter) calls(method string) int {
-	c.sf.logs.mu.Lock()
-	lines := c.sf.logs.lines[c.read:]
-	c.read = len(c.sf.logs.lines)
-	c.sf.logs.mu.Unlock()
+	all := c.sf.logs.Lines()
+	lines := all[c.read:]
+	c.read = len(all)
 	for _, l := range lines {
 		if !strings.Contains(l, `"finished call"`) {
 			continue

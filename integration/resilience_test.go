@@ -44,7 +44,7 @@ backends:
 // finishedCalls counts the GetUser calls a storefront has logged as finished OK.
 func finishedCalls(sf *storefront) int {
 	n := 0
-	for _, r := range sf.logs.records() {
+	for _, r := range sf.records() {
 		if r.str("msg") == "finished call" && r.str("grpc.method") == "GetUser" && r.str("grpc.code") == "OK" {
 			n++
 		}
@@ -172,7 +172,7 @@ func TestHangingBackendFailsAtTheDeadline(t *testing.T) {
 // injectedFaults counts the calls a storefront failed on purpose.
 func injectedFaults(sf *storefront) int {
 	n := 0
-	for _, r := range sf.logs.records() {
+	for _, r := range sf.records() {
 		if r.str("msg") == "injected fault" {
 			n++
 		}

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -14,18 +16,14 @@ import (
 	"google.golang.org/grpc/codes"
 
 	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
+	"github.com/archway-gateway/archway/internal/testkit"
 )
-
-// sseEvent is one Server-Sent Event, or a comment line (Comment set).
-type sseEvent struct {
-	ID, Event, Data, Comment string
-}
 
 // sseStream reads a text/event-stream response event by event in the background, as
 // EventSource parses it.
 type sseStream struct {
 	resp   *http.Response
-	events chan sseEvent
+	events chan testkit.SSEEvent
 	err    error // why the stream ended, set before events is closed; nil at a clean EOF
 }
 
@@ -46,46 +44,30 @@ func openSSE(t *testing.T, url string) *sseStream {
 		t.Fatalf("GET %s: %v", url, err)
 	}
 	t.Cleanup(func() { _ = resp.Body.Close() })
-	s := &sseStream{resp: resp, events: make(chan sseEvent)}
+	s := &sseStream{resp: resp, events: make(chan testkit.SSEEvent)}
 	go s.read()
 	return s
 }
 
+// read delivers the stream's events to s.events until the response ends, or the request
+// does when the test ends.
 func (s *sseStream) read() {
 	defer close(s.events)
-	sc := bufio.NewScanner(s.resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	var ev sseEvent
-	var data []string
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case line == "":
-			if ev.Comment != "" || data != nil {
-				ev.Data = strings.Join(data, "\n")
-				s.events <- ev
+	r := bufio.NewReader(s.resp.Body)
+	for {
+		ev, err := testkit.ReadSSEEvent(r)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				s.err = err
 			}
-			ev, data = sseEvent{}, nil
-		case strings.HasPrefix(line, ":"):
-			ev.Comment = strings.TrimSpace(line[1:])
-		default:
-			field, value, _ := strings.Cut(line, ":")
-			value = strings.TrimPrefix(value, " ")
-			switch field {
-			case "id":
-				ev.ID = value
-			case "event":
-				ev.Event = value
-			case "data":
-				data = append(data, value)
-			}
+			return
 		}
+		s.events <- ev
 	}
-	s.err = sc.Err()
 }
 
 // next returns the next event, comments included, waiting up to timeout.
-func (s *sseStream) next(t *testing.T, timeout time.Duration) sseEvent {
+func (s *sseStream) next(t *testing.T, timeout time.Duration) testkit.SSEEvent {
 	t.Helper()
 	select {
 	case ev, ok := <-s.events:
@@ -95,12 +77,12 @@ func (s *sseStream) next(t *testing.T, timeout time.Duration) sseEvent {
 		return ev
 	case <-time.After(timeout):
 		t.Fatalf("no event within %v", timeout)
-		return sseEvent{}
+		return testkit.SSEEvent{}
 	}
 }
 
 // nextEvent returns the next event that is not a comment.
-func (s *sseStream) nextEvent(t *testing.T, timeout time.Duration) sseEvent {
+func (s *sseStream) nextEvent(t *testing.T, timeout time.Duration) testkit.SSEEvent {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for range 1000 {
@@ -109,7 +91,7 @@ func (s *sseStream) nextEvent(t *testing.T, timeout time.Duration) sseEvent {
 		}
 	}
 	t.Fatal("only comments")
-	return sseEvent{}
+	return testkit.SSEEvent{}
 }
 
 func (s *sseStream) expectEOF(t *testing.T, timeout time.Duration) {

@@ -14,6 +14,7 @@ import (
 
 	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+	"github.com/archway-gateway/archway/internal/testkit"
 	"github.com/archway-gateway/archway/server"
 	"github.com/archway-gateway/archway/server/internal/servertest"
 )
@@ -73,7 +74,7 @@ func TestParseFaults(t *testing.T) {
 // services without a fault are left alone.
 func TestFaults(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs testkit.LogBuffer
 	sf := start(t, server.Options{Faults: map[string]server.Fault{
 		server.Users:   {Hang: true},
 		server.Catalog: {Delay: 30 * time.Millisecond, Code: codes.Unavailable},

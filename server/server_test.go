@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,7 +10,6 @@ import (
 	"net"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +25,7 @@ import (
 	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
 	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+	"github.com/archway-gateway/archway/internal/testkit"
 	"github.com/archway-gateway/archway/server"
 	"github.com/archway-gateway/archway/server/internal/servertest"
 )
@@ -88,7 +87,7 @@ func TestChain(t *testing.T) {
 
 func TestPanicIsLogged(t *testing.T) {
 	t.Parallel()
-	var buf syncBuffer
+	var buf testkit.LogBuffer
 	srv := server.NewGRPCServer(slog.New(slog.NewJSONHandler(&buf, nil)), nil, func(r grpc.ServiceRegistrar) {
 		usersv1.RegisterUserServiceServer(r, panicking{})
 	})
@@ -149,7 +148,7 @@ func start(t *testing.T, opts server.Options, logs io.Writer) *server.Storefront
 
 func TestStartAll(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs testkit.LogBuffer
 	sf := start(t, server.Options{}, &logs)
 	ctx := t.Context()
 
@@ -410,22 +409,4 @@ func TestMaxConnectionAgeSendsGoAway(t *testing.T) {
 	if _, err := client.GetUser(t.Context(), &usersv1.GetUserRequest{Name: "users/ada-lovelace"}); err != nil {
 		t.Errorf("call after GOAWAY: %v", err)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -2,11 +2,9 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,28 +17,11 @@ import (
 
 	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
+	"github.com/archway-gateway/archway/internal/testkit"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// lockedBuffer collects run's log output while it runs.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // listening returns the service → addr pairs of the "listening" records in JSON logs.
@@ -59,7 +40,7 @@ func listening(logs string) map[string]string {
 func TestRunServesUntilCancelled(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
-	var logs lockedBuffer
+	var logs testkit.LogBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{
@@ -132,7 +113,7 @@ func TestRunErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var stderr lockedBuffer
+			var stderr testkit.LogBuffer
 			err := run(t.Context(), tt.args, tt.environ, &stderr)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("run(%q) = %v, want an error mentioning %q", tt.args, err, tt.want)
@@ -148,7 +129,7 @@ const testSecret = "storefront-main-test-secret-0123456789"
 func TestRunRequiresTheGatewaysIdentity(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(t.Context())
-	var logs lockedBuffer
+	var logs testkit.LogBuffer
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-services", "catalog", "-catalog-addr", "127.0.0.1:0", "-log-format", "json"},

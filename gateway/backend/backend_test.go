@@ -1,11 +1,9 @@
 package backend_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/archway-gateway/archway/gateway/backend"
+	"github.com/archway-gateway/archway/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -96,7 +95,7 @@ func TestCallsAreLoggedAtDebugOnly(t *testing.T) {
 	hs.SetServingStatus("a.v1.A", healthpb.HealthCheckResponse_SERVING)
 	var level slog.LevelVar
 	level.Set(slog.LevelInfo)
-	var logs syncBuffer
+	var logs testkit.LogBuffer
 	set, err := backend.Dial([]backend.Spec{{Name: "one", Target: addr, Services: []string{"a.v1.A"}}},
 		backend.WithLogger(slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: &level}))))
 	if err != nil {
@@ -131,22 +130,4 @@ func TestCallsAreLoggedAtDebugOnly(t *testing.T) {
 			t.Errorf("calls at debug level: log lacks %q:\n%s", want, got)
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/archway-gateway/archway/gateway/backend"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+	"github.com/archway-gateway/archway/internal/testkit"
 )
 
 // servedBy makes n GetUser calls and counts them by the instance that answered.
@@ -182,7 +183,7 @@ func TestBreakerOpensFailsFastAndRecovers(t *testing.T) {
 		return status.Error(codes.Unavailable, "down")
 	})
 	reg := prometheus.NewRegistry()
-	var logs syncBuffer
+	var logs testkit.LogBuffer
 	client := dialUsers(t, breakerSpec(in.addr), backend.WithRegisterer(reg),
 		backend.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 	call := func() error {

@@ -19,6 +19,7 @@ import (
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/edge"
 	"github.com/archway-gateway/archway/gateway/policy"
+	"github.com/archway-gateway/archway/internal/testkit"
 
 	// The descriptors of the harness's methods: the cache reads their bindings and kinds.
 	_ "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
@@ -130,25 +131,8 @@ func (b *backend) setStatus(path string, code int) {
 	b.mu.Unlock()
 }
 
-// clock is a time that tests move by hand.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+// newClock returns a clock that tests move by hand.
+func newClock() *testkit.Clock { return testkit.NewClock(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)) }
 
 // harness is a cache in front of a backend, behind a grpc-gateway ServeMux that matches the
 // routes as the gateway's does, and an HTTP test server.
@@ -156,7 +140,7 @@ type harness struct {
 	url     string
 	cache   *cache.Cache
 	backend *backend
-	clock   *clock
+	clock   *testkit.Clock
 	reg     *prometheus.Registry
 }
 

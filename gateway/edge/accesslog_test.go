@@ -1,7 +1,6 @@
 package edge_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -9,38 +8,20 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc/codes"
 
 	"github.com/archway-gateway/archway/gateway/edge"
+	"github.com/archway-gateway/archway/internal/testkit"
 )
 
-// logCapture is a slog handler's output, safe for concurrent writes.
-type logCapture struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (c *logCapture) Write(p []byte) (int, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.Write(p)
-}
-
-func (c *logCapture) String() string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.buf.String()
-}
-
-// records returns the access log records written so far.
-func (c *logCapture) records(t *testing.T) []map[string]any {
+// accessRecords returns the access log records written to logs so far.
+func accessRecords(t *testing.T, logs *testkit.LogBuffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
-	for line := range strings.Lines(c.String()) {
+	for line := range strings.Lines(logs.String()) {
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("log line %q: %v", line, err)
@@ -52,9 +33,10 @@ func (c *logCapture) records(t *testing.T) []map[string]any {
 	return out
 }
 
-func newLogCapture() (*logCapture, *slog.Logger) {
-	c := &logCapture{}
-	return c, slog.New(slog.NewJSONHandler(c, nil))
+// newLogCapture returns a JSON logger and the buffer that collects its output.
+func newLogCapture() (*testkit.LogBuffer, *slog.Logger) {
+	logs := &testkit.LogBuffer{}
+	return logs, slog.New(slog.NewJSONHandler(logs, nil))
 }
 
 func TestAccessLogFields(t *testing.T) {
@@ -87,7 +69,7 @@ func TestAccessLogFields(t *testing.T) {
 	req.Header.Set("X-Api-Key", "key-secret-3")
 	h.ServeHTTP(httptest.NewRecorder(), req)
 
-	recs := logs.records(t)
+	recs := accessRecords(t, logs)
 	if len(recs) != 1 {
 		t.Fatalf("%d access log records, want 1: %s", len(recs), logs.String())
 	}
@@ -146,7 +128,7 @@ func TestAccessLogGRPCCode(t *testing.T) {
 				w.WriteHeader(tc.status)
 			}), logger, edge.EveryRequest))
 			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil))
-			recs := logs.records(t)
+			recs := accessRecords(t, logs)
 			if len(recs) != 1 || recs[0]["grpc_code"] != tc.want {
 				t.Errorf("logged %s, want grpc_code %v", logs.String(), tc.want)
 			}
@@ -175,7 +157,7 @@ func TestAccessLogRedactsQuery(t *testing.T) {
 			logs, logger := newLogCapture()
 			h := edge.AccessLog(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), logger, edge.EveryRequest)
 			h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/v1/users?"+tc.query, nil))
-			recs := logs.records(t)
+			recs := accessRecords(t, logs)
 			if len(recs) != 1 || recs[0]["query"] != tc.want {
 				t.Errorf("logged %s, want query %q", logs.String(), tc.want)
 			}
@@ -220,7 +202,7 @@ func TestAccessLogSampling(t *testing.T) {
 			if tc.logged {
 				want = n
 			}
-			if got := len(logs.records(t)); got != want {
+			if got := len(accessRecords(t, logs)); got != want {
 				t.Errorf("%d of %d requests logged, want %d", got, n, want)
 			}
 		})

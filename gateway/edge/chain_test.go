@@ -73,7 +73,7 @@ func TestChainOrder(t *testing.T) {
 			}
 		})
 	}
-	if got := len(logs.records(t)); got != 4 {
+	if got := len(accessRecords(t, logs)); got != 4 {
 		t.Errorf("%d access log records, want 4", got)
 	}
 }

@@ -1,7 +1,6 @@
 package logging_test
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 	"sync"
@@ -12,27 +11,10 @@ import (
 
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/logging"
+	"github.com/archway-gateway/archway/internal/testkit"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// syncBuffer is a bytes.Buffer safe for the logger's timer and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func logConfig(format string, flush time.Duration) config.Log {
 	c := config.Default().Log
@@ -43,7 +25,7 @@ func logConfig(format string, flush time.Duration) config.Log {
 
 func TestBufferedUntilFlushedOrClosed(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out testkit.LogBuffer
 	logger := logging.New(logConfig("json", time.Hour), &out)
 	logger.Info("request", "path", "/v1/products")
 	if got := out.String(); got != "" {
@@ -74,7 +56,7 @@ func TestBufferedUntilFlushedOrClosed(t *testing.T) {
 
 func TestFlushedByTheTimer(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out testkit.LogBuffer
 	logger := logging.New(logConfig("text", 10*time.Millisecond), &out)
 	t.Cleanup(func() { _ = logger.Close() })
 	logger.Info("request", "status", 200)
@@ -89,7 +71,7 @@ func TestFlushedByTheTimer(t *testing.T) {
 
 func TestZeroIntervalWritesThrough(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out testkit.LogBuffer
 	logger := logging.New(logConfig("text", 0), &out)
 	logger.WithGroup("http").Info("request", "status", 200)
 	if !strings.Contains(out.String(), "http.status=200") {
@@ -104,7 +86,7 @@ func TestZeroIntervalWritesThrough(t *testing.T) {
 // several buffer flushes, come out as whole JSON lines, none lost.
 func TestConcurrentRecordsStayWhole(t *testing.T) {
 	t.Parallel()
-	var out syncBuffer
+	var out testkit.LogBuffer
 	logger := logging.New(logConfig("json", time.Millisecond), &out)
 	const writers, each = 8, 500
 	var wg sync.WaitGroup

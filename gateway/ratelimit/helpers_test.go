@@ -18,27 +18,11 @@ import (
 	"github.com/archway-gateway/archway/gateway/policy"
 	"github.com/archway-gateway/archway/gateway/ratelimit"
 	"github.com/archway-gateway/archway/internal/redistest"
+	"github.com/archway-gateway/archway/internal/testkit"
 )
 
-// clock is a hand-moved clock for the memory store.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+// newClock returns a hand-moved clock for the memory store.
+func newClock() *testkit.Clock { return testkit.NewClock(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)) }
 
 // client is who a test request comes from: an identity, or else an address.
 type client struct {

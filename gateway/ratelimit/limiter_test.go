@@ -17,10 +17,11 @@ import (
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/edge"
 	"github.com/archway-gateway/archway/gateway/ratelimit"
+	"github.com/archway-gateway/archway/internal/testkit"
 )
 
 // newLimiter returns a limiter over a memory store on clock c, with metrics in reg.
-func newLimiter(t *testing.T, cfg config.RateLimit, c *clock, reg prometheus.Registerer, opts ...ratelimit.Option) *ratelimit.Limiter {
+func newLimiter(t *testing.T, cfg config.RateLimit, c *testkit.Clock, reg prometheus.Registerer, opts ...ratelimit.Option) *ratelimit.Limiter {
 	t.Helper()
 	opts = append([]ratelimit.Option{
 		ratelimit.WithStore(ratelimit.NewMemoryStore(cfg.MemoryMaxKeys, ratelimit.WithClock(c.Now))),

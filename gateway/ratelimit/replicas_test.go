@@ -1,7 +1,6 @@
 package ratelimit_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -14,11 +13,12 @@ import (
 
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/ratelimit"
+	"github.com/archway-gateway/archway/internal/testkit"
 )
 
 // replica returns a limiter as one gateway replica would have it: its own Redis client to
 // addr, its own metrics and logger.
-func replica(t *testing.T, addr string, cfg config.RateLimit, reg prometheus.Registerer, logs *syncBuffer) *ratelimit.Limiter {
+func replica(t *testing.T, addr string, cfg config.RateLimit, reg prometheus.Registerer, logs *testkit.LogBuffer) *ratelimit.Limiter {
 	t.Helper()
 	cfg.Store = "redis"
 	rcfg := config.Default().Redis
@@ -90,7 +90,7 @@ func TestRedisOutage(t *testing.T) {
 			cfg := rlConfig(map[string]config.RateLimitClass{"default": class(1, time.Hour, 2)})
 			cfg.OnStoreError = tc.onError
 			reg := prometheus.NewPedanticRegistry()
-			logs := &syncBuffer{}
+			logs := &testkit.LogBuffer{}
 			next := &okHandler{}
 			h := replica(t, srv.Addr(), cfg, reg, logs).Middleware(next)
 
@@ -168,22 +168,4 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 	}
 	t.Fatalf("no counter %s", name)
 	return 0
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writes, for logs.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }

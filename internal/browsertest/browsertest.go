@@ -1,7 +1,6 @@
 package browsertest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/archway-gateway/archway/internal/testenv"
+	"github.com/archway-gateway/archway/internal/testkit"
 )
 
 // RequireEnv is the environment variable that, set to "1", turns a missing chromium from a
@@ -51,7 +51,7 @@ type Browser struct {
 func Start(tb testing.TB) *Browser {
 	tb.Helper()
 	bin := testenv.Program(tb, "browsertest", "chromium", RequireEnv)
-	out := &lockedBuffer{}
+	out := &testkit.LogBuffer{}
 	opts := slices.Concat(chromedp.DefaultExecAllocatorOptions[:], []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin),
 		chromedp.UserDataDir(tb.TempDir()),
@@ -222,22 +222,4 @@ func bounded(d time.Duration, abort func(), f func() error) error {
 		return fmt.Errorf("not done within %v: %w", d, err)
 	}
 	return err
-}
-
-// lockedBuffer is a bytes.Buffer that the browser's output goroutine and the test may share.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
