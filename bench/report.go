@@ -105,7 +105,7 @@ func (w *WorkloadReport) ThroughputRatio(target, ref string) (median, lowest, hi
 		ratios[i] = a[i].Throughput() / b[i].Throughput()
 	}
 	slices.Sort(ratios)
-	return medianBy(ratios, func(r float64) float64 { return r }), ratios[0], ratios[n-1], true
+	return ratios[(n-1)/2], ratios[0], ratios[n-1], true
 }
 
 // SlowestSubCall returns the sub-call with the highest p99 and its result; ok is false when
