@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -16,8 +15,6 @@ import (
 	"github.com/getkin/kin-openapi/openapi2conv"
 	"github.com/getkin/kin-openapi/openapi3"
 
-	"github.com/archway-gateway/archway/gateway"
-	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/internal/openapidoc"
 	"github.com/archway-gateway/archway/openapi"
 )
@@ -83,22 +80,14 @@ func TestDocsCanBeSwitchedOff(t *testing.T) {
 // backend), and returns its URL.
 func docsGateway(t *testing.T, services, extra string) string {
 	t.Helper()
-	cfg, err := config.Parse([]byte(`
+	gw := newGateway(t, `
 admin: {enabled: false}
 log: {access_log: false}
 backends:
   - name: storefront
     address: passthrough:///127.0.0.1:1
     services: [`+services+`]
-`+extra), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := gateway.New(t.Context(), cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
+`+extra)
 	srv := httptest.NewServer(gw.Handler())
 	t.Cleanup(srv.Close)
 	return srv.URL

@@ -701,18 +701,10 @@ func TestRedirectListener(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+	gw := newGateway(t, fmt.Sprintf(`
 listen: {address: "127.0.0.1:0", redirect_address: "127.0.0.1:0", redirect_port: 8443, tls: {cert_file: %q, key_file: %q}}
 admin: {enabled: false}
-`, certFile, keyFile)), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := gateway.New(t.Context(), cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
+`, certFile, keyFile))
 	api := listenLoopback(t)
 	redirect := listenLoopback(t)
 	ctx, cancel := context.WithCancel(context.Background())
