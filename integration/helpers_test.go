@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -133,6 +134,35 @@ type record map[string]any
 func (r record) str(key string) string {
 	s, _ := r[key].(string)
 	return s
+}
+
+// repeat calls each from workers goroutines, each pausing pause between calls, until stop is
+// called; stop returns once every call in progress has returned. n numbers the calls from 1,
+// across the workers.
+func repeat(workers int, pause time.Duration, each func(n int)) (stop func()) {
+	const maxPerWorker = 100000 // a bound on each loop; the tests stop it long before
+	var (
+		next atomic.Int64
+		wg   sync.WaitGroup
+		done = make(chan struct{})
+	)
+	for range workers {
+		wg.Go(func() {
+			for range maxPerWorker {
+				select {
+				case <-done:
+					return
+				default:
+				}
+				each(int(next.Add(1)))
+				time.Sleep(pause)
+			}
+		})
+	}
+	return func() {
+		close(done)
+		wg.Wait()
+	}
 }
 
 // proc is a running subprocess whose stdout and stderr are collected in logs.

@@ -136,31 +136,10 @@ type lbTally struct {
 // refused or dropped before any answer (the gateway is gone) is tried on the next gateway, at
 // most once per gateway. It runs until stop is called.
 func lbLoad(gws []*gateway, workers int, pause time.Duration) (tally *lbTally, stop func()) {
-	const maxPerWorker = 100000 // a bound on each loop; the test stops it long before
 	tally = &lbTally{perGW: make([]atomic.Int64, len(gws)), afterCut: make([]atomic.Int64, len(gws))}
-	var (
-		next atomic.Int64
-		wg   sync.WaitGroup
-		done = make(chan struct{})
-	)
-	for range workers {
-		wg.Go(func() {
-			for range maxPerWorker {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				n := int(next.Add(1))
-				tally.one(gws, n, replicaLoadPaths[n%len(replicaLoadPaths)])
-				time.Sleep(pause)
-			}
-		})
-	}
-	return tally, func() {
-		close(done)
-		wg.Wait()
-	}
+	return tally, repeat(workers, pause, func(n int) {
+		tally.one(gws, n, replicaLoadPaths[n%len(replicaLoadPaths)])
+	})
 }
 
 // one sends one request, starting at gateway n and moving on while connections fail.

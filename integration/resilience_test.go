@@ -55,40 +55,26 @@ func finishedCalls(sf *storefront) int {
 // load sends GET requests to url from workers goroutines, each pausing pause between requests,
 // until stop is called; stop returns how many were sent and the ones that did not answer 200.
 func load(url string, workers int, pause time.Duration) (stop func() (sent int64, failures []string)) {
-	const maxPerWorker = 100000 // a bound on each loop; the test stops it long before
 	var (
 		sent     atomic.Int64
 		mu       sync.Mutex
 		failures []string
-		wg       sync.WaitGroup
-		done     = make(chan struct{})
 	)
-	for range workers {
-		wg.Go(func() {
-			for range maxPerWorker {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				sent.Add(1)
-				resp, err := send(http.MethodGet, url, nil, nil)
-				if err != nil || resp.code != http.StatusOK {
-					mu.Lock()
-					if err != nil {
-						failures = append(failures, err.Error())
-					} else {
-						failures = append(failures, resp.String())
-					}
-					mu.Unlock()
-				}
-				time.Sleep(pause)
+	stopWorkers := repeat(workers, pause, func(int) {
+		sent.Add(1)
+		resp, err := send(http.MethodGet, url, nil, nil)
+		if err != nil || resp.code != http.StatusOK {
+			mu.Lock()
+			if err != nil {
+				failures = append(failures, err.Error())
+			} else {
+				failures = append(failures, resp.String())
 			}
-		})
-	}
+			mu.Unlock()
+		}
+	})
 	return func() (int64, []string) {
-		close(done)
-		wg.Wait()
+		stopWorkers()
 		return sent.Load(), failures
 	}
 }
