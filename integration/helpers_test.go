@@ -136,6 +136,23 @@ func (r record) str(key string) string {
 	return s
 }
 
+// startGateways starts n gateway processes configured by cfg and waits until every one is
+// ready.
+func startGateways(t *testing.T, n int, cfg string) []*gateway {
+	t.Helper()
+	gws := make([]*gateway, n)
+	for i := range gws {
+		gws[i] = startGatewayConfig(t, cfg)
+	}
+	for _, g := range gws {
+		g.waitReady(t, startTimeout)
+	}
+	// Runs before the gateways stop: a connection the client dialed but never sent a request
+	// on would hold each gateway's graceful shutdown for seconds.
+	t.Cleanup(client.CloseIdleConnections)
+	return gws
+}
+
 // repeat calls each from workers goroutines, each pausing pause between calls, until stop is
 // called; stop returns once every call in progress has returned. n numbers the calls from 1,
 // across the workers.

@@ -75,16 +75,7 @@ func testSharedLimit(t *testing.T, addrs map[string]string, mode string) {
     default: {requests: %d, per: %s, burst: %d}
 redis: {address: %q}
 `, mode, rlRequests, rlPer, rlBurst, rd.Addr())
-	gws := make([]*gateway, 3)
-	for i := range gws {
-		gws[i] = startGatewayConfig(t, cfg)
-	}
-	for _, g := range gws {
-		g.waitReady(t, startTimeout)
-	}
-	// Runs before the gateways stop: a connection the client dialed during a burst but never
-	// sent a request on would hold each gateway's graceful shutdown for seconds.
-	t.Cleanup(client.CloseIdleConnections)
+	gws := startGateways(t, 3, cfg)
 
 	// One limit for the three: the burst is admitted about rlBurst times, not three times that.
 	first := runBurst(gws)

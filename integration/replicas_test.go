@@ -235,16 +235,7 @@ func TestReplicas(t *testing.T) {
 	sfA := startStorefront(t, all, nil, "")
 	sfB := startStorefront(t, all, nil, "")
 	cfg := replicasConfig(sfA.addrs, sfB.addrs, rd.Addr())
-	gws := make([]*gateway, 3)
-	for i := range gws {
-		gws[i] = startGatewayConfig(t, cfg)
-	}
-	for _, g := range gws {
-		g.waitReady(t, startTimeout)
-	}
-	// Runs before the gateways stop, so that idle client connections do not hold their
-	// graceful shutdowns.
-	t.Cleanup(client.CloseIdleConnections)
+	gws := startGateways(t, 3, cfg)
 	t.Logf("started Redis, 2 storefronts and 3 gateways in %v", time.Since(began).Round(time.Millisecond))
 
 	// A response cached through one gateway is a hit on the others.
