@@ -204,9 +204,9 @@ func tamper(t testing.TB, tok string) string {
 	return parts[0] + "." + b64(data) + "." + parts[2]
 }
 
-// checkRefusal checks a 401 or 403 answer: a google.rpc.Status body with the right code and a
-// message containing msg, the RFC 6750 challenge, and nothing of the credentials sent.
-func checkRefusal(t *testing.T, res result, code int, msg string, sent http.Header) {
+// checkStatusBody checks that a 400, 401 or 403 answer's body is a google.rpc.Status with the
+// code that the HTTP status maps from and a message containing msg.
+func checkStatusBody(t *testing.T, res result, code int, msg string) {
 	t.Helper()
 	var st struct {
 		Code    int    `json:"code"`
@@ -215,10 +215,17 @@ func checkRefusal(t *testing.T, res result, code int, msg string, sent http.Head
 	if err := json.Unmarshal([]byte(res.body), &st); err != nil {
 		t.Fatalf("body %q is not a google.rpc.Status: %v", res.body, err)
 	}
-	wantCode := map[int]int{401: 16, 403: 7}[code]
+	wantCode := map[int]int{400: 3, 401: 16, 403: 7}[code]
 	if st.Code != wantCode || !strings.Contains(st.Message, msg) {
 		t.Errorf("status = %d %q, want code %d and a message containing %q", st.Code, st.Message, wantCode, msg)
 	}
+}
+
+// checkRefusal checks a 401 or 403 answer: a google.rpc.Status body with the right code and a
+// message containing msg, the RFC 6750 challenge, and nothing of the credentials sent.
+func checkRefusal(t *testing.T, res result, code int, msg string, sent http.Header) {
+	t.Helper()
+	checkStatusBody(t, res, code, msg)
 	challenge := res.header.Get("WWW-Authenticate")
 	_, bearerSent := sent["Authorization"]
 	_, keySent := sent["X-Api-Key"]

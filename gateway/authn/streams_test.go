@@ -1,7 +1,6 @@
 package authn_test
 
 import (
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -218,17 +217,7 @@ func TestStreamCredentials(t *testing.T) {
 // checkStreamRefusal checks the body and challenge of a refused streaming request.
 func checkStreamRefusal(t *testing.T, res result, code int, msg string) {
 	t.Helper()
-	var st struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
-	}
-	if err := json.Unmarshal([]byte(res.body), &st); err != nil {
-		t.Fatalf("body %q is not a google.rpc.Status: %v", res.body, err)
-	}
-	wantCode := map[int]int{400: 3, 401: 16}[code]
-	if st.Code != wantCode || !strings.Contains(st.Message, msg) {
-		t.Errorf("status = %d %q, want code %d and a message containing %q", st.Code, st.Message, wantCode, msg)
-	}
+	checkStatusBody(t, res, code, msg)
 	challenge := res.header.Get("WWW-Authenticate")
 	if code == 400 && !strings.HasPrefix(challenge, `Bearer realm="archway", error="invalid_request", error_description="`) {
 		t.Errorf("WWW-Authenticate = %q, want an invalid_request challenge", challenge)
