@@ -284,10 +284,7 @@ func TestFailedWriteInvalidatesNothing(t *testing.T) {
 func TestConcurrentMissesMakeOneCall(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, testConfig())
-	gate := make(chan struct{})
-	h.backend.mu.Lock()
-	h.backend.gate = gate
-	h.backend.mu.Unlock()
+	gate := h.backend.hold()
 	const n = 100
 	answers := make([]response, n)
 	var wg sync.WaitGroup
@@ -310,10 +307,7 @@ func TestConcurrentMissesMakeOneCall(t *testing.T) {
 func TestWaiterGivesUpAtItsDeadline(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, testConfig())
-	gate := make(chan struct{})
-	h.backend.mu.Lock()
-	h.backend.gate = gate
-	h.backend.mu.Unlock()
+	gate := h.backend.hold()
 	leader := make(chan response, 1)
 	go func() { leader <- h.do(t, http.MethodGet, "/v1/products/p1", nil) }()
 	waitFor(t, "the leader's call", func() bool { return h.backend.callsTo("GET /v1/products/p1") == 1 })

@@ -77,6 +77,15 @@ func newBackend() *backend {
 	return &backend{calls: make(map[string]int), versions: make(map[string]int), status: make(map[string]int)}
 }
 
+// hold makes every read wait until the returned channel is closed.
+func (b *backend) hold() chan struct{} {
+	gate := make(chan struct{})
+	b.mu.Lock()
+	b.gate = gate
+	b.mu.Unlock()
+	return gate
+}
+
 func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	b.mu.Lock()
 	b.calls[r.Method+" "+r.URL.Path]++
