@@ -2,7 +2,6 @@ package gateway_test
 
 import (
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -181,15 +180,7 @@ var coalescedRE = regexp.MustCompile(`(?m)^archway_cache_coalesced_total (\S+)$`
 // coalesced reads archway_cache_coalesced_total from the admin endpoint.
 func coalesced(t *testing.T, adminURL string) float64 {
 	t.Helper()
-	resp, err := http.Get(adminURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, b := get(t, adminURL+"/metrics")
 	m := coalescedRE.FindSubmatch(b)
 	if m == nil {
 		t.Fatalf("no archway_cache_coalesced_total in the metrics")
