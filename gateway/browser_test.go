@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,8 +19,6 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/archway-gateway/archway/gateway"
-	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/internal/browsertest"
 	"github.com/archway-gateway/archway/openapi"
 	"github.com/archway-gateway/archway/server"
@@ -138,23 +135,14 @@ func storefrontGateway(t *testing.T, extra string) http.Handler {
 		t.Fatalf("server.Start: %v", err)
 	}
 	t.Cleanup(sf.Stop)
-	cfg, err := config.Parse([]byte(fmt.Sprintf(`
+	return newGateway(t, fmt.Sprintf(`
 admin: {enabled: false}
 log: {access_log: false}
 backends:
   - {name: users, address: %q, services: [storefront.users.v1.UserService]}
   - {name: orders, address: %q, services: [storefront.orders.v1.OrderService]}
   - {name: catalog, address: %q, services: [storefront.catalog.v1.CatalogService]}
-`, sf.Addr(server.Users), sf.Addr(server.Orders), sf.Addr(server.Catalog))+extra), nil)
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	gw, err := gateway.New(t.Context(), cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatalf("gateway.New: %v", err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
-	return gw.Handler()
+`, sf.Addr(server.Users), sf.Addr(server.Orders), sf.Addr(server.Catalog))+extra).Handler()
 }
 
 // TestBrowserCORS loads pages from other origins into headless Chromium and has them call a

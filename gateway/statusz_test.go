@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -13,8 +12,6 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/archway-gateway/archway/gateway"
-	"github.com/archway-gateway/archway/gateway/config"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
 	"github.com/archway-gateway/archway/internal/redistest"
 )
@@ -75,15 +72,7 @@ func startUsersInstance(t *testing.T, users *fakeUsers) (string, *grpc.Server) {
 // its admin handler.
 func statuszGateway(t *testing.T, yaml string) (apiURL, adminURL string) {
 	t.Helper()
-	cfg, err := config.Parse([]byte("admin: {enabled: false}\nlog: {access_log: false}\n"+yaml+testAuthn), nil)
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	gw, err := gateway.New(t.Context(), cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
-	if err != nil {
-		t.Fatalf("gateway.New: %v", err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
+	gw := newGateway(t, "admin: {enabled: false}\nlog: {access_log: false}\n"+yaml+testAuthn)
 	api := httptest.NewServer(gw.Handler())
 	t.Cleanup(api.Close)
 	admin := httptest.NewServer(gw.AdminHandler())
