@@ -120,11 +120,13 @@ const maxRequestIDLen = 128
 func RequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ids := r.Header[HeaderRequestID]
-		if len(ids) == 0 || !validRequestID(ids[0]) {
-			ids = []string{rand.Text()}
+		switch {
+		case len(ids) == 0 || !validRequestID(ids[0]):
+			r.Header[HeaderRequestID] = []string{rand.Text()}
+		case len(ids) > 1:
+			r.Header[HeaderRequestID] = ids[:1]
 		}
-		r.Header[HeaderRequestID] = ids[:1]
-		id := ids[0]
+		id := r.Header[HeaderRequestID][0]
 		w.Header().Set(HeaderRequestID, id)
 		r, _ = WithState(r, id)
 		next.ServeHTTP(w, r)
