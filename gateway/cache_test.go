@@ -2,10 +2,12 @@ package gateway_test
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -111,8 +113,8 @@ func TestCacheDoesNotKeepErrors(t *testing.T) {
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Fatalf("status %d: %s", resp.StatusCode, body)
 		}
-		if resp.Header.Get("ETag") != "" || resp.Header.Get("Cache-Control") != "" {
-			t.Errorf("an error carries cache headers: %v", resp.Header)
+		if resp.Header.Get("ETag") != "" || resp.Header.Get("Cache-Control") != "private, no-store" {
+			t.Errorf("an error carries cache headers, or lacks private, no-store: %v", resp.Header)
 		}
 	}
 	if n := env.backendCalls(getUserMethod); n != 2 {
@@ -223,5 +225,162 @@ redis: {address: %q}
 	}
 	if n := a.backendCalls(getUserMethod); n != 2 {
 		t.Errorf("gateway a's backend got %d calls, want 2", n)
+	}
+}
+
+func TestCacheKeysOnForwardedHeaders(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, cacheDebug+`
+api: {forward_headers: [X-Tenant]}
+policy:
+  routes:
+    storefront.users.v1.UserService/GetUser: {access: public}
+`, nil)
+	// GetUser made public: one answer for every caller, but for the tenant header the backend
+	// receives.
+	for i, tc := range []struct {
+		header map[string]string
+		how    string
+	}{
+		{map[string]string{"X-Tenant": "a"}, "MISS"},
+		{map[string]string{"X-Tenant": "b"}, "MISS"},
+		{map[string]string{"X-Tenant": "a", "X-Api-Key": ""}, "HIT"},
+		{map[string]string{"Grpc-Metadata-X-Tenant": "b"}, "MISS"},
+		{map[string]string{"X-Tenant": "b"}, "HIT"},
+	} {
+		resp, body := do(t, http.MethodGet, env.url+"/v1/users/ada", "", tc.header)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get(cache.HeaderDebug) != tc.how {
+			t.Errorf("read %d (%v): %d %s %s, want %s", i+1, tc.header, resp.StatusCode, resp.Header.Get(cache.HeaderDebug), body, tc.how)
+		}
+		if vary := resp.Header.Get("Vary"); vary != "Accept, X-Tenant, Grpc-Metadata-X-Tenant" {
+			t.Errorf("read %d: Vary = %q, want the forwarded header in both forms", i+1, vary)
+		}
+		if tc.how == "MISS" {
+			if got := env.users.metadata().Get("x-tenant"); len(got) != 1 || got[0] != tc.header["X-Tenant"]+tc.header["Grpc-Metadata-X-Tenant"] {
+				t.Errorf("read %d: the backend got x-tenant %q", i+1, got)
+			}
+		}
+	}
+	if n := env.backendCalls(getUserMethod); n != 3 {
+		t.Errorf("backend calls = %d, want 3: a, b, and b as Grpc-Metadata-X-Tenant", n)
+	}
+}
+
+func TestCacheKeysOnTheRepresentation(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, cacheDebug, nil)
+	accepts := []string{"", "application/json", "*/*", "text/event-stream", "application/x-ndjson", "text/html, */*;q=0.8"}
+	for i := range 20 {
+		accepts = append(accepts, fmt.Sprintf("application/vnd.buster-%d+json", i))
+	}
+	for _, accept := range accepts {
+		resp, body := do(t, http.MethodGet, env.url+"/v1/users/ada", "", map[string]string{"Accept": accept})
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "application/json" {
+			t.Fatalf("Accept %q: %d %s %s", accept, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+	}
+	if n := env.backendCalls(getUserMethod); n != 1 {
+		t.Errorf("backend calls = %d, want 1: the gateway answers every one of these Accept values in JSON", n)
+	}
+}
+
+func TestCacheControlAndNoSniff(t *testing.T) {
+	t.Parallel()
+	const public = `
+policy:
+  routes:
+    storefront.users.v1.UserService/GetUser: {access: public}
+`
+	anonymous := map[string]string{"X-Api-Key": ""}
+	failing := status.Error(codes.FailedPrecondition, "not yet")
+	tests := []struct {
+		name   string
+		extra  string
+		path   string
+		header map[string]string
+		err    error
+		want   string
+	}{
+		{"authenticated, cached", "", "/v1/users/ada", nil, nil, "private, max-age=5"},
+		{"authenticated, not cached", "", "/v1/users", nil, nil, "private, no-store"},
+		{"authenticated, error", "", "/v1/users/ada", nil, failing, "private, no-store"},
+		{"authenticated, cache off", "cache: {enabled: false}", "/v1/users/ada", nil, nil, "private, no-store"},
+		{"public, cached, anonymous", public, "/v1/users/ada", anonymous, nil, "public, max-age=5"},
+		{"public, cached, credentialed", public, "/v1/users/ada", nil, nil, "public, max-age=5"},
+		{"public, error, credentialed", public, "/v1/users/ada", nil, failing, "private, no-store"},
+		{"public, error, anonymous", public, "/v1/users/ada", anonymous, failing, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t, tc.extra, nil)
+			env.users.getErr = tc.err
+			// The first answer, the second (a hit where cached), and a conditional read.
+			for i := range 3 {
+				header := maps.Clone(tc.header)
+				if i == 2 {
+					if header == nil {
+						header = map[string]string{}
+					}
+					header["If-None-Match"] = "*"
+				}
+				resp, body := do(t, http.MethodGet, env.url+tc.path, "", header)
+				if cc := resp.Header.Values("Cache-Control"); strings.Join(cc, " | ") != tc.want {
+					t.Errorf("answer %d (%d): Cache-Control %q, want %q; %s", i+1, resp.StatusCode, cc, tc.want, body)
+				}
+				if got := resp.Header.Get("X-Content-Type-Options"); got != "nosniff" {
+					t.Errorf("answer %d (%d): X-Content-Type-Options %q, want nosniff", i+1, resp.StatusCode, got)
+				}
+				cached := strings.Contains(tc.want, "max-age")
+				if i == 2 && cached && (resp.StatusCode != http.StatusNotModified || resp.Header.Get("ETag") == "" || resp.Header.Get("Age") == "") {
+					t.Errorf("conditional read: %d, ETag %q, Age %q; want 304 with both", resp.StatusCode, resp.Header.Get("ETag"), resp.Header.Get("Age"))
+				}
+			}
+		})
+	}
+}
+
+func TestCacheSharedCallIgnoresTheFirstCallersTimeout(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, cacheDebug, nil)
+	hold := make(chan struct{})
+	env.users.mu.Lock()
+	env.users.hold = hold
+	env.users.mu.Unlock()
+	admin := httptest.NewServer(env.gw.AdminHandler())
+	t.Cleanup(admin.Close)
+
+	type answer struct {
+		resp reply
+		body []byte
+	}
+	ask := func(header map[string]string) <-chan answer {
+		c := make(chan answer, 1)
+		go func() {
+			resp, body := do(t, http.MethodGet, env.url+"/v1/users/ada", "", header)
+			c <- answer{resp, body}
+		}()
+		return c
+	}
+	impatient := ask(map[string]string{"Grpc-Timeout": "1S"})
+	for env.backendCalls(getUserMethod) == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	patient := ask(nil)
+	for coalesced(t, admin.URL) == 0 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := <-impatient; got.resp.StatusCode != http.StatusGatewayTimeout {
+		t.Errorf("the caller with Grpc-Timeout 1S: %d %s, want 504 at its own deadline", got.resp.StatusCode, got.body)
+	}
+	close(hold)
+	if got := <-patient; got.resp.StatusCode != http.StatusOK {
+		t.Errorf("the caller waiting for the same call: %d %s, want 200", got.resp.StatusCode, got.body)
+	}
+	if budget := env.users.budget(); budget < 20*time.Second {
+		t.Errorf("the shared call had %s, want the route's timeout (30s), not the first caller's", budget)
+	}
+	if n := env.backendCalls(getUserMethod); n != 1 {
+		t.Errorf("backend calls = %d, want 1", n)
 	}
 }

@@ -79,6 +79,8 @@ func newEdgeFunctions(ctx context.Context, cfg *config.Config, o *options) (_ *e
 	}
 	cacheOpts := []cache.Option{cache.WithRegisterer(reg), cache.WithLogger(o.logger),
 		cache.WithCredentialHeaders("Authorization", cfg.Authn.APIKeyHeader),
+		cache.WithForwardedHeaders(cfg.API.ForwardHeaders...),
+		cache.WithRepresentation(representation()),
 		cache.WithDegradedHeaders(composite.PartialHeader)}
 	if cacheRedis {
 		cacheOpts = append(cacheOpts, cache.WithStore(cache.NewRedisStore(e.redis, cfg.Cache.RedisInvalidationRetention.D())))

@@ -106,6 +106,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 	if err != nil {
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
+	edgeFuncs.cache.LogKeys(policies)
 	backends, err := backend.Dial(backendSpecs(cfg.Backends, policies),
 		backend.WithLogger(o.logger),
 		backend.WithRegisterer(edgeFuncs.tel.Registerer()),
@@ -158,8 +159,9 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 		MaxJSONDepth:   cfg.API.MaxJSONDepth,
 		MaxGRPCTimeout: cfg.API.MaxGRPCTimeout.D(),
 		Shedder:        shedder,
-		// After recover: metrics and the request's trace span, then the global IP filter.
-		Before: []func(http.Handler) http.Handler{edgeFuncs.tel.Middleware, edgeFuncs.ipf.GlobalMiddleware},
+		// After recover: nosniff on every answer, metrics and the request's trace span, then the
+		// global IP filter.
+		Before: []func(http.Handler) http.Handler{noSniff, edgeFuncs.tel.Middleware, edgeFuncs.ipf.GlobalMiddleware},
 	})
 	return g, nil
 }
@@ -207,11 +209,7 @@ func (g *Gateway) registerComposite(ctx context.Context) error {
 func (g *Gateway) newServeMux() *runtime.ServeMux {
 	api := g.cfg.API
 	g.json = newJSONMarshaler(api.UnknownFields == "reject")
-	return runtime.NewServeMux(
-		// JSON in and out; unknown body fields are rejected unless configured otherwise.
-		runtime.WithMarshalerOption(runtime.MIMEWildcard, g.json),
-		// Server streams as Server-Sent Events for clients that ask for them (see sse.go).
-		runtime.WithMarshalerOption(sseContentType, sseMarshaler{g.json}),
+	return runtime.NewServeMux(append(marshalerOptions(g.json),
 		// Every error, routing errors included, is a google.rpc.Status with a mapped HTTP status.
 		runtime.WithErrorHandler(g.handleError),
 		runtime.WithStreamErrorHandler(g.handleStreamError),
@@ -229,7 +227,29 @@ func (g *Gateway) newServeMux() *runtime.ServeMux {
 		runtime.WithForwardResponseOption(g.created),
 		// Per matched route: answer Allow probes, record the route, check the query string.
 		runtime.WithMiddlewares(probeMiddleware, g.routeMiddleware),
-	)
+	)...)
+}
+
+// marshalerOptions registers the gateway's encoders on a ServeMux.
+func marshalerOptions(json *jsonMarshaler) []runtime.ServeMuxOption {
+	return []runtime.ServeMuxOption{
+		// JSON in and out; unknown body fields are rejected unless configured otherwise.
+		runtime.WithMarshalerOption(runtime.MIMEWildcard, json),
+		// Server streams as Server-Sent Events for clients that ask for them (see sse.go).
+		runtime.WithMarshalerOption(sseContentType, sseMarshaler{json}),
+	}
+}
+
+// representation returns the function that names the representation the gateway answers a
+// unary call in: the media type of the encoder that grpc-gateway picks for the request, on a
+// ServeMux with the gateway's encoders. The response cache keys reads on it rather than on the
+// Accept header, so that Accept values the gateway does not tell apart share one entry.
+func representation() func(*http.Request) string {
+	mux := runtime.NewServeMux(marshalerOptions(newJSONMarshaler(true))...)
+	return func(r *http.Request) string {
+		_, out := runtime.MarshalerForRequest(mux, r)
+		return out.ContentType(nil)
+	}
 }
 
 // routeMiddleware records the matched route and gRPC method for the access log, puts the route's
@@ -293,7 +313,8 @@ type muxCallKey struct{}
 //  5. Rate limit, per client (the identity set by 3, else the address) and rate-limit class.
 //  6. Response cache: cached reads are answered here (per caller unless shared, which needs
 //     the identity set by 3), concurrent misses share one backend call, and successful writes
-//     invalidate the reads they change.
+//     invalidate the reads they change. Uncached answers of authenticated routes, and to
+//     callers who authenticated, are marked private, no-store.
 //  7. Query check (callRoute): query parameters that would be dropped are rejected, after
 //     authentication so that anonymous callers learn nothing of a protected method's input.
 //     Then the mux decodes the request and calls the backend.
@@ -313,6 +334,16 @@ func dropCredentials(next http.Handler, apiKeyHeader string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Header.Del("Authorization")
 		r.Header.Del(apiKeyHeader)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// noSniff tells browsers to take every answer's Content-Type as it is rather than guess one from
+// the body, successes as well as errors (edge.WriteStatus sets it on the errors of the links
+// before this one).
+func noSniff(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		next.ServeHTTP(w, r)
 	})
 }

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -39,7 +40,9 @@ type Cache struct {
 	fetchTimeout  time.Duration
 	debug         bool
 	credentials   []string
+	forwarded     []string
 	degraded      []string
+	represent     func(*http.Request) string
 	logger        *slog.Logger
 	metrics       *metrics
 	now           func() time.Time
@@ -56,7 +59,7 @@ type Cache struct {
 // New builds the cache from cfg. Unless cfg.Enabled, its middleware passes every request on
 // untouched.
 func New(cfg config.Cache, opts ...Option) (*Cache, error) {
-	o := options{logger: slog.Default(), now: time.Now, credentials: []string{"Authorization"}}
+	o := options{logger: slog.Default(), now: time.Now, credentials: []string{"Authorization"}, represent: acceptHeader}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -68,7 +71,9 @@ func New(cfg config.Cache, opts ...Option) (*Cache, error) {
 		fetchTimeout:  cfg.FetchTimeout.D(),
 		debug:         cfg.DebugHeader,
 		credentials:   canonical(o.credentials),
+		forwarded:     canonical(o.forwarded),
 		degraded:      canonical(o.degraded),
+		represent:     o.represent,
 		logger:        o.logger,
 		now:           o.now,
 		flights:       make(map[string]*flight),
@@ -108,14 +113,23 @@ func (c *Cache) Close() {
 // policy asks for it, and passes every other request to next untouched. It must run after
 // routing has put the route's policy in the request context and after authentication, so that
 // it sees the caller's identity; next must call the backend.
+//
+// Whether the cache is enabled or not, the answers of authenticated routes, and those to callers
+// who authenticated, say "Cache-Control: private, no-store" unless they are cached: nothing on
+// the way, nor the client, may keep them.
 func (c *Cache) Middleware(next http.Handler) http.Handler {
-	if !c.enabled {
-		return next
-	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := policy.FromContext(r.Context())
+		if p == nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		if p.Authenticated || authenticated(r) {
+			// Cached answers replace it with their own (write).
+			w.Header().Set("Cache-Control", noStore)
+		}
 		switch {
-		case p == nil:
+		case !c.enabled:
 			next.ServeHTTP(w, r)
 		case r.Method == http.MethodGet && p.Cache.TTL > 0:
 			c.serveRead(w, r, p, next)
@@ -125,6 +139,21 @@ func (c *Cache) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 		}
 	})
+}
+
+// noStore is the Cache-Control of the answers that no cache may keep: those of authenticated
+// routes, and those to callers who authenticated, that the gateway does not cache.
+const noStore = "private, no-store"
+
+// authenticated reports whether the caller of r presented credentials that authentication
+// verified.
+func authenticated(r *http.Request) bool {
+	s := edge.StateFrom(r.Context())
+	if s == nil {
+		return false
+	}
+	_, ok := s.Identity()
+	return ok
 }
 
 func isWrite(method string) bool {
@@ -154,6 +183,9 @@ type route struct {
 	// cacheControl and notFoundCacheControl are the Cache-Control values of cached answers.
 	cacheControl, notFoundCacheControl string
 	vary                               string
+	// keyHeaders are the request headers that join the key: the policy's vary headers and the
+	// headers forwarded to the backend, in both of the forms that reach it.
+	keyHeaders []string
 }
 
 func (c *Cache) route(p *policy.Policy) *route {
@@ -186,13 +218,58 @@ func (c *Cache) route(p *policy.Policy) *route {
 		rt.cacheControl += fmt.Sprintf(", stale-while-revalidate=%d", seconds(p.Cache.StaleWhileRevalidate))
 	}
 	rt.notFoundCacheControl = fmt.Sprintf("%s, max-age=%d", scope, seconds(p.Cache.NotFoundTTL))
-	vary := append([]string{"Accept"}, p.Cache.VaryHeaders...)
+	rt.keyHeaders = c.keyHeaders(p)
+	vary := append([]string{"Accept"}, rt.keyHeaders...)
 	if p.Authenticated && !p.Cache.Shared {
 		vary = append(vary, c.credentials...)
 	}
 	rt.vary = strings.Join(vary, ", ")
 	actual, _ := c.routes.LoadOrStore(p, rt)
 	return actual.(*route)
+}
+
+// keyHeaders returns the request headers that a cached read of p is keyed and varies on: the
+// policy's vary headers, then each forwarded header and its Grpc-Metadata- form, which the
+// gateway forwards too. A backend's answer may depend on any header it receives, so one caller's
+// answer (one tenant's, say) must never be served to a caller who sent another value.
+func (c *Cache) keyHeaders(p *policy.Policy) []string {
+	names := slices.Clone(p.Cache.VaryHeaders)
+	for _, h := range c.forwarded {
+		for _, name := range []string{h, runtime.MetadataHeaderPrefix + h} {
+			if !slices.Contains(names, name) {
+				names = append(names, name)
+			}
+		}
+	}
+	return names
+}
+
+// LogKeys logs, once per cached method of table, what its cache key is made of besides the path
+// and query: the representation, the caller (unless the route is public or shared), and the
+// request headers, naming those that are forwarded to the backend. It logs nothing when the
+// cache is off.
+func (c *Cache) LogKeys(table *policy.Table) {
+	if !c.enabled {
+		return
+	}
+	for _, m := range table.Methods() {
+		p, _ := table.Lookup(m)
+		rt := c.route(p)
+		if p.Cache.TTL <= 0 || !rt.unary {
+			continue
+		}
+		var forwarded []string
+		for _, h := range rt.keyHeaders {
+			if slices.Contains(c.forwarded, strings.TrimPrefix(h, runtime.MetadataHeaderPrefix)) {
+				forwarded = append(forwarded, h)
+			}
+		}
+		c.logger.Info("cached route",
+			slog.String("method", m),
+			slog.Bool("per_caller", p.Authenticated && !p.Cache.Shared),
+			slog.String("vary_headers", strings.Join(p.Cache.VaryHeaders, ", ")),
+			slog.String("forwarded_headers_in_key", strings.Join(forwarded, ", ")))
+	}
 }
 
 // canonical returns the canonical forms of header names.
@@ -241,15 +318,20 @@ func (rt *route) isPrimary(pattern string) bool {
 	return is
 }
 
-// key is the cache key of a read: what the response depends on.
-func key(r *http.Request, p *policy.Policy) string {
+// acceptHeader is the representation of a read when [WithRepresentation] does not say: the
+// client's Accept header, as it is.
+func acceptHeader(r *http.Request) string { return r.Header.Get("Accept") }
+
+// key is the cache key of a read: what the response depends on. representation names the
+// representation the read is answered in.
+func key(r *http.Request, p *policy.Policy, rt *route, representation string) string {
 	var b strings.Builder
 	b.Grow(len(r.URL.Path) + len(r.URL.RawQuery) + 64)
 	b.WriteString(r.URL.Path)
 	b.WriteByte(0)
 	b.WriteString(r.URL.RawQuery)
 	b.WriteByte(0)
-	b.WriteString(r.Header.Get("Accept"))
+	b.WriteString(representation)
 	if p.Authenticated && !p.Cache.Shared {
 		b.WriteString("\x00id\x00")
 		if s := edge.StateFrom(r.Context()); s != nil {
@@ -262,7 +344,7 @@ func key(r *http.Request, p *policy.Policy) string {
 			}
 		}
 	}
-	for _, h := range p.Cache.VaryHeaders {
+	for _, h := range rt.keyHeaders {
 		b.WriteByte(0)
 		b.WriteString(h)
 		b.WriteByte(0)
@@ -279,7 +361,7 @@ func (c *Cache) serveRead(w http.ResponseWriter, r *http.Request, p *policy.Poli
 		return
 	}
 	ctx := r.Context()
-	k := key(r, p)
+	k := key(r, p, rt, c.represent(r))
 	tags := readTags(rt.resource(r))
 	e, gens, err := c.store.Lookup(ctx, k, tags)
 	if err != nil {
@@ -325,6 +407,16 @@ func (c *Cache) serveRead(w http.ResponseWriter, r *http.Request, p *policy.Poli
 	} else {
 		c.metrics.coalesced.Inc()
 	}
+	// The shared call runs under the route's timeout; this request waits for it until its own
+	// deadline, the client's Grpc-Timeout included, which grpc-gateway would otherwise apply only
+	// to the call.
+	if v := r.Header.Get(edge.HeaderGRPCTimeout); v != "" {
+		if d, err := edge.ParseGRPCTimeout(v); err == nil {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, d)
+			defer cancel()
+		}
+	}
 	select {
 	case <-f.done:
 	case <-ctx.Done():
@@ -354,17 +446,19 @@ func (c *Cache) join(key string) (*flight, bool) {
 	return f, true
 }
 
-// fetch calls the backend for f in a goroutine of its own, detached from r's cancellation (the
-// requests waiting for it each give up at their own deadline) but not from its deadline (the
-// route's timeout), bounded by the fetch timeout too, saves the answer when it is cacheable, and
-// ends the flight.
+// fetch calls the backend for f in a goroutine of its own, saves the answer when it is
+// cacheable, and ends the flight. The call is shared, so it is detached from the cancellation and
+// the deadline of r, whose client may have asked for a short one (the requests waiting for it
+// each give up at their own deadline): it runs under the route's timeout and the fetch timeout,
+// and without r's Grpc-Timeout header, which grpc-gateway would apply to it.
 func (c *Cache) fetch(key string, f *flight, r *http.Request, p *policy.Policy, gens []uint64, next http.Handler) {
-	deadline := time.Now().Add(c.fetchTimeout)
-	if d, ok := r.Context().Deadline(); ok && d.Before(deadline) {
-		deadline = d
+	timeout := c.fetchTimeout
+	if p.Timeout > 0 {
+		timeout = min(timeout, p.Timeout)
 	}
-	ctx, cancel := context.WithDeadline(context.WithoutCancel(r.Context()), deadline)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), timeout)
 	req := r.Clone(ctx)
+	req.Header.Del(edge.HeaderGRPCTimeout)
 	c.fetches.Add(1)
 	go func() {
 		defer c.fetches.Done()

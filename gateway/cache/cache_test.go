@@ -2,13 +2,20 @@ package cache_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/archway-gateway/archway/gateway/cache"
+	"github.com/archway-gateway/archway/gateway/config"
+	"github.com/archway-gateway/archway/gateway/edge"
+	"github.com/archway-gateway/archway/gateway/policy"
 )
 
 func TestHitAfterMiss(t *testing.T) {
@@ -397,4 +404,162 @@ func TestMemoryStoreEvictsBySize(t *testing.T) {
 	if b := h.metric(t, "bytes"); b <= 0 || b > float64(cfg.MaxBytes) {
 		t.Errorf("bytes = %v, want within (0, %d]", b, cfg.MaxBytes)
 	}
+}
+
+func TestForwardedHeadersJoinTheKey(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, testConfig(), cache.WithForwardedHeaders("x-tenant"))
+	// GetProduct is public and shared: only the forwarded header tells the tenants apart.
+	for _, tc := range []struct {
+		name   string
+		header map[string]string
+		tenant string
+		how    string
+	}{
+		{"tenant a", map[string]string{"X-Tenant": "a"}, "a", "MISS"},
+		{"tenant b", map[string]string{"X-Tenant": "b"}, "b", "MISS"},
+		{"tenant a again", map[string]string{"X-Tenant": "a"}, "a", "HIT"},
+		{"tenant b again", map[string]string{"X-Tenant": "b"}, "b", "HIT"},
+		{"tenant c as metadata", map[string]string{"Grpc-Metadata-X-Tenant": "c"}, "c", "MISS"},
+		{"no tenant", nil, "", "MISS"},
+		{"tenant c as metadata again", map[string]string{"Grpc-Metadata-X-Tenant": "c"}, "c", "HIT"},
+	} {
+		got := h.do(t, http.MethodGet, "/v1/products/p1", tc.header)
+		if !strings.Contains(got.body, `"tenant":"`+tc.tenant+`"`) || got.header.Get(cache.HeaderDebug) != tc.how {
+			t.Errorf("%s: %s %s, want tenant %q's answer (%s)", tc.name, got.header.Get(cache.HeaderDebug), got.body, tc.tenant, tc.how)
+		}
+		if vary := got.header.Get("Vary"); vary != "Accept, Accept-Language, X-Tenant, Grpc-Metadata-X-Tenant" {
+			t.Errorf("%s: Vary = %q, want the forwarded header in both forms", tc.name, vary)
+		}
+	}
+	if n := h.backend.callsTo("GET /v1/products/p1"); n != 4 {
+		t.Errorf("backend calls = %d, want 4: one per tenant", n)
+	}
+}
+
+func TestRepresentationNotAcceptIsTheKey(t *testing.T) {
+	t.Parallel()
+	json := func(*http.Request) string { return "application/json" }
+	h := newHarness(t, testConfig(), cache.WithRepresentation(json))
+	for i := range 20 {
+		accept := fmt.Sprintf("application/x-made-up-%d", i)
+		if got := h.do(t, http.MethodGet, "/v1/products/p1", map[string]string{"Accept": accept}); got.code != http.StatusOK {
+			t.Fatalf("Accept %s: %d %s", accept, got.code, got.body)
+		}
+	}
+	if n := h.backend.callsTo("GET /v1/products/p1"); n != 1 {
+		t.Errorf("backend calls = %d, want 1: every Accept value names the same representation", n)
+	}
+}
+
+func TestUncachedCredentialedAnswersAreNotStored(t *testing.T) {
+	t.Parallel()
+	off := testConfig()
+	off.Enabled = false
+	ada := map[string]string{"X-Test-User": "ada"}
+	tests := []struct {
+		name   string
+		cfg    config.Cache
+		path   string
+		status int
+		header map[string]string
+		want   []string
+	}{
+		{"authenticated, cached", testConfig(), "/v1/users/ada", 0, ada, []string{"private, max-age=60", "private, max-age=60"}},
+		{"authenticated, error", testConfig(), "/v1/users/ada", http.StatusInternalServerError, ada, []string{noStore, noStore}},
+		{"authenticated, stream", testConfig(), "/v1/orders/o1:watch", 0, ada, []string{noStore, noStore}},
+		{"authenticated, cache off", off, "/v1/users/ada", 0, ada, []string{noStore, noStore}},
+		{"public, cached, credentialed caller", testConfig(), "/v1/products/p1", 0, ada, []string{publicCC, publicCC}},
+		{"public, cached, anonymous", testConfig(), "/v1/products/p1", 0, nil, []string{publicCC, publicCC}},
+		{"public, error, credentialed caller", testConfig(), "/v1/products/p1", http.StatusServiceUnavailable, ada, []string{noStore, noStore}},
+		{"public, error, anonymous", testConfig(), "/v1/products/p1", http.StatusServiceUnavailable, nil, []string{"", ""}},
+		{"public, cache off, credentialed caller", off, "/v1/products/p1", 0, ada, []string{noStore, noStore}},
+		{"public, cache off, anonymous", off, "/v1/products/p1", 0, nil, []string{"", ""}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHarness(t, tc.cfg)
+			if tc.status != 0 {
+				h.backend.setStatus(strings.TrimSuffix(tc.path, ":watch"), tc.status)
+			}
+			for i, want := range tc.want {
+				got := h.do(t, http.MethodGet, tc.path, tc.header)
+				if cc := got.header.Values("Cache-Control"); strings.Join(cc, ", ") != want || len(cc) > 1 {
+					t.Errorf("answer %d (%d %s): Cache-Control %q, want %q", i+1, got.code, got.header.Get(cache.HeaderDebug), cc, want)
+				}
+			}
+		})
+	}
+}
+
+// Cache-Control values of TestUncachedCredentialedAnswersAreNotStored.
+const (
+	noStore  = "private, no-store"
+	publicCC = "public, max-age=60, stale-while-revalidate=60"
+)
+
+func TestSharedCallOutlivesTheFirstCallersDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newBackend()
+		gate := b.hold()
+		c, err := cache.New(testConfig(), cache.WithLogger(slog.New(slog.DiscardHandler)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		chain := c.Middleware(grpcTimeout(b))
+		serve := func(p *policy.Policy, path, grpcTimeout string) <-chan *httptest.ResponseRecorder {
+			done := make(chan *httptest.ResponseRecorder, 1)
+			go func() {
+				r := httptest.NewRequest(http.MethodGet, path, nil)
+				if grpcTimeout != "" {
+					r.Header.Set(edge.HeaderGRPCTimeout, grpcTimeout)
+				}
+				rec := httptest.NewRecorder()
+				chain.ServeHTTP(rec, r.WithContext(policy.NewContext(r.Context(), p)))
+				done <- rec
+			}()
+			return done
+		}
+
+		// The first caller gives the call 100ms, and a second caller waits for the same call.
+		impatient := serve(getProduct, "/v1/products/p1", "100m")
+		synctest.Wait()
+		patient := serve(getProduct, "/v1/products/p1", "")
+		synctest.Wait()
+		if b.callsTo("GET /v1/products/p1") != 1 {
+			t.Fatalf("backend calls = %d, want 1 shared call", b.callsTo("GET /v1/products/p1"))
+		}
+		time.Sleep(time.Second)
+		if got := <-impatient; got.Code != http.StatusGatewayTimeout {
+			t.Errorf("the impatient caller got %d %s, want 504 at its own deadline", got.Code, got.Body)
+		}
+		close(gate)
+		if got := <-patient; got.Code != http.StatusOK || !strings.Contains(got.Body.String(), `"version":0`) {
+			t.Errorf("the patient caller got %d %s, want the shared call's 200", got.Code, got.Body)
+		}
+
+		// The shared call ends at the route's timeout, although no caller set a deadline.
+		slow := *getProduct
+		slow.Timeout = 2 * time.Second
+		b.hold()
+		start := time.Now()
+		if got := <-serve(&slow, "/v1/products/p2", ""); got.Code != http.StatusGatewayTimeout || time.Since(start) != slow.Timeout {
+			t.Errorf("the call of a route with a 2s timeout: %d after %s, want 504 after 2s", got.Code, time.Since(start))
+		}
+	})
+}
+
+// grpcTimeout gives the request the deadline its Grpc-Timeout header asks for, as grpc-gateway
+// does to the backend call.
+func grpcTimeout(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d, err := edge.ParseGRPCTimeout(r.Header.Get(edge.HeaderGRPCTimeout)); err == nil {
+			ctx, cancel := context.WithTimeout(r.Context(), d)
+			defer cancel()
+			r = r.WithContext(ctx)
+		}
+		next.ServeHTTP(w, r)
+	})
 }

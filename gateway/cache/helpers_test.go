@@ -124,8 +124,9 @@ func (b *backend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if strings.HasSuffix(r.URL.Path, "-partial") {
 		w.Header().Set(degradedHeader, "stock")
 	}
-	_, _ = fmt.Fprintf(w, `{"path":%q,"version":%d,"user":%q,"lang":%q,"accept":%q}`,
-		r.URL.Path, v, r.Header.Get("X-Test-User"), r.Header.Get("Accept-Language"), r.Header.Get("Accept"))
+	_, _ = fmt.Fprintf(w, `{"path":%q,"version":%d,"user":%q,"lang":%q,"accept":%q,"tenant":%q}`,
+		r.URL.Path, v, r.Header.Get("X-Test-User"), r.Header.Get("Accept-Language"), r.Header.Get("Accept"),
+		strings.Join(append(r.Header.Values("X-Tenant"), r.Header.Values("Grpc-Metadata-X-Tenant")...), ","))
 }
 
 func (b *backend) callsTo(methodPath string) int {

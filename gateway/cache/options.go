@@ -2,6 +2,7 @@ package cache
 
 import (
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,7 +14,9 @@ type Option func(*options)
 type options struct {
 	store       Store
 	credentials []string
+	forwarded   []string
 	degraded    []string
+	represent   func(*http.Request) string
 	logger      *slog.Logger
 	registerer  prometheus.Registerer
 	now         func() time.Time
@@ -31,6 +34,24 @@ func WithStore(s Store) Option {
 // caches keep one response per credential too. By default, only Authorization is listed.
 func WithCredentialHeaders(names ...string) Option {
 	return func(o *options) { o.credentials = names }
+}
+
+// WithForwardedHeaders names the request headers that the gateway forwards to backends
+// (api.forward_headers), such as a tenant header. A backend's answer may depend on them, so each
+// one, and its Grpc-Metadata- form, which is forwarded too, joins the key and the Vary header of
+// every cached read: a caller who sends another value (another tenant) never gets the answer
+// cached for the first. By default, there are none.
+func WithForwardedHeaders(names ...string) Option {
+	return func(o *options) { o.forwarded = names }
+}
+
+// WithRepresentation sets the function that names the representation a read will be answered
+// in, such as the media type of the encoder the gateway picks for its Accept header. Reads are
+// cached per representation, not per Accept value, so that clients cannot make the gateway keep,
+// and the backend compute, one answer per Accept value they make up. By default, the
+// representation is the Accept header as it is.
+func WithRepresentation(name func(r *http.Request) string) Option {
+	return func(o *options) { o.represent = name }
 }
 
 // WithDegradedHeaders names the response headers that mark a degraded answer, such as the
