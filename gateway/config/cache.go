@@ -42,7 +42,8 @@ type Cache struct {
 
 	// FetchTimeout bounds a backend call made for the cache: the one call
 	// that concurrent misses share, and a background refresh of a stale
-	// response. The route's own timeout still applies. Must be positive. By
+	// response. The route's own timeout still applies; the Grpc-Timeout of
+	// the client whose miss started the call does not. Must be positive. By
 	// default 30s.
 	FetchTimeout Duration `yaml:"fetch_timeout"`
 
