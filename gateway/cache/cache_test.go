@@ -1,9 +1,12 @@
 package cache_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,10 +15,13 @@ import (
 	"testing/synctest"
 	"time"
 
+	"google.golang.org/protobuf/reflect/protoreflect"
+
 	"github.com/archway-gateway/archway/gateway/cache"
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/edge"
 	"github.com/archway-gateway/archway/gateway/policy"
+	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
 )
 
 func TestHitAfterMiss(t *testing.T) {
@@ -562,4 +568,40 @@ func grpcTimeout(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+func TestLogKeysSaysWhatEachKeyHolds(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	c, err := cache.New(testConfig(), cache.WithForwardedHeaders("X-Tenant"), cache.WithLogger(slog.New(slog.NewJSONHandler(&out, nil))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	users := usersv1.File_storefront_users_v1_users_proto.Services().ByName("UserService")
+	table, err := policy.Build([]protoreflect.ServiceDescriptor{users}, config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.LogKeys(table)
+	var records []map[string]any
+	for line := range bytes.Lines(out.Bytes()) {
+		var rec map[string]any
+		if err := json.Unmarshal(line, &rec); err != nil {
+			t.Fatalf("log line %s: %v", line, err)
+		}
+		records = append(records, rec)
+	}
+	// Of the UserService, only GetUser is cached.
+	want := map[string]any{
+		"level": "INFO", "msg": "cached route", "method": "/storefront.users.v1.UserService/GetUser",
+		"per_caller": true, "vary_headers": "", "forwarded_headers_in_key": "X-Tenant, Grpc-Metadata-X-Tenant",
+	}
+	if len(records) != 1 {
+		t.Fatalf("records %v, want one for GetUser", records)
+	}
+	delete(records[0], "time")
+	if !maps.Equal(records[0], want) {
+		t.Errorf("record %v, want %v", records[0], want)
+	}
 }
