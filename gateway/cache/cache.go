@@ -254,8 +254,11 @@ func (c *Cache) LogKeys(table *policy.Table) {
 	}
 	for _, m := range table.Methods() {
 		p, _ := table.Lookup(m)
+		if p.Cache.TTL <= 0 {
+			continue
+		}
 		rt := c.route(p)
-		if p.Cache.TTL <= 0 || !rt.unary {
+		if !rt.unary {
 			continue
 		}
 		var forwarded []string
