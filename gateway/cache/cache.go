@@ -56,8 +56,8 @@ type Cache struct {
 	fetches sync.WaitGroup
 }
 
-// New builds the cache from cfg. Unless cfg.Enabled, its middleware passes every request on
-// untouched.
+// New builds the cache from cfg. Unless cfg.Enabled, its middleware caches nothing and
+// invalidates nothing.
 func New(cfg config.Cache, opts ...Option) (*Cache, error) {
 	o := options{logger: slog.Default(), now: time.Now, credentials: []string{"Authorization"}, represent: acceptHeader}
 	for _, opt := range opts {
@@ -110,7 +110,7 @@ func (c *Cache) Close() {
 }
 
 // Middleware caches the reads, and applies the invalidations of the writes, of the routes whose
-// policy asks for it, and passes every other request to next untouched. It must run after
+// policy asks for it, and passes every other request to next. It must run after
 // routing has put the route's policy in the request context and after authentication, so that
 // it sees the caller's identity; next must call the backend.
 //
