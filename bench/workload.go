@@ -216,8 +216,8 @@ func compositeUnsupported() map[string]string {
 const pageProduct = "sku-espresso-250"
 
 // productPageWorkload is GET /v1/products/{id}:page, served by Archway's composite service:
-// GetProduct, GetStock and ListOrders (the orders that contain the product, one per page, for
-// their count) all at once, in one round, so its latency floor is its slowest sub-call. Its
+// GetProduct, GetStock and CountOrders (the number of orders that contain the product) all at
+// once, in one round, so its latency floor is its slowest sub-call. Its
 // direct gRPC equivalent is a client making the same three calls at once.
 func productPageWorkload() Workload {
 	product := func(ctx context.Context, c Clients) (*catalogv1.Product, error) {
@@ -226,19 +226,19 @@ func productPageWorkload() Workload {
 	stock := func(ctx context.Context, c Clients) (*catalogv1.GetStockResponse, error) {
 		return c.Catalog.GetStock(ctx, &catalogv1.GetStockRequest{ProductId: pageProduct})
 	}
-	orders := func(ctx context.Context, c Clients) (*ordersv1.ListOrdersResponse, error) {
-		return c.Orders.ListOrders(ctx, &ordersv1.ListOrdersRequest{ProductId: pageProduct, PageSize: 1})
+	orders := func(ctx context.Context, c Clients) (*ordersv1.CountOrdersResponse, error) {
+		return c.Orders.CountOrders(ctx, &ordersv1.CountOrdersRequest{ProductId: pageProduct})
 	}
 	return Workload{
 		Name: "composite-page",
-		Description: "a product's page (composite fan-out, one round): GetProduct, GetStock and ListOrders " +
+		Description: "a product's page (composite fan-out, one round): GetProduct, GetStock and CountOrders " +
 			"(the count of orders with the product) at once",
 		Method: http.MethodGet,
 		Path:   "/v1/products/" + pageProduct + ":page",
 		Call: func(ctx context.Context, c Clients) (proto.Message, error) {
 			var wg sync.WaitGroup
 			var s *catalogv1.GetStockResponse
-			var o *ordersv1.ListOrdersResponse
+			var o *ordersv1.CountOrdersResponse
 			var stockErr, ordersErr error
 			wg.Go(func() { s, stockErr = stock(ctx, c) })
 			wg.Go(func() { o, ordersErr = orders(ctx, c) })
@@ -252,7 +252,7 @@ func productPageWorkload() Workload {
 		SubCalls: []SubCall{
 			{"CatalogService.GetProduct", func(ctx context.Context, c Clients) error { _, err := product(ctx, c); return err }},
 			{"CatalogService.GetStock", func(ctx context.Context, c Clients) error { _, err := stock(ctx, c); return err }},
-			{"OrderService.ListOrders", func(ctx context.Context, c Clients) error { _, err := orders(ctx, c); return err }},
+			{"OrderService.CountOrders", func(ctx context.Context, c Clients) error { _, err := orders(ctx, c); return err }},
 		},
 		Rounds:      1,
 		Unsupported: compositeUnsupported(),

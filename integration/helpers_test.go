@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -354,7 +355,7 @@ func startStorefrontArgs(t *testing.T, services []string, addrs map[string]strin
 var identitySecret = rand.Text() + rand.Text()
 
 // dialBackend connects to a storefront service directly, signing the identity of a test
-// operator onto every call as the gateway would.
+// operator, an administrator with every scope, onto every call as the gateway would.
 func dialBackend(t *testing.T, addr string) *grpc.ClientConn {
 	t.Helper()
 	signer, err := forwarded.NewSigner(identitySecret)
@@ -362,7 +363,8 @@ func dialBackend(t *testing.T, addr string) *grpc.ClientConn {
 		t.Fatal(err)
 	}
 	operator := func(context.Context) (forwarded.Identity, bool) {
-		return forwarded.Identity{Subject: "integration-test", ClientID: "integration-test", Kind: "api_key"}, true
+		return forwarded.Identity{Subject: "integration-test", ClientID: "integration-test", Kind: "api_key",
+			Scopes: []string{"users.read", "users.write", "users.admin", "orders.write", "orders.admin", "catalog.write"}}, true
 	}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithChainUnaryInterceptor(forwarded.UnaryClientInterceptor(signer, operator)),
@@ -382,12 +384,23 @@ var backendServices = map[string]string{
 }
 
 // testAPIKey is the API key that send adds to every request, unless its header sets X-Api-Key
-// to an empty list. Its client, "tester", holds every scope of the storefront APIs; gatewayConfig
-// configures it by its SHA-256, testAPIKeyHash.
+// to an empty list. Its client, "tester", holds every scope of the storefront APIs, the admin
+// scopes included; gatewayConfig configures it by its SHA-256, testAPIKeyHash, along with the
+// keys of ordinary users (userKeys).
 const (
 	testAPIKey     = "test-key"
 	testAPIKeyHash = "62af8704764faf8ea82fc61ce9c4c3908b6cb97d463a634e9e587d7c885db0ef"
 )
+
+// userKeys are API keys of ordinary users, whose subject (the key's client id) names their user:
+// ada-lovelace with the scopes of a customer, grace-hopper with none.
+var userKeys = map[string]struct {
+	key, subject string
+	scopes       []string
+}{
+	"ada":   {"ada-key", "ada-lovelace", []string{"users.read", "users.write", "orders.write"}},
+	"grace": {"grace-key", "grace-hopper", nil},
+}
 
 // gatewayConfig renders an archway.yaml for backends at addrs (storefront service name →
 // address), with loopback listeners on free ports, JSON logs and short timeouts.
@@ -403,9 +416,13 @@ authn:
   api_keys:
     - client_id: tester
       sha256: ` + testAPIKeyHash + `
-      scopes: [users.read, users.write, orders.write, orders.admin, catalog.write]
-backends:
+      scopes: [users.read, users.write, users.admin, orders.write, orders.admin, catalog.write]
 `)
+	for _, k := range userKeys {
+		sum := sha256.Sum256([]byte(k.key))
+		fmt.Fprintf(&b, "    - {client_id: %s, sha256: %x, scopes: [%s]}\n", k.subject, sum, strings.Join(k.scopes, ", "))
+	}
+	b.WriteString("backends:\n")
 	for _, name := range []string{"users", "orders", "catalog"} {
 		fmt.Fprintf(&b, "  - name: %s\n    address: %q\n    services: [%s]\n    max_reconnect_backoff: 1s\n",
 			name, addrs[name], backendServices[name])

@@ -48,7 +48,7 @@ authn:
   api_keys:
     - client_id: tester
       sha256: %s
-      scopes: [users.read, users.write, orders.write, orders.admin, catalog.write]
+      scopes: [users.read, users.write, users.admin, orders.write, orders.admin, catalog.write]
 rate_limit:
   store: redis
   classes:

@@ -32,7 +32,7 @@ authn:
   api_keys:
     - client_id: tester
       sha256: ` + testAPIKeyHash + `
-      scopes: [users.read, users.write]
+      scopes: [users.read, users.write, users.admin]
 backends:
   - name: users
     addresses: [` + strings.Join(quoted, ", ") + `]

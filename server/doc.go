@@ -32,6 +32,14 @@
 // Orders prices new orders from the catalog over gRPC: Start connects it to the catalog's
 // listener when both run in the same Storefront, and to Options.CatalogTarget otherwise.
 //
+// Users and orders authorize every call themselves, from the verified identity (see
+// server/internal/authz and docs/authentication.md): a caller sees and changes only their own
+// user, "users/{subject}", and its orders, unless they hold users.admin or orders.admin; what the
+// caller may not see is NOT_FOUND. Each call is also checked against the access and scopes that
+// its method's archway.policy.v1.route option declares, so that an action reached inside a
+// stream (a cancel asked for in the support chat) needs the scope of its own route. Without
+// Options.IdentitySecret no identity is verified and every call is served as an administrator's.
+//
 // The services live in the sub-packages users, orders and catalog; their shared helpers
 // (pagination tokens, field masks, error details) in server/internal.
 package server

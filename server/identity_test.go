@@ -20,7 +20,8 @@ import (
 
 const identitySecret = "storefront-test-secret-0123456789abcdef"
 
-// asGateway dials addr with the interceptors the gateway uses, signing the identity ada.
+// asGateway dials addr with the interceptors the gateway uses, signing the identity of the user
+// ada-lovelace.
 func asGateway(t *testing.T, addr string) *grpc.ClientConn {
 	t.Helper()
 	s, err := forwarded.NewSigner(identitySecret)
@@ -28,7 +29,7 @@ func asGateway(t *testing.T, addr string) *grpc.ClientConn {
 		t.Fatal(err)
 	}
 	ada := func(context.Context) (forwarded.Identity, bool) {
-		return forwarded.Identity{Subject: "ada", Scopes: []string{"orders.write"}, Kind: "jwt"}, true
+		return forwarded.Identity{Subject: "ada-lovelace", Scopes: []string{"orders.write"}, Kind: "jwt"}, true
 	}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithChainUnaryInterceptor(forwarded.UnaryClientInterceptor(s, ada)),

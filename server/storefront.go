@@ -65,9 +65,11 @@ type Options struct {
 	// IdentitySecret is the secret shared with the gateway, at least 32 bytes long: every call
 	// except health checks and reflection must then carry the identity the gateway signed
 	// with it (see package gateway/authn/forwarded), and orders signs the identity it received
-	// onto its calls to the catalog. By default empty: every call is accepted, which only
-	// tests and trusted networks should allow (the storefront binary requires the secret
-	// unless -insecure-no-identity is given).
+	// onto its calls to the catalog; users and orders then let a caller see and change only
+	// their own user and orders, unless the caller holds users.admin or orders.admin (see
+	// package server/internal/authz). By default empty: every call is accepted and served as an
+	// administrator's, which only tests and trusted networks should allow (the storefront
+	// binary requires the secret unless -insecure-no-identity is given).
 	IdentitySecret string
 	// TracerProvider records a span for every call the services serve and make (health checks
 	// excluded), continuing the caller's W3C trace context (see TracingOption). By default,
@@ -90,6 +92,7 @@ type Storefront struct {
 	health      []*drainingHealth // one per server
 	orders      *orders.Service   // nil when orders is not served
 	catalogOpts []catalog.Option
+	usersOpts   []users.Option
 	conn        *grpc.ClientConn // orders' catalog client; nil when orders is not served
 	serving     sync.WaitGroup   // one per running Serve
 	errs        chan error       // Serve failures, buffered for every server
@@ -142,6 +145,12 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 		release:     func() error { return nil },
 		catalogOpts: opts.Catalog,
 	}
+	var ordersOpts []orders.Option
+	if identity == nil {
+		// No identity is verified, so none reaches the services: they serve every call.
+		sf.usersOpts = append(sf.usersOpts, users.WithInsecureNoIdentity())
+		ordersOpts = append(ordersOpts, orders.WithInsecureNoIdentity())
+	}
 	if slices.Contains(services, Orders) {
 		target := opts.CatalogTarget
 		if l, ok := listeners[Catalog]; ok {
@@ -169,7 +178,7 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 		}
 		sf.conn = conn
 		sf.release = sync.OnceValue(conn.Close)
-		sf.orders = orders.New(catalogv1.NewCatalogServiceClient(conn))
+		sf.orders = orders.New(catalogv1.NewCatalogServiceClient(conn), ordersOpts...)
 	}
 
 	serverOpts := []grpc.ServerOption{
@@ -247,7 +256,7 @@ func (sf *Storefront) registrar(name string) func(grpc.ServiceRegistrar) {
 	return func(r grpc.ServiceRegistrar) {
 		switch name {
 		case Users:
-			usersv1.RegisterUserServiceServer(r, users.New())
+			usersv1.RegisterUserServiceServer(r, users.New(sf.usersOpts...))
 		case Orders:
 			ordersv1.RegisterOrderServiceServer(r, sf.orders)
 		case Catalog:

@@ -150,11 +150,12 @@ func runDemo(ctx context.Context, args, environ []string, stderr io.Writer) erro
 const demoAPIKeyHash = "0245cba37c19668e78a1d7029e9052e20d362e76b5aa975fe9f5f0a6b9850ed5"
 
 // demoConfig is the archway.yaml of the demo: one backend per storefront service, the demo API
-// key (client "demo", holding every scope the demo APIs use) and the identity secret shared with
+// key (client "demo", holding every scope the demo APIs use, the admin scopes users.admin and
+// orders.admin included, so that it acts on every user's records) and the identity secret shared with
 // the backends. With nil addrs it holds placeholders, for reading the settings that do not
 // depend on addresses; an empty secret is left out.
 func demoConfig(addrs map[string]string, secret string) string {
-	s := "authn:\n  api_keys:\n    - client_id: demo\n      sha256: " + demoAPIKeyHash + "\n      scopes: [users.read, users.write, orders.write, orders.admin, catalog.write]\n"
+	s := "authn:\n  api_keys:\n    - client_id: demo\n      sha256: " + demoAPIKeyHash + "\n      scopes: [users.read, users.write, users.admin, orders.write, orders.admin, catalog.write]\n"
 	if secret != "" {
 		s += fmt.Sprintf("  identity_secret: %q\n", secret)
 	}

@@ -53,7 +53,7 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
 	testFaults := fs.String("test-faults", "", "for tests only: inject delays and failures, as in \"users=delay:50ms;catalog=fail:unavailable;orders=hang\"")
 	maxConnAge := fs.Duration("max-connection-age", 5*time.Minute, "close client connections after about this long (GOAWAY), so clients re-resolve and reach new instances; 0 keeps them open")
 	maxConnAgeGrace := fs.Duration("max-connection-age-grace", 30*time.Second, "time the calls of a connection past its maximum age get to finish before it is closed; 0 waits for them without limit")
-	insecureNoIdentity := fs.Bool("insecure-no-identity", false, "accept calls without the gateway's signed identity, when "+envIdentitySecret+" is not set: from anyone who can reach the listeners")
+	insecureNoIdentity := fs.Bool("insecure-no-identity", false, "accept calls without the gateway's signed identity, when "+envIdentitySecret+" is not set: from anyone who can reach the listeners, each served as an administrator's, on every user's records")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -76,7 +76,7 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
 	case secret != "" && len(secret) < forwarded.MinSecretLen:
 		return fmt.Errorf("%s must be at least %d bytes long, got %d", envIdentitySecret, forwarded.MinSecretLen, len(secret))
 	case secret == "":
-		logger.Warn("accepting every call: the gateway's identity is not checked (-insecure-no-identity)")
+		logger.Warn("accepting every call as an administrator's: the gateway's identity is not checked (-insecure-no-identity)")
 	}
 
 	var names []string

@@ -110,7 +110,8 @@ func New(set *backend.Set, opts Options) (*Service, error) {
 
 // GetUserOverview reads the user and their recent orders concurrently, then the products of
 // those orders with one BatchGetProducts call (ids de-duplicated, stock included) as soon as the
-// orders are in, while the user may still be on its way.
+// orders are in, while the user may still be on its way. Every sub-call carries the caller's
+// identity, so the backends decide what the caller may see, as for the routes of the sub-calls.
 func (s *Service) GetUserOverview(ctx context.Context, req *edgev1.GetUserOverviewRequest) (*edgev1.UserOverview, error) {
 	if err := validate(req); err != nil {
 		return nil, err
@@ -170,7 +171,9 @@ func productIDs(orders []*ordersv1.Order) []string {
 }
 
 // GetProductPage reads the product, its stock level and the number of orders that contain it,
-// all three concurrently.
+// all three concurrently. The count comes from CountOrders, which is public like the page (and
+// like the page's shared cache entry): ListOrders would count only the orders the caller may
+// see.
 func (s *Service) GetProductPage(ctx context.Context, req *edgev1.GetProductPageRequest) (*edgev1.ProductPage, error) {
 	if err := validate(req); err != nil {
 		return nil, err
@@ -182,8 +185,8 @@ func (s *Service) GetProductPage(ctx context.Context, req *edgev1.GetProductPage
 	stock := Optional(f, "stock", func(ctx context.Context) (*catalogv1.GetStockResponse, error) {
 		return s.catalog.GetStock(ctx, &catalogv1.GetStockRequest{ProductId: req.GetId()})
 	})
-	count := Optional(f, "order_count", func(ctx context.Context) (*ordersv1.ListOrdersResponse, error) {
-		return s.orders.ListOrders(ctx, &ordersv1.ListOrdersRequest{ProductId: req.GetId(), PageSize: 1})
+	count := Optional(f, "order_count", func(ctx context.Context) (*ordersv1.CountOrdersResponse, error) {
+		return s.orders.CountOrders(ctx, &ordersv1.CountOrdersRequest{ProductId: req.GetId()})
 	})
 	degraded, err := f.Wait()
 	if err != nil {

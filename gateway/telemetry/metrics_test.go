@@ -201,7 +201,8 @@ func usersClient(t *testing.T, tel *telemetry.Telemetry, srvOpts ...grpc.ServerO
 	rec := &mdRecorder{}
 	l := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer(append([]grpc.ServerOption{grpc.UnaryInterceptor(rec.unary)}, srvOpts...)...)
-	usersv1.RegisterUserServiceServer(srv, users.New())
+	// No identity link on this server: the service must serve calls without one.
+	usersv1.RegisterUserServiceServer(srv, users.New(users.WithInsecureNoIdentity()))
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(srv.Stop)
 	opts := append([]grpc.DialOption{

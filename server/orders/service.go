@@ -19,6 +19,7 @@ import (
 
 	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
 	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
+	"github.com/archway-gateway/archway/server/internal/authz"
 	"github.com/archway-gateway/archway/server/internal/page"
 	"github.com/archway-gateway/archway/server/internal/rpcerr"
 )
@@ -38,6 +39,37 @@ var _ ordersv1.OrderServiceServer = (*Service)(nil)
 
 // errNotFound is the store's answer for an unknown order name.
 var errNotFound = errors.New("order not found")
+
+// AdminScope lets its holder see and change every user's orders; without it, a caller sees and
+// changes only the orders of their own user, "users/{subject}".
+const AdminScope = "orders.admin"
+
+// The routes of the methods, whose access and scopes every call is checked against. A cancel
+// asked for in a support chat is checked against cancelRoute, as POST …:cancel is.
+var (
+	createRoute  = authz.RouteOf(ordersv1.OrderService_CreateOrder_FullMethodName)
+	getRoute     = authz.RouteOf(ordersv1.OrderService_GetOrder_FullMethodName)
+	listRoute    = authz.RouteOf(ordersv1.OrderService_ListOrders_FullMethodName)
+	countRoute   = authz.RouteOf(ordersv1.OrderService_CountOrders_FullMethodName)
+	cancelRoute  = authz.RouteOf(ordersv1.OrderService_CancelOrder_FullMethodName)
+	advanceRoute = authz.RouteOf(ordersv1.OrderService_AdvanceOrder_FullMethodName)
+	watchRoute   = authz.RouteOf(ordersv1.OrderService_WatchOrder_FullMethodName)
+	chatRoute    = authz.RouteOf(ordersv1.OrderService_SupportChat_FullMethodName)
+)
+
+// authorize returns the caller of a call to route; see authz.Authorize.
+func (s *Service) authorize(ctx context.Context, route authz.Route) (authz.Caller, error) {
+	return authz.Authorize(ctx, route, s.opts.insecureNoIdentity)
+}
+
+// visible returns the order called name when it exists and the caller may see it.
+func (s *Service) visible(c authz.Caller, name string) (*ordersv1.Order, bool) {
+	o, ok := s.store.get(name)
+	if !ok || !c.Sees(o.GetUser(), AdminScope) {
+		return nil, false
+	}
+	return o, true
+}
 
 // New returns a Service holding the seed orders that prices new orders from catalog.
 func New(catalog catalogv1.CatalogServiceClient, opts ...Option) *Service {
@@ -66,9 +98,17 @@ func orderName(n int) string {
 }
 
 // CreateOrder places an order for req.parent with req.order's line items, priced from the
-// catalog, in state PENDING. Returns INVALID_ARGUMENT with a violation on
+// catalog, in state PENDING. Returns NOT_FOUND for a parent other than the caller's own user
+// unless the caller has AdminScope, and INVALID_ARGUMENT with a violation on
 // order.items[N].product_id for every item whose product the catalog does not know.
 func (s *Service) CreateOrder(ctx context.Context, req *ordersv1.CreateOrderRequest) (*ordersv1.Order, error) {
+	c, err := s.authorize(ctx, createRoute)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Sees(req.GetParent(), AdminScope) {
+		return nil, userNotFound(req.GetParent())
+	}
 	items := req.GetOrder().GetItems()
 	var ids []string
 	for _, it := range items {
@@ -132,17 +172,30 @@ func catalogError(err error) error {
 	}
 }
 
-// GetOrder returns the order req names, or NOT_FOUND.
-func (s *Service) GetOrder(_ context.Context, req *ordersv1.GetOrderRequest) (*ordersv1.Order, error) {
-	o, ok := s.store.get(req.GetName())
+// GetOrder returns the order req names, or NOT_FOUND, also for an order the caller may not see.
+func (s *Service) GetOrder(ctx context.Context, req *ordersv1.GetOrderRequest) (*ordersv1.Order, error) {
+	c, err := s.authorize(ctx, getRoute)
+	if err != nil {
+		return nil, err
+	}
+	o, ok := s.visible(c, req.GetName())
 	if !ok {
 		return nil, notFound(req.GetName())
 	}
 	return o, nil
 }
 
-// ListOrders returns one page of the orders that match every filter of req, newest first.
-func (s *Service) ListOrders(_ context.Context, req *ordersv1.ListOrdersRequest) (*ordersv1.ListOrdersResponse, error) {
+// ListOrders returns one page of the orders that match every filter of req, newest first. Without
+// a parent it lists every order the caller may see: every user's with AdminScope, else their own.
+// A parent other than the caller's own user is NOT_FOUND unless the caller has AdminScope.
+func (s *Service) ListOrders(ctx context.Context, req *ordersv1.ListOrdersRequest) (*ordersv1.ListOrdersResponse, error) {
+	c, err := s.authorize(ctx, listRoute)
+	if err != nil {
+		return nil, err
+	}
+	if p := req.GetParent(); p != "" && !c.Sees(p, AdminScope) {
+		return nil, userNotFound(p)
+	}
 	if lo, hi := req.GetTotal().GetMinMinor(), req.GetTotal().GetMaxMinor(); lo > 0 && hi > 0 && lo > hi {
 		return nil, rpcerr.InvalidArgument("invalid total range",
 			rpcerr.Violation("total", "min_minor must not exceed max_minor"))
@@ -154,7 +207,7 @@ func (s *Service) ListOrders(_ context.Context, req *ordersv1.ListOrdersRequest)
 	}
 	var matched []*ordersv1.Order
 	for _, o := range s.store.all() {
-		if matches(o, req) {
+		if c.Sees(o.GetUser(), AdminScope) && matches(o, req) {
 			matched = append(matched, o)
 		}
 	}
@@ -186,12 +239,32 @@ func matches(o *ordersv1.Order, req *ordersv1.ListOrdersRequest) bool {
 	if hi := req.GetTotal().GetMaxMinor(); hi > 0 && o.GetTotalMinor() > hi {
 		return false
 	}
-	if id := req.GetProductId(); id != "" && !slices.ContainsFunc(o.GetItems(), func(it *ordersv1.LineItem) bool {
-		return it.GetProductId() == id
-	}) {
+	if id := req.GetProductId(); id != "" && !contains(o, id) {
 		return false
 	}
 	return true
+}
+
+// contains reports whether o has a line item of the product with id productID.
+func contains(o *ordersv1.Order, productID string) bool {
+	return slices.ContainsFunc(o.GetItems(), func(it *ordersv1.LineItem) bool {
+		return it.GetProductId() == productID
+	})
+}
+
+// CountOrders returns the number of orders, of every user, that contain req.product_id. The
+// method is public: the count names no one, and the request cannot narrow it to one user.
+func (s *Service) CountOrders(ctx context.Context, req *ordersv1.CountOrdersRequest) (*ordersv1.CountOrdersResponse, error) {
+	if _, err := s.authorize(ctx, countRoute); err != nil {
+		return nil, err
+	}
+	var n int32
+	for _, o := range s.store.all() {
+		if contains(o, req.GetProductId()) {
+			n++
+		}
+	}
+	return &ordersv1.CountOrdersResponse{TotalSize: n}, nil
 }
 
 // sortKey orders orders newest first, then by name.
@@ -200,9 +273,14 @@ func sortKey(o *ordersv1.Order) string {
 }
 
 // CancelOrder cancels a PENDING or PAID order, recording req.reason. Returns NOT_FOUND for an
-// unknown order and FAILED_PRECONDITION for one that is SHIPPED, DELIVERED or CANCELLED.
-func (s *Service) CancelOrder(_ context.Context, req *ordersv1.CancelOrderRequest) (*ordersv1.Order, error) {
-	return s.change(req.GetName(), func(o *ordersv1.Order) error {
+// unknown order or one the caller may not see, and FAILED_PRECONDITION for one that is SHIPPED,
+// DELIVERED or CANCELLED. The support chat cancels through it, with the chat's caller.
+func (s *Service) CancelOrder(ctx context.Context, req *ordersv1.CancelOrderRequest) (*ordersv1.Order, error) {
+	c, err := s.authorize(ctx, cancelRoute)
+	if err != nil {
+		return nil, err
+	}
+	return s.change(c, req.GetName(), func(o *ordersv1.Order) error {
 		switch o.GetState() {
 		case ordersv1.OrderState_ORDER_STATE_PENDING, ordersv1.OrderState_ORDER_STATE_PAID:
 		default:
@@ -227,8 +305,12 @@ var nextState = map[ordersv1.OrderState]ordersv1.OrderState{
 
 // AdvanceOrder moves an order one step along PENDING, PAID, SHIPPED, DELIVERED. Returns
 // NOT_FOUND for an unknown order and FAILED_PRECONDITION for one that is DELIVERED or CANCELLED.
-func (s *Service) AdvanceOrder(_ context.Context, req *ordersv1.AdvanceOrderRequest) (*ordersv1.Order, error) {
-	return s.change(req.GetName(), func(o *ordersv1.Order) error {
+func (s *Service) AdvanceOrder(ctx context.Context, req *ordersv1.AdvanceOrderRequest) (*ordersv1.Order, error) {
+	c, err := s.authorize(ctx, advanceRoute)
+	if err != nil {
+		return nil, err
+	}
+	return s.change(c, req.GetName(), func(o *ordersv1.Order) error {
 		next, ok := nextState[o.GetState()]
 		if !ok {
 			return rpcerr.FailedPrecondition("STATE", o.GetName(),
@@ -239,9 +321,13 @@ func (s *Service) AdvanceOrder(_ context.Context, req *ordersv1.AdvanceOrderRequ
 	})
 }
 
-// change applies apply to the order called name, stamping its update_time.
-func (s *Service) change(name string, apply func(*ordersv1.Order) error) (*ordersv1.Order, error) {
+// change applies apply to the order called name, stamping its update_time, when c may see the
+// order.
+func (s *Service) change(c authz.Caller, name string, apply func(*ordersv1.Order) error) (*ordersv1.Order, error) {
 	o, err := s.store.update(name, func(o *ordersv1.Order) error {
+		if !c.Sees(o.GetUser(), AdminScope) {
+			return errNotFound
+		}
 		if err := apply(o); err != nil {
 			return err
 		}
@@ -256,9 +342,16 @@ func (s *Service) change(name string, apply func(*ordersv1.Order) error) (*order
 
 // WatchOrder sends the order req names as it is now, then the order after each change. It
 // returns, ending the stream, after sending a DELIVERED or CANCELLED order. Returns NOT_FOUND for
-// an unknown order, the client's cancellation when it goes away, and UNAVAILABLE when the
-// Service is closed.
+// an unknown order or one the caller may not see, the client's cancellation when it goes away,
+// and UNAVAILABLE when the Service is closed.
 func (s *Service) WatchOrder(req *ordersv1.WatchOrderRequest, stream grpc.ServerStreamingServer[ordersv1.OrderEvent]) error {
+	c, err := s.authorize(stream.Context(), watchRoute)
+	if err != nil {
+		return err
+	}
+	if _, ok := s.visible(c, req.GetName()); !ok {
+		return notFound(req.GetName())
+	}
 	select {
 	case <-s.closing:
 		return errClosing
@@ -299,13 +392,24 @@ func notFound(name string) error {
 	return status.Errorf(codes.NotFound, "order %q not found", name)
 }
 
+// userNotFound is the answer for the orders of a user the caller may not see: the same whether
+// the user exists or not.
+func userNotFound(name string) error {
+	return status.Errorf(codes.NotFound, "user %q not found", name)
+}
+
 // SupportChat answers a customer's chat about one order: it greets the customer with the
 // order's state, answers every message (a question about the status with the state, a request
 // to cancel by cancelling the order when it can still be), and writes whenever the order
 // changes state. It returns when the customer closes the chat. Returns NOT_FOUND for an unknown
-// order, INVALID_ARGUMENT when a message names another order than the first, and UNAVAILABLE
-// when the Service is closed.
+// order or one the caller may not see, INVALID_ARGUMENT when a message names another order than
+// the first, and UNAVAILABLE when the Service is closed. A cancel asked for in the chat is
+// CancelOrder's, with the chat's caller: it needs the same scope as the cancel route.
 func (s *Service) SupportChat(stream grpc.BidiStreamingServer[ordersv1.SupportMessage, ordersv1.SupportMessage]) error {
+	c, err := s.authorize(stream.Context(), chatRoute)
+	if err != nil {
+		return err
+	}
 	first, err := stream.Recv()
 	if errors.Is(err, io.EOF) {
 		return nil
@@ -314,6 +418,9 @@ func (s *Service) SupportChat(stream grpc.BidiStreamingServer[ordersv1.SupportMe
 		return err
 	}
 	name := first.GetName()
+	if _, ok := s.visible(c, name); !ok {
+		return notFound(name)
+	}
 	o, changes, cancel, err := s.store.watch(name)
 	if err != nil {
 		return notFound(name)
@@ -349,7 +456,7 @@ func (s *Service) SupportChat(stream grpc.BidiStreamingServer[ordersv1.SupportMe
 	if err := say("Hello! Order %s is %s. Ask for its status, or ask to cancel it.", name, o.GetState()); err != nil {
 		return err
 	}
-	if err := s.answer(name, first.GetText(), say); err != nil {
+	if err := s.answer(ctx, name, first.GetText(), say); err != nil {
 		return err
 	}
 	for {
@@ -372,19 +479,20 @@ func (s *Service) SupportChat(stream grpc.BidiStreamingServer[ordersv1.SupportMe
 			if m.GetName() != name {
 				return status.Errorf(codes.InvalidArgument, "this chat is about %s, not %s", name, m.GetName())
 			}
-			if err := s.answer(name, m.GetText(), say); err != nil {
+			if err := s.answer(ctx, name, m.GetText(), say); err != nil {
 				return err
 			}
 		}
 	}
 }
 
-// answer replies to one customer message about the order called name.
-func (s *Service) answer(name, text string, say func(format string, args ...any) error) error {
+// answer replies to one customer message about the order called name, acting for the caller of
+// the chat whose context is ctx.
+func (s *Service) answer(ctx context.Context, name, text string, say func(format string, args ...any) error) error {
 	lower := strings.ToLower(text)
 	switch {
 	case strings.Contains(lower, "cancel"):
-		o, err := s.CancelOrder(context.Background(), &ordersv1.CancelOrderRequest{Name: name, Reason: "cancelled in a support chat"})
+		o, err := s.CancelOrder(ctx, &ordersv1.CancelOrderRequest{Name: name, Reason: "cancelled in a support chat"})
 		if err != nil {
 			return say("Order %s cannot be cancelled: %s", name, status.Convert(err).Message())
 		}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+	"github.com/archway-gateway/archway/server/internal/authz"
 	"github.com/archway-gateway/archway/server/internal/mask"
 	"github.com/archway-gateway/archway/server/internal/page"
 	"github.com/archway-gateway/archway/server/internal/rpcerr"
@@ -63,8 +64,33 @@ var mutableFields = []string{"display_name", "email", "state", "tags", "address"
 
 var namePattern = regexp.MustCompile(`^users/[a-z0-9-]{1,64}$`)
 
-// GetUser returns the user req names, or NOT_FOUND.
-func (s *Service) GetUser(_ context.Context, req *usersv1.GetUserRequest) (*usersv1.User, error) {
+// AdminScope lets its holder see and change every user; without it, a caller sees and changes
+// only their own user, the one named "users/{subject}".
+const AdminScope = "users.admin"
+
+// The routes of the methods, whose access and scopes every call is checked against.
+var (
+	getRoute    = authz.RouteOf(usersv1.UserService_GetUser_FullMethodName)
+	listRoute   = authz.RouteOf(usersv1.UserService_ListUsers_FullMethodName)
+	createRoute = authz.RouteOf(usersv1.UserService_CreateUser_FullMethodName)
+	updateRoute = authz.RouteOf(usersv1.UserService_UpdateUser_FullMethodName)
+	deleteRoute = authz.RouteOf(usersv1.UserService_DeleteUser_FullMethodName)
+)
+
+// authorize returns the caller of a call to route; see authz.Authorize.
+func (s *Service) authorize(ctx context.Context, route authz.Route) (authz.Caller, error) {
+	return authz.Authorize(ctx, route, s.opts.insecureNoIdentity)
+}
+
+// GetUser returns the user req names, or NOT_FOUND, also for a user the caller may not see.
+func (s *Service) GetUser(ctx context.Context, req *usersv1.GetUserRequest) (*usersv1.User, error) {
+	c, err := s.authorize(ctx, getRoute)
+	if err != nil {
+		return nil, err
+	}
+	if !c.Sees(req.GetName(), AdminScope) {
+		return nil, notFound(req.GetName())
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	u, ok := s.byName[req.GetName()]
@@ -74,8 +100,13 @@ func (s *Service) GetUser(_ context.Context, req *usersv1.GetUserRequest) (*user
 	return proto.CloneOf(u), nil
 }
 
-// ListUsers returns one page of the users that match every filter of req, newest first.
-func (s *Service) ListUsers(_ context.Context, req *usersv1.ListUsersRequest) (*usersv1.ListUsersResponse, error) {
+// ListUsers returns one page of the users that the caller may see (every user with AdminScope,
+// else only their own) and that match every filter of req, newest first.
+func (s *Service) ListUsers(ctx context.Context, req *usersv1.ListUsersRequest) (*usersv1.ListUsersResponse, error) {
+	c, err := s.authorize(ctx, listRoute)
+	if err != nil {
+		return nil, err
+	}
 	q := page.NewQuery(req)
 	after, err := q.After(req.GetPageToken())
 	if err != nil {
@@ -84,7 +115,7 @@ func (s *Service) ListUsers(_ context.Context, req *usersv1.ListUsersRequest) (*
 	s.mu.RLock()
 	var matched []*usersv1.User
 	for _, u := range s.byName {
-		if matches(u, req) {
+		if c.Sees(u.GetName(), AdminScope) && matches(u, req) {
 			matched = append(matched, u)
 		}
 	}
@@ -125,10 +156,23 @@ func sortKey(u *usersv1.User) string {
 	return page.Key(page.DescTime(u.GetCreateTime().AsTime()), u.GetName())
 }
 
-// CreateUser stores a new user with a server-assigned name, ACTIVE unless req sets a state.
-// The name is a slug of the display name plus a random suffix. The output-only fields of the
-// request are ignored. Returns ALREADY_EXISTS when another user has the email.
-func (s *Service) CreateUser(_ context.Context, req *usersv1.CreateUserRequest) (*usersv1.User, error) {
+// CreateUser stores a new user, ACTIVE unless req sets a state. A caller with AdminScope creates
+// any user: the server assigns the name, a slug of the display name plus a random suffix. Any
+// other caller creates their own user, named "users/{subject}": FAILED_PRECONDITION when the
+// subject cannot be a user id, ALREADY_EXISTS when that user exists. The output-only fields of
+// the request are ignored. Returns ALREADY_EXISTS when another user has the email.
+func (s *Service) CreateUser(ctx context.Context, req *usersv1.CreateUserRequest) (*usersv1.User, error) {
+	c, err := s.authorize(ctx, createRoute)
+	if err != nil {
+		return nil, err
+	}
+	own := ""
+	if !c.Has(AdminScope) {
+		if own = c.User(); own == "" {
+			return nil, rpcerr.FailedPrecondition("SUBJECT", "users",
+				"the caller's subject is not a user id (1 to 64 of a-z, 0-9 and -), so it cannot have a user")
+		}
+	}
 	u := proto.CloneOf(req.GetUser())
 	if u.GetState() == usersv1.UserState_USER_STATE_UNSPECIFIED {
 		u.State = usersv1.UserState_USER_STATE_ACTIVE
@@ -142,7 +186,14 @@ func (s *Service) CreateUser(_ context.Context, req *usersv1.CreateUserRequest) 
 	if _, taken := s.byEmail[email]; taken {
 		return nil, status.Errorf(codes.AlreadyExists, "a user with email %q already exists", u.GetEmail())
 	}
-	u.Name = s.newName(u.GetDisplayName())
+	switch {
+	case own == "":
+		u.Name = s.newName(u.GetDisplayName())
+	case s.byName[own] != nil:
+		return nil, status.Errorf(codes.AlreadyExists, "user %q already exists", own)
+	default:
+		u.Name = own
+	}
 	s.byName[u.GetName()] = u
 	s.byEmail[email] = u.GetName()
 	return proto.CloneOf(u), nil
@@ -194,8 +245,14 @@ func slug(s string) string {
 // or, with an empty mask, every mutable field that is set in req.user. The result must satisfy
 // the User rules; violations are reported under "user.". Returns NOT_FOUND for an unknown user,
 // INVALID_ARGUMENT naming update_mask for a path that is not updatable, and ALREADY_EXISTS when
-// the new email belongs to another user.
-func (s *Service) UpdateUser(_ context.Context, req *usersv1.UpdateUserRequest) (*usersv1.User, error) {
+// the new email belongs to another user. A caller without AdminScope updates only their own user
+// (NOT_FOUND for any other) and cannot change its state: a suspended user cannot lift their own
+// suspension (PERMISSION_DENIED).
+func (s *Service) UpdateUser(ctx context.Context, req *usersv1.UpdateUserRequest) (*usersv1.User, error) {
+	c, err := s.authorize(ctx, updateRoute)
+	if err != nil {
+		return nil, err
+	}
 	in := req.GetUser()
 	if in == nil {
 		return nil, rpcerr.InvalidArgument("user is required", rpcerr.Violation("user", "value is required"))
@@ -216,11 +273,14 @@ func (s *Service) UpdateUser(_ context.Context, req *usersv1.UpdateUserRequest) 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, ok := s.byName[in.GetName()]
-	if !ok {
+	if !ok || !c.Sees(in.GetName(), AdminScope) {
 		return nil, notFound(in.GetName())
 	}
 	u := proto.CloneOf(old)
 	mask.Copy(u, in, paths)
+	if u.GetState() != old.GetState() && !c.Has(AdminScope) {
+		return nil, status.Errorf(codes.PermissionDenied, "changing user.state needs the scope %s", AdminScope)
+	}
 	if u.GetState() == usersv1.UserState_USER_STATE_UNSPECIFIED {
 		return nil, rpcerr.InvalidArgument("invalid user.state",
 			rpcerr.Violation("user.state", "must be USER_STATE_ACTIVE or USER_STATE_SUSPENDED"))
@@ -241,12 +301,17 @@ func (s *Service) UpdateUser(_ context.Context, req *usersv1.UpdateUserRequest) 
 	return proto.CloneOf(u), nil
 }
 
-// DeleteUser removes the user req names, or returns NOT_FOUND.
-func (s *Service) DeleteUser(_ context.Context, req *usersv1.DeleteUserRequest) (*emptypb.Empty, error) {
+// DeleteUser removes the user req names, or returns NOT_FOUND, also for a user the caller may
+// not see.
+func (s *Service) DeleteUser(ctx context.Context, req *usersv1.DeleteUserRequest) (*emptypb.Empty, error) {
+	c, err := s.authorize(ctx, deleteRoute)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u, ok := s.byName[req.GetName()]
-	if !ok {
+	if !ok || !c.Sees(req.GetName(), AdminScope) {
 		return nil, notFound(req.GetName())
 	}
 	delete(s.byName, u.GetName())

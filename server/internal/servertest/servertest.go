@@ -13,23 +13,53 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	"github.com/archway-gateway/archway/server"
 )
 
+// Admin is the identity that a call through a connection from Dial carries when its context
+// holds none (see As): an administrator with every scope of the storefront APIs.
+var Admin = forwarded.Identity{
+	Subject:  "admin",
+	ClientID: "servertest",
+	Scopes:   []string{"users.read", "users.write", "users.admin", "orders.write", "orders.admin", "catalog.write"},
+	Kind:     "api_key",
+}
+
+// As returns a copy of ctx in which a call through a connection from Dial carries id, such as
+// forwarded.Identity{Subject: "ada-lovelace", Scopes: []string{"orders.write"}}, or the zero
+// Identity for an anonymous caller.
+func As(ctx context.Context, id forwarded.Identity) context.Context {
+	return forwarded.NewContext(ctx, id)
+}
+
+// identitySecret is the secret with which Dial's connections sign identities and its servers
+// verify them.
+const identitySecret = "servertest-identity-secret-0123456789abcdef"
+
 // Dial serves the services that register registers on a server.NewGRPCServer over bufconn and
-// returns a client connection to it. The server's logs go to the test's output. Everything is
-// closed when the test ends.
+// returns a client connection to it. The server verifies the caller's identity, as behind the
+// gateway, and the connection signs one onto every call: the identity of As, or Admin. A
+// service that calls another with the caller's context through a connection from Dial forwards
+// its caller. The server's logs go to the test's output. Everything is closed when the test
+// ends.
 func Dial(t testing.TB, register func(grpc.ServiceRegistrar)) *grpc.ClientConn {
 	t.Helper()
+	signer, err := forwarded.NewSigner(identitySecret)
+	if err != nil {
+		t.Fatal(err)
+	}
 	lis := bufconn.Listen(1 << 20)
 	logger := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	srv := server.NewGRPCServer(logger, nil, register)
+	srv := server.NewGRPCServer(logger, signer, register)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
 
 	conn, err := grpc.NewClient("passthrough:///bufconn",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
-		grpc.WithTransportCredentials(insecure.NewCredentials()))
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithChainUnaryInterceptor(forwarded.UnaryClientInterceptor(signer, callerOrAdmin)),
+		grpc.WithChainStreamInterceptor(forwarded.StreamClientInterceptor(signer, callerOrAdmin)))
 	if err != nil {
 		t.Fatalf("grpc.NewClient: %v", err)
 	}
@@ -41,6 +71,14 @@ func Dial(t testing.TB, register func(grpc.ServiceRegistrar)) *grpc.ClientConn {
 		}
 	})
 	return conn
+}
+
+// callerOrAdmin returns the identity of As in ctx, or Admin.
+func callerOrAdmin(ctx context.Context) (forwarded.Identity, bool) {
+	if id, ok := forwarded.IdentityFrom(ctx); ok {
+		return id, true
+	}
+	return Admin, true
 }
 
 // Code fails the test unless err is a gRPC status error with code want.

@@ -40,11 +40,13 @@ type CompositeServiceClient interface {
 	// in those orders.
 	//
 	// Parts: "user" (required), "orders" and "products" (optional). Products are read with one
-	// batched catalog call once the orders are known.
+	// batched catalog call once the orders are known. Every part is read as the caller, so the
+	// overview of a user the caller may not see is NOT_FOUND, as GetUser is.
 	GetUserOverview(ctx context.Context, in *GetUserOverviewRequest, opts ...grpc.CallOption) (*UserOverview, error)
 	// Get a product with its stock level and the number of orders that contain it.
 	//
-	// Parts: "product" (required), "stock" and "order_count" (optional).
+	// Parts: "product" (required), "stock" and "order_count" (optional; from CountOrders, which
+	// is public).
 	GetProductPage(ctx context.Context, in *GetProductPageRequest, opts ...grpc.CallOption) (*ProductPage, error)
 }
 
@@ -93,11 +95,13 @@ type CompositeServiceServer interface {
 	// in those orders.
 	//
 	// Parts: "user" (required), "orders" and "products" (optional). Products are read with one
-	// batched catalog call once the orders are known.
+	// batched catalog call once the orders are known. Every part is read as the caller, so the
+	// overview of a user the caller may not see is NOT_FOUND, as GetUser is.
 	GetUserOverview(context.Context, *GetUserOverviewRequest) (*UserOverview, error)
 	// Get a product with its stock level and the number of orders that contain it.
 	//
-	// Parts: "product" (required), "stock" and "order_count" (optional).
+	// Parts: "product" (required), "stock" and "order_count" (optional; from CountOrders, which
+	// is public).
 	GetProductPage(context.Context, *GetProductPageRequest) (*ProductPage, error)
 	mustEmbedUnimplementedCompositeServiceServer()
 }

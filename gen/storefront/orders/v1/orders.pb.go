@@ -747,6 +747,98 @@ func (x *AdvanceOrderRequest) GetName() string {
 	return ""
 }
 
+// Request for CountOrders.
+type CountOrdersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Catalog product id, such as "sku-espresso-250".
+	ProductId     string `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountOrdersRequest) Reset() {
+	*x = CountOrdersRequest{}
+	mi := &file_storefront_orders_v1_orders_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountOrdersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountOrdersRequest) ProtoMessage() {}
+
+func (x *CountOrdersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_storefront_orders_v1_orders_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountOrdersRequest.ProtoReflect.Descriptor instead.
+func (*CountOrdersRequest) Descriptor() ([]byte, []int) {
+	return file_storefront_orders_v1_orders_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *CountOrdersRequest) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+// Response for CountOrders.
+type CountOrdersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Number of orders, of every user and state, that contain the product.
+	TotalSize     int32 `protobuf:"varint,1,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CountOrdersResponse) Reset() {
+	*x = CountOrdersResponse{}
+	mi := &file_storefront_orders_v1_orders_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CountOrdersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CountOrdersResponse) ProtoMessage() {}
+
+func (x *CountOrdersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_storefront_orders_v1_orders_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CountOrdersResponse.ProtoReflect.Descriptor instead.
+func (*CountOrdersResponse) Descriptor() ([]byte, []int) {
+	return file_storefront_orders_v1_orders_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *CountOrdersResponse) GetTotalSize() int32 {
+	if x != nil {
+		return x.TotalSize
+	}
+	return 0
+}
+
 // Request for WatchOrder.
 type WatchOrderRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -758,7 +850,7 @@ type WatchOrderRequest struct {
 
 func (x *WatchOrderRequest) Reset() {
 	*x = WatchOrderRequest{}
-	mi := &file_storefront_orders_v1_orders_proto_msgTypes[9]
+	mi := &file_storefront_orders_v1_orders_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -770,7 +862,7 @@ func (x *WatchOrderRequest) String() string {
 func (*WatchOrderRequest) ProtoMessage() {}
 
 func (x *WatchOrderRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_storefront_orders_v1_orders_proto_msgTypes[9]
+	mi := &file_storefront_orders_v1_orders_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -783,7 +875,7 @@ func (x *WatchOrderRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchOrderRequest.ProtoReflect.Descriptor instead.
 func (*WatchOrderRequest) Descriptor() ([]byte, []int) {
-	return file_storefront_orders_v1_orders_proto_rawDescGZIP(), []int{9}
+	return file_storefront_orders_v1_orders_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WatchOrderRequest) GetName() string {
@@ -810,7 +902,7 @@ type SupportMessage struct {
 
 func (x *SupportMessage) Reset() {
 	*x = SupportMessage{}
-	mi := &file_storefront_orders_v1_orders_proto_msgTypes[10]
+	mi := &file_storefront_orders_v1_orders_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -822,7 +914,7 @@ func (x *SupportMessage) String() string {
 func (*SupportMessage) ProtoMessage() {}
 
 func (x *SupportMessage) ProtoReflect() protoreflect.Message {
-	mi := &file_storefront_orders_v1_orders_proto_msgTypes[10]
+	mi := &file_storefront_orders_v1_orders_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -835,7 +927,7 @@ func (x *SupportMessage) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SupportMessage.ProtoReflect.Descriptor instead.
 func (*SupportMessage) Descriptor() ([]byte, []int) {
-	return file_storefront_orders_v1_orders_proto_rawDescGZIP(), []int{10}
+	return file_storefront_orders_v1_orders_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *SupportMessage) GetName() string {
@@ -879,7 +971,7 @@ type OrderEvent struct {
 
 func (x *OrderEvent) Reset() {
 	*x = OrderEvent{}
-	mi := &file_storefront_orders_v1_orders_proto_msgTypes[11]
+	mi := &file_storefront_orders_v1_orders_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -891,7 +983,7 @@ func (x *OrderEvent) String() string {
 func (*OrderEvent) ProtoMessage() {}
 
 func (x *OrderEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_storefront_orders_v1_orders_proto_msgTypes[11]
+	mi := &file_storefront_orders_v1_orders_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -904,7 +996,7 @@ func (x *OrderEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OrderEvent.ProtoReflect.Descriptor instead.
 func (*OrderEvent) Descriptor() ([]byte, []int) {
-	return file_storefront_orders_v1_orders_proto_rawDescGZIP(), []int{11}
+	return file_storefront_orders_v1_orders_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *OrderEvent) GetOrder() *Order {
@@ -973,7 +1065,13 @@ const file_storefront_orders_v1_orders_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^orders/[a-z0-9-]{1,64}$R\x04name\x12 \n" +
 	"\x06reason\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\xc8\x01R\x06reason\"M\n" +
 	"\x13AdvanceOrderRequest\x126\n" +
-	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^orders/[a-z0-9-]{1,64}$R\x04name\"K\n" +
+	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^orders/[a-z0-9-]{1,64}$R\x04name\"A\n" +
+	"\x12CountOrdersRequest\x12+\n" +
+	"\n" +
+	"product_id\x18\x01 \x01(\tB\f\xe0A\x02\xbaH\x06r\x04\x10\x01\x18@R\tproductId\"4\n" +
+	"\x13CountOrdersResponse\x12\x1d\n" +
+	"\n" +
+	"total_size\x18\x01 \x01(\x05R\ttotalSize\"K\n" +
 	"\x11WatchOrderRequest\x126\n" +
 	"\x04name\x18\x01 \x01(\tB\"\xe0A\x02\xbaH\x1cr\x1a2\x18^orders/[a-z0-9-]{1,64}$R\x04name\"\xe8\x01\n" +
 	"\x0eSupportMessage\x126\n" +
@@ -998,7 +1096,7 @@ const file_storefront_orders_v1_orders_proto_rawDesc = "" +
 	"\x06Author\x12\x16\n" +
 	"\x12AUTHOR_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fAUTHOR_CUSTOMER\x10\x01\x12\x12\n" +
-	"\x0eAUTHOR_SUPPORT\x10\x022\xa5\b\n" +
+	"\x0eAUTHOR_SUPPORT\x10\x022\xaa\t\n" +
 	"\fOrderService\x12\xad\x01\n" +
 	"\vCreateOrder\x12(.storefront.orders.v1.CreateOrderRequest\x1a\x1b.storefront.orders.v1.Order\"W\xba\xeb\x18)\x12\forders.write*\x192\x17{parent=users/*}/orders\x82\xd3\xe4\x93\x02$:\x05order\"\x1b/v1/{parent=users/*}/orders\x12q\n" +
 	"\bGetOrder\x12%.storefront.orders.v1.GetOrderRequest\x1a\x1b.storefront.orders.v1.Order\"!\xba\xeb\x18\x02\b\x02\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/{name=orders/*}\x12\x98\x01\n" +
@@ -1006,7 +1104,8 @@ const file_storefront_orders_v1_orders_proto_rawDesc = "" +
 	"ListOrders\x12'.storefront.orders.v1.ListOrdersRequest\x1a(.storefront.orders.v1.ListOrdersResponse\"7\xba\xeb\x18\x02\b\x02\x82\xd3\xe4\x93\x02+Z\f\x12\n" +
 	"/v1/orders\x12\x1b/v1/{parent=users/*}/orders\x12\xa2\x01\n" +
 	"\vCancelOrder\x12(.storefront.orders.v1.CancelOrderRequest\x1a\x1b.storefront.orders.v1.Order\"L\xba\xeb\x18#\x12\forders.write*\x112\x0f{name=orders/*}8\x01\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/{name=orders/*}:cancel\x12\xa3\x01\n" +
-	"\fAdvanceOrder\x12).storefront.orders.v1.AdvanceOrderRequest\x1a\x1b.storefront.orders.v1.Order\"K\xba\xeb\x18!\x12\forders.admin*\x112\x0f{name=orders/*}\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{name=orders/*}:advance\x12\x87\x01\n" +
+	"\fAdvanceOrder\x12).storefront.orders.v1.AdvanceOrderRequest\x1a\x1b.storefront.orders.v1.Order\"K\xba\xeb\x18!\x12\forders.admin*\x112\x0f{name=orders/*}\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/{name=orders/*}:advance\x12\x82\x01\n" +
+	"\vCountOrders\x12(.storefront.orders.v1.CountOrdersRequest\x1a).storefront.orders.v1.CountOrdersResponse\"\x1e\xba\xeb\x18\x02\b\x01\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/orders:count\x12\x87\x01\n" +
 	"\n" +
 	"WatchOrder\x12'.storefront.orders.v1.WatchOrderRequest\x1a .storefront.orders.v1.OrderEvent\",\xba\xeb\x18\a\b\x022\x03\b\xd8\x04\x82\xd3\xe4\x93\x02\x1b\x12\x19/v1/{name=orders/*}:watch0\x01\x12\x81\x01\n" +
 	"\vSupportChat\x12$.storefront.orders.v1.SupportMessage\x1a$.storefront.orders.v1.SupportMessage\"\"\xba\xeb\x18\a\b\x022\x03\b\x90\x1c\x82\xd3\xe4\x93\x02\x11\x12\x0f/v1/orders:chat(\x010\x01B\xdf\x01\n" +
@@ -1025,7 +1124,7 @@ func file_storefront_orders_v1_orders_proto_rawDescGZIP() []byte {
 }
 
 var file_storefront_orders_v1_orders_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_storefront_orders_v1_orders_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_storefront_orders_v1_orders_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_storefront_orders_v1_orders_proto_goTypes = []any{
 	(OrderState)(0),               // 0: storefront.orders.v1.OrderState
 	(Author)(0),                   // 1: storefront.orders.v1.Author
@@ -1038,41 +1137,45 @@ var file_storefront_orders_v1_orders_proto_goTypes = []any{
 	(*ListOrdersResponse)(nil),    // 8: storefront.orders.v1.ListOrdersResponse
 	(*CancelOrderRequest)(nil),    // 9: storefront.orders.v1.CancelOrderRequest
 	(*AdvanceOrderRequest)(nil),   // 10: storefront.orders.v1.AdvanceOrderRequest
-	(*WatchOrderRequest)(nil),     // 11: storefront.orders.v1.WatchOrderRequest
-	(*SupportMessage)(nil),        // 12: storefront.orders.v1.SupportMessage
-	(*OrderEvent)(nil),            // 13: storefront.orders.v1.OrderEvent
-	(*timestamppb.Timestamp)(nil), // 14: google.protobuf.Timestamp
+	(*CountOrdersRequest)(nil),    // 11: storefront.orders.v1.CountOrdersRequest
+	(*CountOrdersResponse)(nil),   // 12: storefront.orders.v1.CountOrdersResponse
+	(*WatchOrderRequest)(nil),     // 13: storefront.orders.v1.WatchOrderRequest
+	(*SupportMessage)(nil),        // 14: storefront.orders.v1.SupportMessage
+	(*OrderEvent)(nil),            // 15: storefront.orders.v1.OrderEvent
+	(*timestamppb.Timestamp)(nil), // 16: google.protobuf.Timestamp
 }
 var file_storefront_orders_v1_orders_proto_depIdxs = []int32{
 	3,  // 0: storefront.orders.v1.Order.items:type_name -> storefront.orders.v1.LineItem
 	0,  // 1: storefront.orders.v1.Order.state:type_name -> storefront.orders.v1.OrderState
-	14, // 2: storefront.orders.v1.Order.create_time:type_name -> google.protobuf.Timestamp
-	14, // 3: storefront.orders.v1.Order.update_time:type_name -> google.protobuf.Timestamp
+	16, // 2: storefront.orders.v1.Order.create_time:type_name -> google.protobuf.Timestamp
+	16, // 3: storefront.orders.v1.Order.update_time:type_name -> google.protobuf.Timestamp
 	2,  // 4: storefront.orders.v1.CreateOrderRequest.order:type_name -> storefront.orders.v1.Order
 	0,  // 5: storefront.orders.v1.ListOrdersRequest.states:type_name -> storefront.orders.v1.OrderState
-	14, // 6: storefront.orders.v1.ListOrdersRequest.created_after:type_name -> google.protobuf.Timestamp
+	16, // 6: storefront.orders.v1.ListOrdersRequest.created_after:type_name -> google.protobuf.Timestamp
 	4,  // 7: storefront.orders.v1.ListOrdersRequest.total:type_name -> storefront.orders.v1.TotalRange
 	2,  // 8: storefront.orders.v1.ListOrdersResponse.orders:type_name -> storefront.orders.v1.Order
 	1,  // 9: storefront.orders.v1.SupportMessage.author:type_name -> storefront.orders.v1.Author
-	14, // 10: storefront.orders.v1.SupportMessage.create_time:type_name -> google.protobuf.Timestamp
+	16, // 10: storefront.orders.v1.SupportMessage.create_time:type_name -> google.protobuf.Timestamp
 	2,  // 11: storefront.orders.v1.OrderEvent.order:type_name -> storefront.orders.v1.Order
-	14, // 12: storefront.orders.v1.OrderEvent.event_time:type_name -> google.protobuf.Timestamp
+	16, // 12: storefront.orders.v1.OrderEvent.event_time:type_name -> google.protobuf.Timestamp
 	5,  // 13: storefront.orders.v1.OrderService.CreateOrder:input_type -> storefront.orders.v1.CreateOrderRequest
 	6,  // 14: storefront.orders.v1.OrderService.GetOrder:input_type -> storefront.orders.v1.GetOrderRequest
 	7,  // 15: storefront.orders.v1.OrderService.ListOrders:input_type -> storefront.orders.v1.ListOrdersRequest
 	9,  // 16: storefront.orders.v1.OrderService.CancelOrder:input_type -> storefront.orders.v1.CancelOrderRequest
 	10, // 17: storefront.orders.v1.OrderService.AdvanceOrder:input_type -> storefront.orders.v1.AdvanceOrderRequest
-	11, // 18: storefront.orders.v1.OrderService.WatchOrder:input_type -> storefront.orders.v1.WatchOrderRequest
-	12, // 19: storefront.orders.v1.OrderService.SupportChat:input_type -> storefront.orders.v1.SupportMessage
-	2,  // 20: storefront.orders.v1.OrderService.CreateOrder:output_type -> storefront.orders.v1.Order
-	2,  // 21: storefront.orders.v1.OrderService.GetOrder:output_type -> storefront.orders.v1.Order
-	8,  // 22: storefront.orders.v1.OrderService.ListOrders:output_type -> storefront.orders.v1.ListOrdersResponse
-	2,  // 23: storefront.orders.v1.OrderService.CancelOrder:output_type -> storefront.orders.v1.Order
-	2,  // 24: storefront.orders.v1.OrderService.AdvanceOrder:output_type -> storefront.orders.v1.Order
-	13, // 25: storefront.orders.v1.OrderService.WatchOrder:output_type -> storefront.orders.v1.OrderEvent
-	12, // 26: storefront.orders.v1.OrderService.SupportChat:output_type -> storefront.orders.v1.SupportMessage
-	20, // [20:27] is the sub-list for method output_type
-	13, // [13:20] is the sub-list for method input_type
+	11, // 18: storefront.orders.v1.OrderService.CountOrders:input_type -> storefront.orders.v1.CountOrdersRequest
+	13, // 19: storefront.orders.v1.OrderService.WatchOrder:input_type -> storefront.orders.v1.WatchOrderRequest
+	14, // 20: storefront.orders.v1.OrderService.SupportChat:input_type -> storefront.orders.v1.SupportMessage
+	2,  // 21: storefront.orders.v1.OrderService.CreateOrder:output_type -> storefront.orders.v1.Order
+	2,  // 22: storefront.orders.v1.OrderService.GetOrder:output_type -> storefront.orders.v1.Order
+	8,  // 23: storefront.orders.v1.OrderService.ListOrders:output_type -> storefront.orders.v1.ListOrdersResponse
+	2,  // 24: storefront.orders.v1.OrderService.CancelOrder:output_type -> storefront.orders.v1.Order
+	2,  // 25: storefront.orders.v1.OrderService.AdvanceOrder:output_type -> storefront.orders.v1.Order
+	12, // 26: storefront.orders.v1.OrderService.CountOrders:output_type -> storefront.orders.v1.CountOrdersResponse
+	15, // 27: storefront.orders.v1.OrderService.WatchOrder:output_type -> storefront.orders.v1.OrderEvent
+	14, // 28: storefront.orders.v1.OrderService.SupportChat:output_type -> storefront.orders.v1.SupportMessage
+	21, // [21:29] is the sub-list for method output_type
+	13, // [13:21] is the sub-list for method input_type
 	13, // [13:13] is the sub-list for extension type_name
 	13, // [13:13] is the sub-list for extension extendee
 	0,  // [0:13] is the sub-list for field type_name
@@ -1089,7 +1192,7 @@ func file_storefront_orders_v1_orders_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_storefront_orders_v1_orders_proto_rawDesc), len(file_storefront_orders_v1_orders_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

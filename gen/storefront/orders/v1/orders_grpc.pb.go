@@ -24,6 +24,7 @@ const (
 	OrderService_ListOrders_FullMethodName   = "/storefront.orders.v1.OrderService/ListOrders"
 	OrderService_CancelOrder_FullMethodName  = "/storefront.orders.v1.OrderService/CancelOrder"
 	OrderService_AdvanceOrder_FullMethodName = "/storefront.orders.v1.OrderService/AdvanceOrder"
+	OrderService_CountOrders_FullMethodName  = "/storefront.orders.v1.OrderService/CountOrders"
 	OrderService_WatchOrder_FullMethodName   = "/storefront.orders.v1.OrderService/WatchOrder"
 	OrderService_SupportChat_FullMethodName  = "/storefront.orders.v1.OrderService/SupportChat"
 )
@@ -33,17 +34,22 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // OrderService takes and tracks the storefront's orders.
+//
+// A caller sees and changes only the orders of their own user, the user whose id is the caller's
+// subject ("users/{sub}"); a caller with the orders.admin scope sees and changes every user's. An
+// order the caller may not see is NOT_FOUND, as if it did not exist.
 type OrderServiceClient interface {
-	// Place an order for a user.
+	// Place an order for a user: the caller's own, or any with orders.admin.
 	//
-	// Prices are taken from the catalog. Returns INVALID_ARGUMENT when a line item names an unknown
-	// product.
+	// Prices are taken from the catalog. Returns NOT_FOUND for a user the caller may not place
+	// orders for, and INVALID_ARGUMENT when a line item names an unknown product.
 	CreateOrder(ctx context.Context, in *CreateOrderRequest, opts ...grpc.CallOption) (*Order, error)
 	// Get an order by resource name.
 	GetOrder(ctx context.Context, in *GetOrderRequest, opts ...grpc.CallOption) (*Order, error)
 	// List orders, newest first, one page at a time.
 	//
-	// Under a user, lists that user's orders; at /v1/orders, lists every user's orders.
+	// Under a user, lists that user's orders (NOT_FOUND for a user the caller may not see); at
+	// /v1/orders, lists the caller's own orders, or every user's with orders.admin.
 	ListOrders(ctx context.Context, in *ListOrdersRequest, opts ...grpc.CallOption) (*ListOrdersResponse, error)
 	// Cancel an order that has not shipped.
 	//
@@ -51,6 +57,11 @@ type OrderServiceClient interface {
 	CancelOrder(ctx context.Context, in *CancelOrderRequest, opts ...grpc.CallOption) (*Order, error)
 	// Move an order to its next fulfilment state: PENDING, PAID, SHIPPED, DELIVERED.
 	AdvanceOrder(ctx context.Context, in *AdvanceOrderRequest, opts ...grpc.CallOption) (*Order, error)
+	// Count the orders, of every user and state, that contain a product.
+	//
+	// The count says how popular a product is and nothing about who ordered it, so it is public;
+	// the request takes no filter that could narrow it to one user.
+	CountOrders(ctx context.Context, in *CountOrdersRequest, opts ...grpc.CallOption) (*CountOrdersResponse, error)
 	// Stream an order's state: the current state first, then every change, until the order is
 	// delivered or cancelled.
 	WatchOrder(ctx context.Context, in *WatchOrderRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[OrderEvent], error)
@@ -58,8 +69,9 @@ type OrderServiceClient interface {
 	//
 	// Every message the customer sends names the order. Support greets the customer with the
 	// order's state, answers every message (asking for the status gets the order's state, asking
-	// to cancel cancels the order when it can still be cancelled), and writes whenever the order
-	// changes state, until the customer closes the chat. The gateway serves it over WebSocket: one
+	// to cancel cancels the order when it can still be cancelled and the caller holds
+	// orders.write, the scope of CancelOrder), and writes whenever the order changes state, until
+	// the customer closes the chat. The gateway serves it over WebSocket: one
 	// JSON SupportMessage per text frame each way; query parameters (?name=orders/ord-1001) fill in
 	// the fields of every message the customer sends.
 	SupportChat(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[SupportMessage, SupportMessage], error)
@@ -123,6 +135,16 @@ func (c *orderServiceClient) AdvanceOrder(ctx context.Context, in *AdvanceOrderR
 	return out, nil
 }
 
+func (c *orderServiceClient) CountOrders(ctx context.Context, in *CountOrdersRequest, opts ...grpc.CallOption) (*CountOrdersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CountOrdersResponse)
+	err := c.cc.Invoke(ctx, OrderService_CountOrders_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *orderServiceClient) WatchOrder(ctx context.Context, in *WatchOrderRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[OrderEvent], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	stream, err := c.cc.NewStream(ctx, &OrderService_ServiceDesc.Streams[0], OrderService_WatchOrder_FullMethodName, cOpts...)
@@ -160,17 +182,22 @@ type OrderService_SupportChatClient = grpc.BidiStreamingClient[SupportMessage, S
 // for forward compatibility.
 //
 // OrderService takes and tracks the storefront's orders.
+//
+// A caller sees and changes only the orders of their own user, the user whose id is the caller's
+// subject ("users/{sub}"); a caller with the orders.admin scope sees and changes every user's. An
+// order the caller may not see is NOT_FOUND, as if it did not exist.
 type OrderServiceServer interface {
-	// Place an order for a user.
+	// Place an order for a user: the caller's own, or any with orders.admin.
 	//
-	// Prices are taken from the catalog. Returns INVALID_ARGUMENT when a line item names an unknown
-	// product.
+	// Prices are taken from the catalog. Returns NOT_FOUND for a user the caller may not place
+	// orders for, and INVALID_ARGUMENT when a line item names an unknown product.
 	CreateOrder(context.Context, *CreateOrderRequest) (*Order, error)
 	// Get an order by resource name.
 	GetOrder(context.Context, *GetOrderRequest) (*Order, error)
 	// List orders, newest first, one page at a time.
 	//
-	// Under a user, lists that user's orders; at /v1/orders, lists every user's orders.
+	// Under a user, lists that user's orders (NOT_FOUND for a user the caller may not see); at
+	// /v1/orders, lists the caller's own orders, or every user's with orders.admin.
 	ListOrders(context.Context, *ListOrdersRequest) (*ListOrdersResponse, error)
 	// Cancel an order that has not shipped.
 	//
@@ -178,6 +205,11 @@ type OrderServiceServer interface {
 	CancelOrder(context.Context, *CancelOrderRequest) (*Order, error)
 	// Move an order to its next fulfilment state: PENDING, PAID, SHIPPED, DELIVERED.
 	AdvanceOrder(context.Context, *AdvanceOrderRequest) (*Order, error)
+	// Count the orders, of every user and state, that contain a product.
+	//
+	// The count says how popular a product is and nothing about who ordered it, so it is public;
+	// the request takes no filter that could narrow it to one user.
+	CountOrders(context.Context, *CountOrdersRequest) (*CountOrdersResponse, error)
 	// Stream an order's state: the current state first, then every change, until the order is
 	// delivered or cancelled.
 	WatchOrder(*WatchOrderRequest, grpc.ServerStreamingServer[OrderEvent]) error
@@ -185,8 +217,9 @@ type OrderServiceServer interface {
 	//
 	// Every message the customer sends names the order. Support greets the customer with the
 	// order's state, answers every message (asking for the status gets the order's state, asking
-	// to cancel cancels the order when it can still be cancelled), and writes whenever the order
-	// changes state, until the customer closes the chat. The gateway serves it over WebSocket: one
+	// to cancel cancels the order when it can still be cancelled and the caller holds
+	// orders.write, the scope of CancelOrder), and writes whenever the order changes state, until
+	// the customer closes the chat. The gateway serves it over WebSocket: one
 	// JSON SupportMessage per text frame each way; query parameters (?name=orders/ord-1001) fill in
 	// the fields of every message the customer sends.
 	SupportChat(grpc.BidiStreamingServer[SupportMessage, SupportMessage]) error
@@ -214,6 +247,9 @@ func (UnimplementedOrderServiceServer) CancelOrder(context.Context, *CancelOrder
 }
 func (UnimplementedOrderServiceServer) AdvanceOrder(context.Context, *AdvanceOrderRequest) (*Order, error) {
 	return nil, status.Error(codes.Unimplemented, "method AdvanceOrder not implemented")
+}
+func (UnimplementedOrderServiceServer) CountOrders(context.Context, *CountOrdersRequest) (*CountOrdersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CountOrders not implemented")
 }
 func (UnimplementedOrderServiceServer) WatchOrder(*WatchOrderRequest, grpc.ServerStreamingServer[OrderEvent]) error {
 	return status.Error(codes.Unimplemented, "method WatchOrder not implemented")
@@ -332,6 +368,24 @@ func _OrderService_AdvanceOrder_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _OrderService_CountOrders_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CountOrdersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(OrderServiceServer).CountOrders(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: OrderService_CountOrders_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(OrderServiceServer).CountOrders(ctx, req.(*CountOrdersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _OrderService_WatchOrder_Handler(srv interface{}, stream grpc.ServerStream) error {
 	m := new(WatchOrderRequest)
 	if err := stream.RecvMsg(m); err != nil {
@@ -376,6 +430,10 @@ var OrderService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AdvanceOrder",
 			Handler:    _OrderService_AdvanceOrder_Handler,
+		},
+		{
+			MethodName: "CountOrders",
+			Handler:    _OrderService_CountOrders_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

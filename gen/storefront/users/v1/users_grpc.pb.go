@@ -32,24 +32,32 @@ const (
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 //
 // UserService manages the storefront's customer profiles.
+//
+// A caller's own user is the one whose id is the caller's subject ("users/{sub}"). A caller sees
+// and changes only their own user; a caller with the users.admin scope sees and changes every
+// user. A user the caller may not see is NOT_FOUND, as if it did not exist.
 type UserServiceClient interface {
 	// Get a user by resource name.
 	//
-	// Returns NOT_FOUND when no user has that name.
+	// Returns NOT_FOUND when no user has that name or the caller may not see it.
 	GetUser(ctx context.Context, in *GetUserRequest, opts ...grpc.CallOption) (*User, error)
-	// List users, newest first, one page at a time.
+	// List the users the caller may see, newest first, one page at a time: the caller's own user,
+	// or every user with users.admin.
 	//
 	// Filters combine with AND. Pass the previous response's next_page_token to read the next page.
 	ListUsers(ctx context.Context, in *ListUsersRequest, opts ...grpc.CallOption) (*ListUsersResponse, error)
 	// Create a user.
 	//
-	// The server assigns the resource name. Returns ALREADY_EXISTS when the email is taken.
+	// With users.admin, the server assigns the resource name. Without it, the caller creates their
+	// own user, "users/{sub}": ALREADY_EXISTS when it exists, FAILED_PRECONDITION when the subject
+	// is not a valid user id. Returns ALREADY_EXISTS when the email is taken.
 	CreateUser(ctx context.Context, in *CreateUserRequest, opts ...grpc.CallOption) (*User, error)
 	// Update the fields of a user named in update_mask.
 	//
-	// An empty mask updates every mutable field that is set in the request.
+	// An empty mask updates every mutable field that is set in the request. Changing the state
+	// needs users.admin.
 	UpdateUser(ctx context.Context, in *UpdateUserRequest, opts ...grpc.CallOption) (*User, error)
-	// Delete a user.
+	// Delete a user: the caller's own, or any with users.admin.
 	DeleteUser(ctx context.Context, in *DeleteUserRequest, opts ...grpc.CallOption) (*emptypb.Empty, error)
 }
 
@@ -116,24 +124,32 @@ func (c *userServiceClient) DeleteUser(ctx context.Context, in *DeleteUserReques
 // for forward compatibility.
 //
 // UserService manages the storefront's customer profiles.
+//
+// A caller's own user is the one whose id is the caller's subject ("users/{sub}"). A caller sees
+// and changes only their own user; a caller with the users.admin scope sees and changes every
+// user. A user the caller may not see is NOT_FOUND, as if it did not exist.
 type UserServiceServer interface {
 	// Get a user by resource name.
 	//
-	// Returns NOT_FOUND when no user has that name.
+	// Returns NOT_FOUND when no user has that name or the caller may not see it.
 	GetUser(context.Context, *GetUserRequest) (*User, error)
-	// List users, newest first, one page at a time.
+	// List the users the caller may see, newest first, one page at a time: the caller's own user,
+	// or every user with users.admin.
 	//
 	// Filters combine with AND. Pass the previous response's next_page_token to read the next page.
 	ListUsers(context.Context, *ListUsersRequest) (*ListUsersResponse, error)
 	// Create a user.
 	//
-	// The server assigns the resource name. Returns ALREADY_EXISTS when the email is taken.
+	// With users.admin, the server assigns the resource name. Without it, the caller creates their
+	// own user, "users/{sub}": ALREADY_EXISTS when it exists, FAILED_PRECONDITION when the subject
+	// is not a valid user id. Returns ALREADY_EXISTS when the email is taken.
 	CreateUser(context.Context, *CreateUserRequest) (*User, error)
 	// Update the fields of a user named in update_mask.
 	//
-	// An empty mask updates every mutable field that is set in the request.
+	// An empty mask updates every mutable field that is set in the request. Changing the state
+	// needs users.admin.
 	UpdateUser(context.Context, *UpdateUserRequest) (*User, error)
-	// Delete a user.
+	// Delete a user: the caller's own, or any with users.admin.
 	DeleteUser(context.Context, *DeleteUserRequest) (*emptypb.Empty, error)
 	mustEmbedUnimplementedUserServiceServer()
 }

@@ -1,0 +1,74 @@
+package authz_test
+
+import (
+	"context"
+	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/archway-gateway/archway/gateway/authn/forwarded"
+	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
+	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
+	"github.com/archway-gateway/archway/server/internal/authz"
+)
+
+func TestAuthorize(t *testing.T) {
+	t.Parallel()
+	cancel := authz.RouteOf(ordersv1.OrderService_CancelOrder_FullMethodName)
+	public := authz.RouteOf(catalogv1.CatalogService_GetProduct_FullMethodName)
+	as := func(id forwarded.Identity) context.Context { return forwarded.NewContext(t.Context(), id) }
+	for _, tc := range []struct {
+		name       string
+		ctx        context.Context
+		route      authz.Route
+		unverified bool
+		want       codes.Code
+	}{
+		{"the route's scope", as(forwarded.Identity{Subject: "ada", Scopes: []string{"orders.write"}}), cancel, false, codes.OK},
+		{"scope missing", as(forwarded.Identity{Subject: "ada", Scopes: []string{"orders.admin"}}), cancel, false, codes.PermissionDenied},
+		{"anonymous", as(forwarded.Identity{}), cancel, false, codes.Unauthenticated},
+		{"anonymous, public route", as(forwarded.Identity{}), public, false, codes.OK},
+		{"no identity", t.Context(), public, false, codes.Unauthenticated},
+		{"no identity, unverified server", t.Context(), cancel, true, codes.OK},
+	} {
+		_, err := authz.Authorize(tc.ctx, tc.route, tc.unverified)
+		if got := status.Code(err); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestCallerUser(t *testing.T) {
+	t.Parallel()
+	route := authz.RouteOf(ordersv1.OrderService_GetOrder_FullMethodName)
+	for _, tc := range []struct {
+		subject, user string
+	}{
+		{"ada-lovelace", "users/ada-lovelace"},
+		{"Ada", ""},
+		{"auth0|5f1c", ""},
+		{"ada/../grace-hopper", ""},
+	} {
+		c, err := authz.Authorize(forwarded.NewContext(t.Context(), forwarded.Identity{Subject: tc.subject}), route, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.User(); got != tc.user {
+			t.Errorf("subject %q: user %q, want %q", tc.subject, got, tc.user)
+		}
+		if c.Owns("") || c.Sees("users/grace-hopper", "users.admin") {
+			t.Errorf("subject %q owns or sees what is not theirs", tc.subject)
+		}
+	}
+}
+
+func TestRouteOfUnknownMethodPanics(t *testing.T) {
+	t.Parallel()
+	defer func() {
+		if recover() == nil {
+			t.Error("RouteOf of an unknown method did not panic")
+		}
+	}()
+	authz.RouteOf("/storefront.orders.v1.OrderService/Refund")
+}
