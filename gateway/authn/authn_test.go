@@ -67,7 +67,7 @@ func rsaPublicPEM(t testing.TB) []byte {
 
 func TestMiddleware(t *testing.T) {
 	t.Parallel()
-	ada := edge.Identity{Subject: "ada", ClientID: "web", Scopes: []string{"users.read", "orders.write"}, Kind: "jwt"}
+	ada := edge.Identity{Subject: "ada", ClientID: "web", Scopes: []string{"users.read", "orders.write"}, Kind: "jwt", Issuer: testIssuer}
 	for _, tc := range []struct {
 		name   string
 		policy *policy.Policy
@@ -84,7 +84,7 @@ func TestMiddleware(t *testing.T) {
 		{name: "lower-case scheme", policy: authenticated, header: http.Header{"Authorization": {"bearer " + token(t, keyRS256, valid())}}, code: 200, id: &ada},
 		{name: "scp list and azp", policy: authenticated,
 			header: bearer(token(t, keyES256, valid().with("scope", nil).with("client_id", nil).with("azp", "spa").with("scp", []string{"a", "b"}))),
-			code:   200, id: &edge.Identity{Subject: "ada", ClientID: "spa", Scopes: []string{"a", "b"}, Kind: "jwt"}},
+			code:   200, id: &edge.Identity{Subject: "ada", ClientID: "spa", Scopes: []string{"a", "b"}, Kind: "jwt", Issuer: testIssuer}},
 		{name: "audience as a string", policy: authenticated, header: bearer(token(t, keyRS256, valid().with("aud", testAudience))), code: 200, id: &ada},
 		{name: "no kid, one key of the algorithm", policy: authenticated,
 			header: bearer(sign(t, map[string]any{"alg": "EdDSA"}, valid(), "EdDSA", edPriv)), code: 200, id: &ada},
@@ -140,7 +140,7 @@ func TestMiddleware(t *testing.T) {
 		{name: "missing scope", policy: needsScope, header: bearer(token(t, keyRS256, valid())),
 			code: 403, reason: "insufficient_scope", msg: "the caller lacks the scope this method requires: orders.admin", id: &ada},
 		{name: "every scope", policy: needsScope, header: bearer(token(t, keyRS256, valid().with("scope", "orders.admin users.read orders.write"))),
-			code: 200, id: &edge.Identity{Subject: "ada", ClientID: "web", Scopes: []string{"orders.admin", "users.read", "orders.write"}, Kind: "jwt"}},
+			code: 200, id: &edge.Identity{Subject: "ada", ClientID: "web", Scopes: []string{"orders.admin", "users.read", "orders.write"}, Kind: "jwt", Issuer: testIssuer}},
 		{name: "scopes without credentials", policy: &policy.Policy{Method: "/x.Y/Z", Scopes: []string{"a"}}, code: 401, reason: "missing"},
 		{name: "public without credentials", policy: public, code: 200},
 		{name: "public with a valid token", policy: public, header: bearer(token(t, keyEdDSA, valid())), code: 200, id: &ada},
@@ -189,7 +189,7 @@ func TestMiddleware(t *testing.T) {
 }
 
 func sameIdentity(a, b edge.Identity) bool {
-	return a.Subject == b.Subject && a.ClientID == b.ClientID && a.Kind == b.Kind && slices.Equal(a.Scopes, b.Scopes)
+	return a.Subject == b.Subject && a.ClientID == b.ClientID && a.Kind == b.Kind && a.Issuer == b.Issuer && slices.Equal(a.Scopes, b.Scopes)
 }
 
 // tamper changes the subject in a token's payload, keeping its signature.

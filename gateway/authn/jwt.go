@@ -96,7 +96,8 @@ func identityOf(tok jwt.Token) (edge.Identity, *failure) {
 	if sub == "" {
 		return edge.Identity{}, errNoSubject
 	}
-	id := edge.Identity{Subject: sub, Kind: KindJWT}
+	iss, _ := tok.Issuer()
+	id := edge.Identity{Subject: sub, Kind: KindJWT, Issuer: iss}
 	for _, claim := range []string{"client_id", "azp"} {
 		var v any
 		if tok.Get(claim, &v) != nil {
