@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,25 @@ func TestMiddleware(t *testing.T) {
 			code: 401, reason: "malformed", msg: "the bearer token has no expiry"},
 		{name: "no subject", policy: authenticated, header: bearer(token(t, keyRS256, valid().with("sub", nil))),
 			code: 401, reason: "malformed", msg: "the bearer token has no subject"},
+		{name: "critical extension", policy: authenticated,
+			header: bearer(sign(t, map[string]any{"alg": "RS256", "kid": keyRS256.kid, "crit": []string{"urn:example:acr"}, "urn:example:acr": "mfa"}, valid(), "RS256", rsaPriv)),
+			code:   401, reason: "malformed", msg: "critical header extensions (crit)"},
+		{name: "empty crit", policy: authenticated,
+			header: bearer(sign(t, map[string]any{"alg": "ES256", "kid": keyES256.kid, "crit": []string{}}, valid(), "ES256", ecPriv)),
+			code:   401, reason: "malformed", msg: "(crit)"},
+		{name: "exp as a string of digits", policy: authenticated, header: bearer(token(t, keyRS256, valid().with("exp", strconv.FormatInt(now.Add(time.Hour).Unix(), 10)))),
+			code: 401, reason: "malformed", msg: "exp, nbf and iat must be numbers"},
+		{name: "exp as an RFC 3339 time", policy: authenticated, header: bearer(token(t, keyRS256, valid().with("exp", now.Add(time.Hour).Format(time.RFC3339)))),
+			code: 401, reason: "malformed", msg: "NumericDate"},
+		{name: "nbf as a string", policy: authenticated, header: bearer(token(t, keyRS256, valid().with("nbf", strconv.FormatInt(now.Unix(), 10)))),
+			code: 401, reason: "malformed", msg: "NumericDate"},
+		{name: "iat as a string", policy: authenticated, header: bearer(token(t, keyRS256, valid().with("iat", strconv.FormatInt(now.Unix(), 10)))),
+			code: 401, reason: "malformed", msg: "NumericDate"},
+		{name: "iat as a list", policy: authenticated, header: bearer(token(t, keyRS256, valid().with("iat", []int64{now.Unix()}))),
+			code: 401, reason: "malformed"},
+		{name: "fractional times", policy: authenticated,
+			header: bearer(token(t, keyRS256, valid().with("iat", float64(now.Unix())-0.5).with("nbf", float64(now.Unix())-0.25))), code: 200, id: &ada},
+		{name: "a claim named EXP is not exp", policy: authenticated, header: bearer(token(t, keyRS256, valid().with("EXP", "soon"))), code: 200, id: &ada},
 		{name: "scope of the wrong type", policy: authenticated, header: bearer(token(t, keyRS256, valid().with("scope", 42))),
 			code: 401, reason: "malformed", msg: "claims are malformed"},
 		{name: "wrong issuer", policy: authenticated, header: bearer(token(t, keyRS256, valid().with("iss", "https://evil.example/"))),

@@ -41,6 +41,8 @@ var (
 	errNoExpiry        = tokenFailure(ReasonMalformed, "the bearer token has no expiry (exp)")
 	errNoSubject       = tokenFailure(ReasonMalformed, "the bearer token has no subject (sub)")
 	errBadClaims       = tokenFailure(ReasonMalformed, "the bearer token's claims are malformed")
+	errNotNumericDate  = tokenFailure(ReasonMalformed, "the bearer token's exp, nbf and iat must be numbers of seconds (NumericDate)")
+	errCritical        = tokenFailure(ReasonMalformed, "the bearer token names critical header extensions (crit), which are not supported")
 	errExpired         = tokenFailure(ReasonExpired, "the bearer token has expired")
 	errNotYetValid     = tokenFailure(ReasonNotYetValid, "the bearer token is not valid yet")
 	errUnsigned        = tokenFailure(ReasonBadAlgorithm, "the bearer token is not signed")
