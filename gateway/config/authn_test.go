@@ -37,6 +37,7 @@ func TestValidateAuthn(t *testing.T) {
 		{"loopback http", func(a *config.Authn) { a.JWTIssuers[0].JWKSURL = "http://127.0.0.1:8081/jwks" }, ""},
 		{"every algorithm", func(a *config.Authn) { a.JWTIssuers[0].Algorithms = []string{"RS256", "ES256", "EdDSA", "HS256"} }, ""},
 		{"secret of 32 bytes", func(a *config.Authn) { a.IdentitySecret = strings.Repeat("s", 32) }, ""},
+		{"failed attempts off", func(a *config.Authn) { a.FailedAttempts = config.FailedAttempts{} }, ""},
 		{"upper-case hash", func(a *config.Authn) { a.APIKeys[0].SHA256 = strings.ToUpper(demoKeyHash) }, ""},
 		{"two keys of one client", func(a *config.Authn) {
 			a.APIKeys = append(a.APIKeys, config.APIKey{ClientID: "demo", SHA256: strings.Repeat("ab", 32)})
