@@ -4,16 +4,20 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/netip"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/lestrrat-go/jwx/v3/jwa"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/edge"
@@ -23,12 +27,14 @@ import (
 // Authenticator verifies credentials and enforces route access. Create it with [New] and
 // release it with [Authenticator.Close]; it is safe for concurrent use.
 type Authenticator struct {
-	o         options
-	skew      time.Duration
-	header    string
-	streams   config.StreamCredentials
-	apiKeys   []apiKey
-	issuers   map[string]*issuer
+	o       options
+	skew    time.Duration
+	header  string
+	streams config.StreamCredentials
+	apiKeys []apiKey
+	issuers map[string]*issuer
+	// failed limits the failed authentications of each client address; nil when off.
+	failed    *attempts
 	failures  *prometheus.CounterVec
 	jwksFails *prometheus.CounterVec
 
@@ -53,6 +59,7 @@ func New(ctx context.Context, cfg config.Authn, opts ...Option) (*Authenticator,
 		streams: cfg.StreamCredentials,
 		apiKeys: newAPIKeys(cfg.APIKeys),
 		issuers: make(map[string]*issuer, len(cfg.JWTIssuers)),
+		failed:  newAttempts(cfg.FailedAttempts),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "archway_authn_failures_total",
 			Help: "Requests refused by authentication or authorization, by reason.",
@@ -148,11 +155,15 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		id, present, r, f := a.authenticate(r, p.Descriptor)
+		id, present, out, f := a.authenticate(r, p.Descriptor)
 		if f != nil {
+			if a.failed != nil && f.retryAfter == 0 {
+				a.failed.fail(clientIP(r), a.o.now())
+			}
 			a.refuse(w, f)
 			return
 		}
+		r = out
 		if !present {
 			if p.Authenticated || len(p.Scopes) > 0 {
 				a.refuse(w, &failure{reason: ReasonMissing, msg: "this method requires a bearer token or an API key"})
@@ -188,6 +199,11 @@ func (a *Authenticator) authenticate(r *http.Request, md protoreflect.MethodDesc
 	}
 	if len(keys) > 0 {
 		places++
+	}
+	if places > 0 && a.failed != nil {
+		if wait := a.failed.wait(clientIP(r), a.o.now()); wait > 0 {
+			return edge.Identity{}, true, nil, tooManyFailures(wait)
+		}
 	}
 	var c credential
 	switch {
@@ -230,6 +246,15 @@ func (a *Authenticator) authenticate(r *http.Request, md protoreflect.MethodDesc
 	return id, true, out, nil
 }
 
+// clientIP is the address of the request's client, as the edge chain resolved it; the zero
+// Addr when the request did not pass through it.
+func clientIP(r *http.Request) netip.Addr {
+	if s := edge.StateFrom(r.Context()); s != nil {
+		return s.ClientIP()
+	}
+	return netip.Addr{}
+}
+
 // missingScopes returns the scopes of want that have does not hold.
 func missingScopes(want, have []string) []string {
 	var missing []string
@@ -244,12 +269,22 @@ func missingScopes(want, have []string) []string {
 // realm is the protection space named in every challenge.
 const realm = `Bearer realm="archway"`
 
-// refuse answers 401 UNAUTHENTICATED with an RFC 6750 challenge, or 400 INVALID_ARGUMENT for a
-// credential sent where it is not accepted, and counts the failure.
+// refuse answers 401 UNAUTHENTICATED with an RFC 6750 challenge, 400 INVALID_ARGUMENT for a
+// credential sent where it is not accepted, or 429 RESOURCE_EXHAUSTED with Retry-After for a
+// client that failed too often, and counts the failure.
 func (a *Authenticator) refuse(w http.ResponseWriter, f *failure) {
 	a.failures.WithLabelValues(f.reason).Inc()
 	challenge := realm
 	switch {
+	case f.retryAfter > 0:
+		secs := int64((f.retryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+		st := status.New(codes.ResourceExhausted, f.msg)
+		if d, err := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(time.Duration(secs) * time.Second)}); err == nil {
+			st = d
+		}
+		edge.WriteStatus(w, http.StatusTooManyRequests, st)
+		return
 	case f.invalidRequest:
 		challenge += `, error="invalid_request", error_description="` + quotable(f.msg) + `"`
 		w.Header().Set("WWW-Authenticate", challenge)

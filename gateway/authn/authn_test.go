@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -67,7 +68,7 @@ func rsaPublicPEM(t testing.TB) []byte {
 
 func TestMiddleware(t *testing.T) {
 	t.Parallel()
-	ada := edge.Identity{Subject: "ada", ClientID: "web", Scopes: []string{"users.read", "orders.write"}, Kind: "jwt"}
+	ada := edge.Identity{Subject: "ada", ClientID: "web", Scopes: []string{"users.read", "orders.write"}, Kind: "jwt", Issuer: testIssuer}
 	for _, tc := range []struct {
 		name   string
 		policy *policy.Policy
@@ -84,7 +85,7 @@ func TestMiddleware(t *testing.T) {
 		{name: "lower-case scheme", policy: authenticated, header: http.Header{"Authorization": {"bearer " + token(t, keyRS256, valid())}}, code: 200, id: &ada},
 		{name: "scp list and azp", policy: authenticated,
 			header: bearer(token(t, keyES256, valid().with("scope", nil).with("client_id", nil).with("azp", "spa").with("scp", []string{"a", "b"}))),
-			code:   200, id: &edge.Identity{Subject: "ada", ClientID: "spa", Scopes: []string{"a", "b"}, Kind: "jwt"}},
+			code:   200, id: &edge.Identity{Subject: "ada", ClientID: "spa", Scopes: []string{"a", "b"}, Kind: "jwt", Issuer: testIssuer}},
 		{name: "audience as a string", policy: authenticated, header: bearer(token(t, keyRS256, valid().with("aud", testAudience))), code: 200, id: &ada},
 		{name: "no kid, one key of the algorithm", policy: authenticated,
 			header: bearer(sign(t, map[string]any{"alg": "EdDSA"}, valid(), "EdDSA", edPriv)), code: 200, id: &ada},
@@ -98,6 +99,25 @@ func TestMiddleware(t *testing.T) {
 			code: 401, reason: "malformed", msg: "the bearer token has no expiry"},
 		{name: "no subject", policy: authenticated, header: bearer(token(t, keyRS256, valid().with("sub", nil))),
 			code: 401, reason: "malformed", msg: "the bearer token has no subject"},
+		{name: "critical extension", policy: authenticated,
+			header: bearer(sign(t, map[string]any{"alg": "RS256", "kid": keyRS256.kid, "crit": []string{"urn:example:acr"}, "urn:example:acr": "mfa"}, valid(), "RS256", rsaPriv)),
+			code:   401, reason: "malformed", msg: "critical header extensions (crit)"},
+		{name: "empty crit", policy: authenticated,
+			header: bearer(sign(t, map[string]any{"alg": "ES256", "kid": keyES256.kid, "crit": []string{}}, valid(), "ES256", ecPriv)),
+			code:   401, reason: "malformed", msg: "(crit)"},
+		{name: "exp as a string of digits", policy: authenticated, header: bearer(token(t, keyRS256, valid().with("exp", strconv.FormatInt(now.Add(time.Hour).Unix(), 10)))),
+			code: 401, reason: "malformed", msg: "exp, nbf and iat must be numbers"},
+		{name: "exp as an RFC 3339 time", policy: authenticated, header: bearer(token(t, keyRS256, valid().with("exp", now.Add(time.Hour).Format(time.RFC3339)))),
+			code: 401, reason: "malformed", msg: "NumericDate"},
+		{name: "nbf as a string", policy: authenticated, header: bearer(token(t, keyRS256, valid().with("nbf", strconv.FormatInt(now.Unix(), 10)))),
+			code: 401, reason: "malformed", msg: "NumericDate"},
+		{name: "iat as a string", policy: authenticated, header: bearer(token(t, keyRS256, valid().with("iat", strconv.FormatInt(now.Unix(), 10)))),
+			code: 401, reason: "malformed", msg: "NumericDate"},
+		{name: "iat as a list", policy: authenticated, header: bearer(token(t, keyRS256, valid().with("iat", []int64{now.Unix()}))),
+			code: 401, reason: "malformed"},
+		{name: "fractional times", policy: authenticated,
+			header: bearer(token(t, keyRS256, valid().with("iat", float64(now.Unix())-0.5).with("nbf", float64(now.Unix())-0.25))), code: 200, id: &ada},
+		{name: "a claim named EXP is not exp", policy: authenticated, header: bearer(token(t, keyRS256, valid().with("EXP", "soon"))), code: 200, id: &ada},
 		{name: "scope of the wrong type", policy: authenticated, header: bearer(token(t, keyRS256, valid().with("scope", 42))),
 			code: 401, reason: "malformed", msg: "claims are malformed"},
 		{name: "wrong issuer", policy: authenticated, header: bearer(token(t, keyRS256, valid().with("iss", "https://evil.example/"))),
@@ -140,7 +160,7 @@ func TestMiddleware(t *testing.T) {
 		{name: "missing scope", policy: needsScope, header: bearer(token(t, keyRS256, valid())),
 			code: 403, reason: "insufficient_scope", msg: "the caller lacks the scope this method requires: orders.admin", id: &ada},
 		{name: "every scope", policy: needsScope, header: bearer(token(t, keyRS256, valid().with("scope", "orders.admin users.read orders.write"))),
-			code: 200, id: &edge.Identity{Subject: "ada", ClientID: "web", Scopes: []string{"orders.admin", "users.read", "orders.write"}, Kind: "jwt"}},
+			code: 200, id: &edge.Identity{Subject: "ada", ClientID: "web", Scopes: []string{"orders.admin", "users.read", "orders.write"}, Kind: "jwt", Issuer: testIssuer}},
 		{name: "scopes without credentials", policy: &policy.Policy{Method: "/x.Y/Z", Scopes: []string{"a"}}, code: 401, reason: "missing"},
 		{name: "public without credentials", policy: public, code: 200},
 		{name: "public with a valid token", policy: public, header: bearer(token(t, keyEdDSA, valid())), code: 200, id: &ada},
@@ -189,7 +209,7 @@ func TestMiddleware(t *testing.T) {
 }
 
 func sameIdentity(a, b edge.Identity) bool {
-	return a.Subject == b.Subject && a.ClientID == b.ClientID && a.Kind == b.Kind && slices.Equal(a.Scopes, b.Scopes)
+	return a.Subject == b.Subject && a.ClientID == b.ClientID && a.Kind == b.Kind && a.Issuer == b.Issuer && slices.Equal(a.Scopes, b.Scopes)
 }
 
 // tamper changes the subject in a token's payload, keeping its signature.

@@ -9,10 +9,13 @@
 //   - a bearer token, "Authorization: Bearer <JWT>", signed by a configured issuer with RS256,
 //     ES256, EdDSA or HS256. The keys come from a JWKS file or URL, refreshed periodically and
 //     on a token naming an unknown key ("kid"), at most once per interval. "iss", "aud", "exp"
-//     and "nbf" are checked with a small clock skew. Each key is bound to one algorithm (its
+//     and "nbf" are checked with a small clock skew; "exp", "nbf" and "iat" must be numbers
+//     (RFC 7519 NumericDate), and a token whose header names critical extensions ("crit") is
+//     refused, since the gateway supports none. Each key is bound to one algorithm (its
 //     "alg", else its key type), so "alg": "none" and algorithm confusion (an HS256 token
 //     "signed" with an RSA public key's bytes) never verify. Scopes come from "scope" (a
-//     space-separated string) or "scp" (a list); the subject from "sub"; the client id from
+//     space-separated string) or "scp" (a list); the subject from "sub", unique within the
+//     issuer "iss" (the identity carries both: see edge.Identity.Key); the client id from
 //     "client_id" or "azp".
 //   - an API key in a header (X-Api-Key by default), looked up by its SHA-256 among the
 //     configured keys in constant time. The key's client id is both subject and client id.
@@ -46,7 +49,9 @@
 // authenticated answers 401 without credentials, and 403 PERMISSION_DENIED with
 // error="insufficient_scope" when the caller lacks one of its scopes. Messages say what is wrong
 // ("the bearer token has expired") and never repeat the token or a library's error text.
-// Failures are counted in archway_authn_failures_total{reason}.
+// Failures are counted in archway_authn_failures_total{reason}. A client address that failed
+// more often than authn.failed_attempts allows gets 429 RESOURCE_EXHAUSTED with Retry-After for
+// any request carrying a credential, which is then not checked.
 //
 // # Forwarded identity
 //

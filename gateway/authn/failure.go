@@ -1,5 +1,7 @@
 package authn
 
+import "time"
+
 // The reasons a request fails authentication, as counted in archway_authn_failures_total.
 const (
 	ReasonMissing           = "missing"
@@ -13,6 +15,7 @@ const (
 	ReasonUnknownKey        = "unknown_key"
 	ReasonBadAPIKey         = "bad_api_key"
 	ReasonInsufficientScope = "insufficient_scope"
+	ReasonTooManyFailures   = "too_many_failures"
 )
 
 // failure is a rejected credential: the reason for the metric and the message for the client.
@@ -23,6 +26,19 @@ type failure struct {
 	// invalidRequest is true for a credential sent where it is not accepted: the answer is 400
 	// and the challenge says error="invalid_request".
 	invalidRequest bool
+	// retryAfter is set for a client that failed too often, and says when it may try again:
+	// the answer is 429.
+	retryAfter time.Duration
+}
+
+// tooManyFailures is the failure of a request whose client address failed to authenticate
+// too often; it may try again after wait.
+func tooManyFailures(wait time.Duration) *failure {
+	return &failure{
+		reason:     ReasonTooManyFailures,
+		msg:        "too many failed authentications from this address; retry later",
+		retryAfter: wait,
+	}
 }
 
 func misplaced(msg string) *failure {
@@ -41,6 +57,8 @@ var (
 	errNoExpiry        = tokenFailure(ReasonMalformed, "the bearer token has no expiry (exp)")
 	errNoSubject       = tokenFailure(ReasonMalformed, "the bearer token has no subject (sub)")
 	errBadClaims       = tokenFailure(ReasonMalformed, "the bearer token's claims are malformed")
+	errNotNumericDate  = tokenFailure(ReasonMalformed, "the bearer token's exp, nbf and iat must be numbers of seconds (NumericDate)")
+	errCritical        = tokenFailure(ReasonMalformed, "the bearer token names critical header extensions (crit), which are not supported")
 	errExpired         = tokenFailure(ReasonExpired, "the bearer token has expired")
 	errNotYetValid     = tokenFailure(ReasonNotYetValid, "the bearer token is not valid yet")
 	errUnsigned        = tokenFailure(ReasonBadAlgorithm, "the bearer token is not signed")

@@ -10,10 +10,11 @@ import (
 )
 
 // UnaryClientInterceptor signs the identity of the request that a call is made for (from
-// edge.StateFrom(ctx).Identity(); an anonymous identity when there is none) onto the call, as
-// the metadata x-archway-identity and x-archway-identity-sig. Any values of those keys already
-// in the outgoing metadata are replaced. Add it to every backend ClientConn, so that composite
-// sub-calls carry the identity too.
+// edge.StateFrom(ctx).Identity(); an anonymous identity when there is none), with the request's
+// id, onto each attempt of the call, as the metadata x-archway-identity and
+// x-archway-identity-sig (see forwarded.UnaryClientInterceptor). Any values of those keys already
+// in the outgoing metadata are dropped. Add it to every backend ClientConn, so that composite
+// sub-calls carry the identity too, each with an envelope of its own.
 func UnaryClientInterceptor(s *forwarded.Signer) grpc.UnaryClientInterceptor {
 	return forwarded.UnaryClientInterceptor(s, requestIdentity)
 }
@@ -24,15 +25,19 @@ func StreamClientInterceptor(s *forwarded.Signer) grpc.StreamClientInterceptor {
 }
 
 // requestIdentity is the forwarded.Source of the gateway: the identity authentication recorded
-// in the request's state.
+// in the request's state, anonymous when it recorded none, with the request's id.
 func requestIdentity(ctx context.Context) (forwarded.Identity, bool) {
 	st := edge.StateFrom(ctx)
 	if st == nil {
 		return forwarded.Identity{}, false
 	}
-	id, ok := st.Identity()
-	if !ok {
-		return forwarded.Identity{}, false
-	}
-	return forwarded.Identity{Subject: id.Subject, ClientID: id.ClientID, Scopes: id.Scopes, Kind: id.Kind}, true
+	id, _ := st.Identity()
+	return forwarded.Identity{
+		Subject:   id.Subject,
+		ClientID:  id.ClientID,
+		Scopes:    id.Scopes,
+		Kind:      id.Kind,
+		Issuer:    id.Issuer,
+		RequestID: st.RequestID(),
+	}, true
 }

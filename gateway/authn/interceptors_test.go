@@ -32,7 +32,7 @@ func (echoIdentity) GetUser(ctx context.Context, _ *usersv1.GetUserRequest) (*us
 	if !ok {
 		return nil, status.Error(codes.Internal, "no identity")
 	}
-	return &usersv1.User{DisplayName: id.Subject, Email: id.Kind, Tags: append([]string{id.ClientID}, id.Scopes...)}, nil
+	return &usersv1.User{Name: id.Issuer + " " + id.RequestID, DisplayName: id.Subject, Email: id.Kind, Tags: append([]string{id.ClientID}, id.Scopes...)}, nil
 }
 
 // backend runs a users backend that requires the envelope of s and returns a client whose
@@ -72,7 +72,7 @@ func TestClientInterceptorsForwardTheIdentity(t *testing.T) {
 	client := backend(t, s)
 	// requestContext is the context of an HTTP request that went through the chain.
 	requestContext := func(id *edge.Identity) context.Context {
-		r, st := edge.WithState(httptest.NewRequest(http.MethodGet, "/", nil), "req")
+		r, st := edge.WithState(httptest.NewRequest(http.MethodGet, "/", nil), "req-1")
 		if id != nil {
 			st.SetIdentity(*id)
 		}
@@ -84,13 +84,16 @@ func TestClientInterceptorsForwardTheIdentity(t *testing.T) {
 		wantSub   string
 		wantKind  string
 		wantExtra string // client id and scopes, joined by spaces
+		wantCall  string // issuer and request id, joined by a space
 	}{
-		{"authenticated", requestContext(&edge.Identity{Subject: "ada", ClientID: "web", Scopes: []string{"users.read"}, Kind: "jwt"}), "ada", "jwt", "web users.read"},
-		{"anonymous request", requestContext(nil), "", "", ""},
-		{"outside a request", context.Background(), "", "", ""},
+		{"authenticated", requestContext(&edge.Identity{Subject: "ada", ClientID: "web", Scopes: []string{"users.read"}, Kind: "jwt", Issuer: "https://a.example/"}),
+			"ada", "jwt", "web users.read", "https://a.example/ req-1"},
+		{"same subject, other issuer", requestContext(&edge.Identity{Subject: "ada", Kind: "jwt", Issuer: "https://b.example/"}), "ada", "jwt", "", "https://b.example/ req-1"},
+		{"anonymous request", requestContext(nil), "", "", "", " req-1"},
+		{"outside a request", context.Background(), "", "", "", " "},
 		{"client-sent identity is replaced", metadata.NewOutgoingContext(
 			requestContext(&edge.Identity{Subject: "demo", ClientID: "demo", Kind: "api_key"}),
-			metadata.Pairs(forwarded.MetadataKey, "v1.forged", forwarded.SignatureKey, "forged")), "demo", "api_key", "demo"},
+			metadata.Pairs(forwarded.MetadataKey, "v1.forged", forwarded.SignatureKey, "forged")), "demo", "api_key", "demo", " req-1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -100,6 +103,9 @@ func TestClientInterceptorsForwardTheIdentity(t *testing.T) {
 			}
 			if u.GetDisplayName() != tc.wantSub || u.GetEmail() != tc.wantKind || strings.TrimSpace(strings.Join(u.GetTags(), " ")) != tc.wantExtra {
 				t.Errorf("backend saw %q %q %q, want %q %q %q", u.GetDisplayName(), u.GetEmail(), u.GetTags(), tc.wantSub, tc.wantKind, tc.wantExtra)
+			}
+			if u.GetName() != tc.wantCall {
+				t.Errorf("backend saw issuer and request id %q, want %q", u.GetName(), tc.wantCall)
 			}
 		})
 	}

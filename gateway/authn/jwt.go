@@ -2,6 +2,7 @@ package authn
 
 import (
 	"context"
+	"encoding/json"
 	"slices"
 	"strings"
 
@@ -34,6 +35,11 @@ func (a *Authenticator) verifyToken(ctx context.Context, token string) (edge.Ide
 	if !ok || alg.String() == jwa.NoSignature().String() || alg.String() == "" {
 		return edge.Identity{}, errUnsigned
 	}
+	// The gateway understands no JWS extension, so a token that names any as critical must be
+	// refused (RFC 7515, section 4.1.11). jws.Verify checks "crit" only when asked to.
+	if hdr.Has(jws.CriticalKey) {
+		return edge.Identity{}, errCritical
+	}
 	unverified, err := jwt.ParseInsecure([]byte(token))
 	if err != nil {
 		return edge.Identity{}, errMalformedToken
@@ -64,6 +70,9 @@ func (a *Authenticator) verifyToken(ctx context.Context, token string) (edge.Ide
 		return edge.Identity{}, errSignature
 	}
 	// The signature covers exactly the bytes the claims were parsed from: they are trusted now.
+	if !numericDates(msg.Payload()) {
+		return edge.Identity{}, errNotNumericDate
+	}
 	if f := a.checkClaims(unverified, is); f != nil {
 		return edge.Identity{}, f
 	}
@@ -90,13 +99,38 @@ func (a *Authenticator) checkClaims(tok jwt.Token, is *issuer) *failure {
 	return nil
 }
 
+// numericDates reports whether the claims "exp", "nbf" and "iat" of a token's payload, where
+// present, are JSON numbers, as RFC 7519 (section 2, NumericDate) requires. The JWT library
+// also accepts strings, even RFC 3339 times, which an issuer's verifier elsewhere may read
+// otherwise or refuse.
+func numericDates(payload []byte) bool {
+	// A map, not a struct: encoding/json would match a struct's fields case-insensitively, and
+	// the library reads "EXP" as another claim than "exp".
+	var claims map[string]json.RawMessage
+	if json.Unmarshal(payload, &claims) != nil {
+		return false
+	}
+	for _, name := range []string{"exp", "nbf", "iat"} {
+		raw, ok := claims[name]
+		if !ok {
+			continue
+		}
+		// The payload is valid JSON, so a value that starts like a number is one.
+		if c := raw[0]; c != '-' && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
+
 // identityOf reads the caller from a verified token's claims.
 func identityOf(tok jwt.Token) (edge.Identity, *failure) {
 	sub, _ := tok.Subject()
 	if sub == "" {
 		return edge.Identity{}, errNoSubject
 	}
-	id := edge.Identity{Subject: sub, Kind: KindJWT}
+	iss, _ := tok.Issuer()
+	id := edge.Identity{Subject: sub, Kind: KindJWT, Issuer: iss}
 	for _, claim := range []string{"client_id", "azp"} {
 		var v any
 		if tok.Get(claim, &v) != nil {

@@ -91,7 +91,7 @@ func streamConfig(t testing.TB, protocol, query bool) config.Authn {
 func TestStreamCredentials(t *testing.T) {
 	t.Parallel()
 	tok := token(t, keyES256, valid())
-	ada := &edge.Identity{Subject: "ada", ClientID: "web", Scopes: []string{"users.read", "orders.write"}, Kind: "jwt"}
+	ada := &edge.Identity{Subject: "ada", ClientID: "web", Scopes: []string{"users.read", "orders.write"}, Kind: "jwt", Issuer: testIssuer}
 	demo := &edge.Identity{Subject: "demo", ClientID: "demo", Scopes: []string{"orders.write", "users.write"}, Kind: "api_key"}
 	q := func(kv ...string) url.Values {
 		v := url.Values{"name": {"orders/ord-1"}}

@@ -339,9 +339,7 @@ func key(r *http.Request, p *policy.Policy, rt *route, representation string) st
 		b.WriteString("\x00id\x00")
 		if s := edge.StateFrom(r.Context()); s != nil {
 			if id, ok := s.Identity(); ok {
-				b.WriteString(id.Kind)
-				b.WriteByte(0)
-				b.WriteString(id.Subject)
+				b.WriteString(id.Key())
 				b.WriteByte(0)
 				b.WriteString(id.ClientID)
 			}

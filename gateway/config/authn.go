@@ -38,6 +38,30 @@ type Authn struct {
 	// EventSource sends none, and WebSocket only Sec-WebSocket-Protocol. By default both ways
 	// are off.
 	StreamCredentials StreamCredentials `yaml:"stream_credentials"`
+
+	// FailedAttempts limits how often one client address (IPv6 by its /64) may fail
+	// authentication: beyond it, a request that carries a credential is answered 429 with
+	// Retry-After, without the credential being checked. By default 60 per minute, burst 30.
+	FailedAttempts FailedAttempts `yaml:"failed_attempts"`
+}
+
+// FailedAttempts is the allowance of failed authentications of one client address, kept in
+// the process (each replica counts on its own).
+type FailedAttempts struct {
+	// Requests is the number of failed attempts an address may make per Per, on average; 0
+	// turns the limit off. By default 60.
+	Requests int `yaml:"requests"`
+
+	// Per is the period Requests are counted over, at least 1s. By default 1m.
+	Per Duration `yaml:"per"`
+
+	// Burst is the number of failed attempts an address may make at once, after failing none
+	// for a while. By default 30.
+	Burst int `yaml:"burst"`
+
+	// MaxAddresses bounds the addresses counted at once; when it is reached, addresses whose
+	// count has run out are forgotten first. By default 100000.
+	MaxAddresses int `yaml:"max_addresses"`
 }
 
 // StreamCredentials says where, besides the Authorization and API key headers, the gateway
@@ -121,7 +145,11 @@ var JWTAlgorithms = []string{"RS256", "ES256", "EdDSA", "HS256"}
 var DefaultJWTAlgorithms = []string{"RS256", "ES256", "EdDSA"}
 
 func defaultAuthn() Authn {
-	return Authn{ClockSkew: Duration(30 * time.Second), APIKeyHeader: "X-Api-Key"}
+	return Authn{
+		ClockSkew:      Duration(30 * time.Second),
+		APIKeyHeader:   "X-Api-Key",
+		FailedAttempts: FailedAttempts{Requests: 60, Per: Duration(time.Minute), Burst: 30, MaxAddresses: 100000},
+	}
 }
 
 // checkAuthn checks the authn section, and that api.forward_headers does not let clients send
@@ -158,6 +186,19 @@ func (c *Config) checkAuthn(ch *checker) {
 			hashes[sum] = i
 		}
 		ch.scopes(p+".scopes", k.Scopes)
+	}
+	if f := a.FailedAttempts; f.Requests < 0 {
+		ch.failf("authn.failed_attempts.requests", "must not be negative, got %d", f.Requests)
+	} else if f.Requests > 0 {
+		if f.Per.D() < time.Second {
+			ch.failf("authn.failed_attempts.per", "must be at least 1s, got %s", f.Per)
+		}
+		if f.Burst <= 0 {
+			ch.failf("authn.failed_attempts.burst", "must be positive, got %d", f.Burst)
+		}
+		if f.MaxAddresses <= 0 {
+			ch.failf("authn.failed_attempts.max_addresses", "must be positive, got %d", f.MaxAddresses)
+		}
 	}
 	if n := len(a.IdentitySecret); n > 0 && n < MinIdentitySecretLen {
 		ch.failf("authn.identity_secret", "must be at least %d bytes long when set, got %d", MinIdentitySecretLen, n)

@@ -37,6 +37,7 @@ func TestValidateAuthn(t *testing.T) {
 		{"loopback http", func(a *config.Authn) { a.JWTIssuers[0].JWKSURL = "http://127.0.0.1:8081/jwks" }, ""},
 		{"every algorithm", func(a *config.Authn) { a.JWTIssuers[0].Algorithms = []string{"RS256", "ES256", "EdDSA", "HS256"} }, ""},
 		{"secret of 32 bytes", func(a *config.Authn) { a.IdentitySecret = strings.Repeat("s", 32) }, ""},
+		{"failed attempts off", func(a *config.Authn) { a.FailedAttempts = config.FailedAttempts{} }, ""},
 		{"upper-case hash", func(a *config.Authn) { a.APIKeys[0].SHA256 = strings.ToUpper(demoKeyHash) }, ""},
 		{"two keys of one client", func(a *config.Authn) {
 			a.APIKeys = append(a.APIKeys, config.APIKey{ClientID: "demo", SHA256: strings.Repeat("ab", 32)})
@@ -67,6 +68,10 @@ func TestValidateAuthn(t *testing.T) {
 		}, "authn.api_keys[1].sha256: duplicates authn.api_keys[0].sha256"},
 		{"scope with space", func(a *config.Authn) { a.APIKeys[0].Scopes = []string{"orders.write users.write"} }, `authn.api_keys[0].scopes[0]: "orders.write users.write" is not a scope`},
 		{"short secret", func(a *config.Authn) { a.IdentitySecret = "hunter2" }, "authn.identity_secret: must be at least 32 bytes long when set, got 7"},
+		{"negative failed attempts", func(a *config.Authn) { a.FailedAttempts.Requests = -1 }, "authn.failed_attempts.requests: must not be negative, got -1"},
+		{"failed attempts per ms", func(a *config.Authn) { a.FailedAttempts.Per = config.Duration(time.Millisecond) }, "authn.failed_attempts.per: must be at least 1s, got 1ms"},
+		{"failed attempts without burst", func(a *config.Authn) { a.FailedAttempts.Burst = 0 }, "authn.failed_attempts.burst: must be positive, got 0"},
+		{"failed attempts without addresses", func(a *config.Authn) { a.FailedAttempts.MaxAddresses = 0 }, "authn.failed_attempts.max_addresses: must be positive, got 0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -109,6 +109,9 @@ func logRequest(logger *slog.Logger, sampling Sampling, r *http.Request, rw *res
 	if s != nil {
 		if id, ok := s.Identity(); ok {
 			attrs = append(attrs, slog.String("subject", id.Subject))
+			if id.Issuer != "" { // a subject is unique only within its issuer
+				attrs = append(attrs, slog.String("issuer", id.Issuer))
+			}
 		}
 	}
 	attrs = append(attrs, slog.String("user_agent", r.UserAgent()))

@@ -47,7 +47,7 @@ func TestAccessLogFields(t *testing.T) {
 		s.SetRoute("/v1/{name=users/*}")
 		s.SetGRPCMethod("/storefront.users.v1.UserService/UpdateUser")
 		s.SetGRPCCode(codes.NotFound)
-		s.SetIdentity(edge.Identity{Subject: "user-42", ClientID: "shop", Kind: "jwt"})
+		s.SetIdentity(edge.Identity{Subject: "user-42", ClientID: "shop", Kind: "jwt", Issuer: "https://login.example/"})
 		_, _ = io.ReadAll(r.Body)
 		w.Header().Set("Set-Cookie", "sid=cookie-secret-7")
 		w.WriteHeader(http.StatusNotFound)
@@ -88,6 +88,7 @@ func TestAccessLogFields(t *testing.T) {
 		"client_ip":   "198.51.100.7",
 		"remote":      "10.0.0.1:5000",
 		"subject":     "user-42",
+		"issuer":      "https://login.example/",
 		"user_agent":  "curl/8.0",
 	} {
 		if rec[k] != v {

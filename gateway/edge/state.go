@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 
 	"google.golang.org/grpc/codes"
@@ -36,6 +37,18 @@ type Identity struct {
 	Scopes []string
 	// Kind is how the caller authenticated: "jwt" or "api_key".
 	Kind string
+	// Issuer is the token's "iss" claim; "" for an API key. A subject is unique only within
+	// its issuer (RFC 7519, section 4.1.2).
+	Issuer string
+}
+
+// Key names the caller for everything that keys by caller (rate-limit buckets, private cache
+// entries): its kind, issuer and subject, as "jwt:26:https://login.example.com/ada" (the
+// issuer's length in bytes first, so that no issuer and subject can pass for another pair) or
+// "api_key:0:demo". The same subject from two issuers, or as a token subject and as an API
+// key's client id, makes two callers.
+func (id Identity) Key() string {
+	return id.Kind + ":" + strconv.Itoa(len(id.Issuer)) + ":" + id.Issuer + id.Subject
 }
 
 type stateKey struct{}

@@ -7,8 +7,9 @@
 // refill timer, so a decision is one read and one write, and a Redis store can make it
 // atomically in a short Lua script.
 //
-// A client is the verified identity when authentication set one (its Subject, prefixed by its
-// Kind, so a token subject and an API key client id with the same name stay apart), else the client IP
+// A client is the verified identity when authentication set one (its edge.Identity.Key: kind,
+// issuer and subject, so that a subject of two issuers, or a token subject and an API key
+// client id with the same name, stay apart), else the client IP
 // address; IPv6 addresses are grouped by their /64 prefix, which one host typically owns whole.
 // Each client has one bucket per class.
 //

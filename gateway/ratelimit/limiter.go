@@ -210,15 +210,16 @@ func ceilSeconds(d time.Duration) int64 {
 	return int64((d + time.Second - 1) / time.Second)
 }
 
-// clientKey names the client of the request: its verified identity ("id:jwt:alice"), else its
-// IP address ("ip:192.0.2.1"); the prefixes keep the two apart whatever a subject is.
+// clientKey names the client of the request: its verified identity ("id:" and its
+// edge.Identity.Key, which holds the issuer), else its IP address ("ip:192.0.2.1"); the prefixes
+// keep the two apart whatever a subject is.
 func clientKey(ctx context.Context) string {
 	s := edge.StateFrom(ctx)
 	if s == nil {
 		return "ip:unknown"
 	}
 	if id, ok := s.Identity(); ok && id.Subject != "" {
-		return "id:" + id.Kind + ":" + id.Subject
+		return "id:" + id.Key()
 	}
 	return ipKey(s.ClientIP())
 }

@@ -9,16 +9,31 @@
 //	x-archway-identity-sig: <base64url of HMAC-SHA256(secret, "archway-identity\n" + method + "\n" + envelope)>
 //
 // The JSON object holds the subject ("sub"), the client id ("cid"), the scopes ("scp"), how the
-// caller authenticated ("knd": "jwt" or "api_key") and when the envelope was made ("iat", Unix
-// seconds). Anonymous callers get an envelope too, with an empty subject, so that a backend can
-// refuse every call that did not come through the gateway. The signature covers the gRPC method
-// (such as "/storefront.users.v1.UserService/GetUser"), so an envelope captured on the way to
-// one method cannot be replayed against another, and it expires after a short maximum age
-// (5 minutes by default) so that it cannot be replayed for long either.
+// caller authenticated ("knd": "jwt" or "api_key"), the issuer of the caller's token ("iss"; a
+// subject is unique only within its issuer), the id of the request the call is made for
+// ("rid"), a nonce ("jti") and when the envelope was made ("iat", Unix seconds). Anonymous
+// callers get an envelope too, with an empty subject, so that a backend can refuse every call
+// that did not come through the gateway.
+//
+// An envelope is good for one call, and for seconds:
+//   - the signature covers the gRPC method (such as "/storefront.users.v1.UserService/GetUser"),
+//     so an envelope captured on the way to one method cannot be used for another;
+//   - the call's x-request-id metadata must be the request id the envelope was signed for;
+//   - it expires after a short maximum age plus the allowed clock skew (5 and 2 seconds by
+//     default, see [WithMaxAge] and [WithClockSkew]);
+//   - [Signer.Verify] remembers the nonce of every envelope it accepts until the envelope
+//     expires, and refuses the same nonce again: a captured envelope cannot be replayed, even
+//     to the same method within its lifetime. The replay cache is bounded
+//     ([WithReplayCacheSize]); when it is full of unexpired nonces, Verify refuses, it does not
+//     forget.
+//
+// Each backend process verifies with its own replay cache, so an envelope is accepted at most
+// once by each replica of a backend: the signature binds it to the method, not to one replica.
 //
 // Both sides share one secret of at least [MinSecretLen] bytes. The gateway signs with
 // [Signer.Sign], or with the client interceptors [UnaryClientInterceptor] and
-// [StreamClientInterceptor], which always overwrite (never append to) the two metadata entries. A
+// [StreamClientInterceptor], which sign every attempt of a call (a retry too) with an envelope
+// of its own, as per-RPC credentials, and drop any envelope already in the call's metadata. A
 // backend verifies with [Signer.AuthFunc], the auth function of go-grpc-middleware's auth
 // interceptors, and reads the caller with [IdentityFrom]:
 //

@@ -7,7 +7,7 @@ import (
 )
 
 // The gateway signs the caller onto a call; the backend verifies the envelope against the method
-// it serves. Interceptors do both in practice: UnaryClientInterceptor and Signer.AuthFunc.
+// it serves, once. Interceptors do both in practice: UnaryClientInterceptor and Signer.AuthFunc.
 func ExampleSigner() {
 	secret := "a secret of at least 32 bytes, shared by gateway and backends"
 	gateway, _ := forwarded.NewSigner(secret)
@@ -21,7 +21,12 @@ func ExampleSigner() {
 
 	_, err = backend.Verify("/storefront.users.v1.UserService/DeleteUser", env, sig)
 	fmt.Println(err)
+
+	// An envelope is good for one call: the same one again is a replay.
+	_, err = backend.Verify(method, env, sig)
+	fmt.Println(err)
 	// Output:
 	// ada [users.read] jwt <nil>
 	// forwarded identity: bad signature
+	// forwarded identity: replayed
 }

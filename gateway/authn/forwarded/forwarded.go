@@ -3,6 +3,7 @@ package forwarded
 import (
 	"bytes"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -46,6 +48,11 @@ var (
 	ErrMalformed = errors.New("forwarded identity: malformed")
 	// ErrExpired: the envelope is older than the maximum age, or too far in the future.
 	ErrExpired = errors.New("forwarded identity: expired")
+	// ErrReplayed: an envelope with the same nonce was accepted before.
+	ErrReplayed = errors.New("forwarded identity: replayed")
+	// ErrReplayCacheFull: the envelope may be good, but the nonces of as many envelopes as the
+	// replay cache holds are still within their lifetime, so it cannot be checked for a replay.
+	ErrReplayCacheFull = errors.New("forwarded identity: replay cache full")
 )
 
 // Identity is the caller of a call that came through the gateway.
@@ -59,6 +66,13 @@ type Identity struct {
 	// Kind is how the caller authenticated at the gateway: "jwt", "api_key", or "" when it
 	// did not.
 	Kind string
+	// Issuer is the "iss" claim of the caller's token; "" for API keys and anonymous callers.
+	// A subject is unique only within its issuer: key callers by both.
+	Issuer string
+	// RequestID is the id of the request the call is made for (the gateway's X-Request-Id),
+	// or "". The envelope is bound to it: [Signer.AuthFunc] refuses a call whose
+	// [RequestIDKey] metadata differs, and the client interceptors send it as that metadata.
+	RequestID string
 	// IssuedAt is when the envelope was made. [Signer.Verify] sets it; [Signer.Sign] ignores
 	// it and uses the signer's clock.
 	IssuedAt time.Time
@@ -69,17 +83,26 @@ func (id Identity) Anonymous() bool { return id.Subject == "" }
 
 // claims is the JSON form of an Identity.
 type claims struct {
-	Subject  string   `json:"sub"`
-	ClientID string   `json:"cid,omitempty"`
-	Scopes   []string `json:"scp,omitempty"`
-	Kind     string   `json:"knd,omitempty"`
-	IssuedAt int64    `json:"iat"`
+	Subject   string   `json:"sub"`
+	ClientID  string   `json:"cid,omitempty"`
+	Scopes    []string `json:"scp,omitempty"`
+	Kind      string   `json:"knd,omitempty"`
+	Issuer    string   `json:"iss,omitempty"`
+	RequestID string   `json:"rid,omitempty"`
+	Nonce     string   `json:"jti"`
+	IssuedAt  int64    `json:"iat"`
 }
 
 // Signer signs and verifies envelopes with one secret. It is safe for concurrent use.
 type Signer struct {
 	secret []byte
 	o      options
+	// nonces make each envelope's nonce: noncePrefix, random for each Signer, then the count
+	// of envelopes signed so far. Unique without a read of the system's random source per call.
+	noncePrefix string
+	nonces      atomic.Uint64
+	// seen holds the nonces of the envelopes Verify accepted, until they expire.
+	seen *replayCache
 	// macs pools keyed HMAC states (*macState): keying one costs two hash blocks and some
 	// allocations that every call would otherwise repeat.
 	macs sync.Pool
@@ -100,15 +123,30 @@ func NewSigner(secret string, opts ...Option) (*Signer, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	return &Signer{secret: []byte(secret), o: o}, nil
+	var prefix [nonceRandomBytes]byte
+	_, _ = rand.Read(prefix[:]) // never fails: see crypto/rand.Read
+	return &Signer{
+		secret:      []byte(secret),
+		o:           o,
+		noncePrefix: base64.RawURLEncoding.EncodeToString(prefix[:]),
+		seen:        newReplayCache(o.replayCacheSize),
+	}, nil
 }
 
-// Sign returns the envelope for id on a call to method (the gRPC full method name, as in
+// nonceRandomBytes is the length of a Signer's random nonce prefix: with 96 bits, the signers of
+// every gateway replica and restart have distinct prefixes.
+const nonceRandomBytes = 12
+
+// maxNonceLen bounds the nonce Verify accepts.
+const maxNonceLen = 64
+
+// Sign returns the envelope for id on one call to method (the gRPC full method name, as in
 // "/storefront.users.v1.UserService/GetUser") and its signature: the values of [MetadataKey]
-// and [SignatureKey].
+// and [SignatureKey]. Each envelope has a nonce of its own, so it is good for one call: sign
+// again for every call, and every attempt of a retried call (the client interceptors do).
 func (s *Signer) Sign(method string, id Identity) (envelope, signature string) {
-	var raw [256]byte
-	body := appendClaims(raw[:0], id, s.o.now().Unix())
+	var raw [320]byte
+	body := appendClaims(raw[:0], id, s.noncePrefix, s.nonces.Add(1), s.o.now().Unix())
 	env := make([]byte, len(version)+base64.RawURLEncoding.EncodedLen(len(body)))
 	copy(env, version)
 	base64.RawURLEncoding.Encode(env[len(version):], body)
@@ -118,9 +156,10 @@ func (s *Signer) Sign(method string, id Identity) (envelope, signature string) {
 }
 
 // appendClaims appends the JSON of id's claims, issued at iat, to b: the object that decode
-// reads with encoding/json. Written by hand, because encoding/json's reflection was most of the
-// cost of signing, which every backend call pays.
-func appendClaims(b []byte, id Identity, iat int64) []byte {
+// reads with encoding/json. The nonce is noncePrefix then count in base 36. Written by hand,
+// because encoding/json's reflection was most of the cost of signing, which every backend call
+// pays.
+func appendClaims(b []byte, id Identity, noncePrefix string, count uint64, iat int64) []byte {
 	b = append(b, `{"sub":`...)
 	b = appendString(b, id.Subject)
 	if id.ClientID != "" {
@@ -141,7 +180,18 @@ func appendClaims(b []byte, id Identity, iat int64) []byte {
 		b = append(b, `,"knd":`...)
 		b = appendString(b, id.Kind)
 	}
-	b = append(b, `,"iat":`...)
+	if id.Issuer != "" {
+		b = append(b, `,"iss":`...)
+		b = appendString(b, id.Issuer)
+	}
+	if id.RequestID != "" {
+		b = append(b, `,"rid":`...)
+		b = appendString(b, id.RequestID)
+	}
+	b = append(b, `,"jti":"`...)
+	b = append(b, noncePrefix...) // base64url, then base-36 digits: nothing to escape
+	b = strconv.AppendUint(b, count, 36)
+	b = append(b, `","iat":`...)
 	b = strconv.AppendInt(b, iat, 10)
 	return append(b, '}')
 }
@@ -171,9 +221,11 @@ func appendString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-// Verify checks that signature signs envelope for a call to method and that the envelope is
-// fresh, and returns the identity it carries. The error wraps [ErrMissing], [ErrBadSignature],
-// [ErrMalformed] or [ErrExpired].
+// Verify checks that signature signs envelope for a call to method, that the envelope is fresh
+// and that no envelope with its nonce was accepted before, and returns the identity it carries.
+// An envelope is accepted once: Verify remembers its nonce until the envelope expires. The error
+// wraps [ErrMissing], [ErrBadSignature], [ErrMalformed], [ErrExpired], [ErrReplayed] or
+// [ErrReplayCacheFull].
 func (s *Signer) Verify(method, envelope, signature string) (Identity, error) {
 	if envelope == "" || signature == "" {
 		return Identity{}, ErrMissing
@@ -186,16 +238,20 @@ func (s *Signer) Verify(method, envelope, signature string) (Identity, error) {
 	if err != nil || !hmac.Equal(got, want[:]) {
 		return Identity{}, ErrBadSignature
 	}
-	id, err := decode(envelope)
+	id, nonce, err := decode(envelope)
 	if err != nil {
 		return Identity{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
 	now := s.o.now()
+	expires := id.IssuedAt.Add(s.o.maxAge + s.o.skew)
 	switch {
-	case now.Sub(id.IssuedAt) > s.o.maxAge:
-		return Identity{}, fmt.Errorf("%w: made at %s, older than %s", ErrExpired, id.IssuedAt.UTC().Format(time.RFC3339), s.o.maxAge)
+	case now.After(expires):
+		return Identity{}, fmt.Errorf("%w: made at %s, older than %s and the clock skew %s", ErrExpired, id.IssuedAt.UTC().Format(time.RFC3339), s.o.maxAge, s.o.skew)
 	case id.IssuedAt.Sub(now) > s.o.skew:
 		return Identity{}, fmt.Errorf("%w: made at %s, in the future", ErrExpired, id.IssuedAt.UTC().Format(time.RFC3339))
+	}
+	if err := s.seen.add(nonce, expires.UnixNano(), now.UnixNano()); err != nil {
+		return Identity{}, err
 	}
 	return id, nil
 }
@@ -222,41 +278,47 @@ func (s *Signer) mac(method, envelope string) [sha256.Size]byte {
 // maxPooledScratch bounds the scratch buffer a pooled HMAC state keeps.
 const maxPooledScratch = 4 << 10
 
-// decode parses an envelope whose signature has been checked.
-func decode(envelope string) (Identity, error) {
+// decode parses an envelope whose signature has been checked, and returns its identity and
+// nonce.
+func decode(envelope string) (Identity, string, error) {
 	rest, ok := strings.CutPrefix(envelope, version)
 	if !ok {
-		return Identity{}, errors.New("unknown version")
+		return Identity{}, "", errors.New("unknown version")
 	}
 	body, err := base64.RawURLEncoding.DecodeString(rest)
 	if err != nil {
-		return Identity{}, errors.New("not base64url")
+		return Identity{}, "", errors.New("not base64url")
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	var c claims
 	if err := dec.Decode(&c); err != nil {
-		return Identity{}, errors.New("not a JSON identity")
+		return Identity{}, "", errors.New("not a JSON identity")
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return Identity{}, errors.New("data after the JSON identity")
+		return Identity{}, "", errors.New("data after the JSON identity")
 	}
 	if c.IssuedAt <= 0 {
-		return Identity{}, errors.New("no issue time")
+		return Identity{}, "", errors.New("no issue time")
+	}
+	if c.Nonce == "" || len(c.Nonce) > maxNonceLen {
+		return Identity{}, "", errors.New("no nonce, or one too long")
 	}
 	for _, sc := range c.Scopes {
 		if sc == "" || len(sc) > maxScopeLen || strings.ContainsAny(sc, " \t\r\n") {
-			return Identity{}, errors.New("invalid scope")
+			return Identity{}, "", errors.New("invalid scope")
 		}
 	}
 	if len(c.Scopes) == 0 {
 		c.Scopes = nil
 	}
 	return Identity{
-		Subject:  c.Subject,
-		ClientID: c.ClientID,
-		Scopes:   c.Scopes,
-		Kind:     c.Kind,
-		IssuedAt: time.Unix(c.IssuedAt, 0),
-	}, nil
+		Subject:   c.Subject,
+		ClientID:  c.ClientID,
+		Scopes:    c.Scopes,
+		Kind:      c.Kind,
+		Issuer:    c.Issuer,
+		RequestID: c.RequestID,
+		IssuedAt:  time.Unix(c.IssuedAt, 0),
+	}, c.Nonce, nil
 }

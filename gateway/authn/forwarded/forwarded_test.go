@@ -51,6 +51,7 @@ func TestSignVerify(t *testing.T) {
 	}{
 		{"anonymous", forwarded.Identity{}},
 		{"jwt", forwarded.Identity{Subject: "ada", ClientID: "web", Scopes: []string{"users.read", "orders.write"}, Kind: "jwt"}},
+		{"issuer and request id", forwarded.Identity{Subject: "ada", Kind: "jwt", Issuer: "https://login.example/\"x\"", RequestID: "req-1"}},
 		{"api key", forwarded.Identity{Subject: "demo", ClientID: "demo", Scopes: []string{"orders.write"}, Kind: "api_key"}},
 		{"unicode subject", forwarded.Identity{Subject: "usér\n\"quoted\"", Kind: "jwt"}},
 		{"escapes", forwarded.Identity{Subject: "back\\slash\ttab\x00nul\x1f</script>&", ClientID: "c\u2028", Scopes: []string{"a\"b", "users.read"}, Kind: "jwt"}},
@@ -111,7 +112,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"signature too long", s, method, env, sig + "A", forwarded.ErrBadSignature},
 		{"other method", s, "/storefront.users.v1.UserService/DeleteUser", env, sig, forwarded.ErrBadSignature},
 		{"other secret", signer(t, strings.Repeat("x", 32), epoch), method, env, sig, forwarded.ErrBadSignature},
-		{"expired", signer(t, secret, epoch.Add(forwarded.DefaultMaxAge+time.Second)), method, env, sig, forwarded.ErrExpired},
+		{"expired", signer(t, secret, epoch.Add(forwarded.DefaultMaxAge+forwarded.DefaultClockSkew+time.Second)), method, env, sig, forwarded.ErrExpired},
 		{"from the future", signer(t, secret, epoch.Add(-forwarded.DefaultClockSkew-time.Second)), method, env, sig, forwarded.ErrExpired},
 		{"huge envelope", s, method, "v1." + strings.Repeat("A", 9000), sig, forwarded.ErrBadSignature},
 	} {
@@ -129,19 +130,20 @@ func TestVerifyAcceptsWithinLimits(t *testing.T) {
 	t.Parallel()
 	env, sig := signer(t, secret, epoch).Sign(method, forwarded.Identity{Subject: "ada"})
 	for _, at := range []time.Time{
-		epoch.Add(forwarded.DefaultMaxAge),
+		epoch.Add(forwarded.DefaultMaxAge + forwarded.DefaultClockSkew),
 		epoch.Add(-forwarded.DefaultClockSkew),
 	} {
 		if _, err := signer(t, secret, at).Verify(method, env, sig); err != nil {
 			t.Errorf("Verify at %v: %v", at.Sub(epoch), err)
 		}
 	}
-	short, err := forwarded.NewSigner(secret, forwarded.WithMaxAge(time.Second), forwarded.WithClock(func() time.Time { return epoch.Add(2 * time.Second) }))
+	short, err := forwarded.NewSigner(secret, forwarded.WithMaxAge(time.Second), forwarded.WithClockSkew(time.Second),
+		forwarded.WithClock(func() time.Time { return epoch.Add(3 * time.Second) }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := short.Verify(method, env, sig); !errors.Is(err, forwarded.ErrExpired) {
-		t.Errorf("WithMaxAge(1s) after 2s: %v, want ErrExpired", err)
+		t.Errorf("WithMaxAge(1s) and WithClockSkew(1s) after 3s: %v, want ErrExpired", err)
 	}
 }
 
@@ -169,14 +171,17 @@ func TestVerifyRejectsMalformedSignedEnvelopes(t *testing.T) {
 		return strings.ReplaceAll(body, "IAT", strconv.FormatInt(epoch.Unix(), 10))
 	}
 	for _, tc := range []struct{ name, env string }{
-		{"other version", "v2." + base64.RawURLEncoding.EncodeToString([]byte(stamp(`{"sub":"a","iat":IAT}`)))},
+		{"other version", "v2." + base64.RawURLEncoding.EncodeToString([]byte(stamp(`{"sub":"a","jti":"n","iat":IAT}`)))},
 		{"not base64", "v1.***"},
 		{"not JSON", b64("nope")},
-		{"unknown field", b64(stamp(`{"sub":"a","iat":IAT,"admin":true}`))},
-		{"trailing data", b64(stamp(`{"sub":"a","iat":IAT}{}`))},
-		{"no issue time", b64(`{"sub":"a"}`)},
-		{"empty scope", b64(stamp(`{"sub":"a","scp":[""],"iat":IAT}`))},
-		{"scope with a space", b64(stamp(`{"sub":"a","scp":["a b"],"iat":IAT}`))},
+		{"unknown field", b64(stamp(`{"sub":"a","jti":"n","iat":IAT,"admin":true}`))},
+		{"trailing data", b64(stamp(`{"sub":"a","jti":"n","iat":IAT}{}`))},
+		{"no issue time", b64(`{"sub":"a","jti":"n"}`)},
+		{"no nonce", b64(stamp(`{"sub":"a","iat":IAT}`))},
+		{"empty nonce", b64(stamp(`{"sub":"a","jti":"","iat":IAT}`))},
+		{"nonce too long", b64(stamp(`{"sub":"a","jti":"` + strings.Repeat("n", 65) + `","iat":IAT}`))},
+		{"empty scope", b64(stamp(`{"sub":"a","scp":[""],"jti":"n","iat":IAT}`))},
+		{"scope with a space", b64(stamp(`{"sub":"a","scp":["a b"],"jti":"n","iat":IAT}`))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -185,7 +190,7 @@ func TestVerifyRejectsMalformedSignedEnvelopes(t *testing.T) {
 			}
 		})
 	}
-	ok := b64(stamp(`{"sub":"a","iat":IAT}`))
+	ok := b64(stamp(`{"sub":"a","iss":"https://i.example/","rid":"r-1","jti":"n","iat":IAT}`))
 	if _, err := s.Verify(method, ok, signRaw(secret, method, ok)); err != nil {
 		t.Errorf("control envelope %q: %v", ok, err)
 	}
@@ -194,13 +199,15 @@ func TestVerifyRejectsMalformedSignedEnvelopes(t *testing.T) {
 // FuzzVerify feeds the decoder arbitrary envelopes, signed and unsigned: it must never panic,
 // and whatever it accepts must survive a round trip through Sign.
 func FuzzVerify(f *testing.F) {
-	s := signer(f, secret, epoch)
-	env, _ := s.Sign(method, forwarded.Identity{Subject: "ada", Scopes: []string{"a", "b"}, Kind: "jwt"})
-	for _, seed := range []string{env, "", "v1.", "v1.e30", "v1.eyJzdWIiOiJhIiwiaWF0IjoxODkzNTUzNDQ1fQ", "v2.x", strings.Repeat("v1.", 100)} {
+	env, _ := signer(f, secret, epoch).Sign(method, forwarded.Identity{Subject: "ada", Scopes: []string{"a", "b"}, Kind: "jwt", Issuer: "https://i.example/", RequestID: "r"})
+	for _, seed := range []string{env, "", "v1.", "v1.e30", "v1.eyJzdWIiOiJhIiwiaWF0IjoxODkzNTUzNDQ1fQ",
+		"v1.eyJzdWIiOiJhIiwianRpIjoibiIsImlhdCI6MTg5MzU1MzQ0NX0", "v2.x", strings.Repeat("v1.", 100)} {
 		f.Add(seed, true)
 		f.Add(seed, false)
 	}
 	f.Fuzz(func(t *testing.T, envelope string, signed bool) {
+		// A Signer per input: one that remembered every nonce accepted would fill up.
+		s := signer(t, secret, epoch)
 		sig := "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 		if signed {
 			sig = signRaw(secret, method, envelope)

@@ -1,0 +1,239 @@
+package forwarded_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/archway-gateway/archway/gateway/authn/forwarded"
+	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+)
+
+// clock is a settable clock for a Signer.
+type clock struct {
+	mu sync.Mutex
+	at time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.at
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.at = c.at.Add(d)
+	c.mu.Unlock()
+}
+
+// clocked returns a Signer for secret on a clock that starts at epoch.
+func clocked(t *testing.T, opts ...forwarded.Option) (*forwarded.Signer, *clock) {
+	t.Helper()
+	c := &clock{at: epoch}
+	s, err := forwarded.NewSigner(secret, append([]forwarded.Option{forwarded.WithClock(c.now)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, c
+}
+
+func TestEachEnvelopeIsGoodForOneCall(t *testing.T) {
+	t.Parallel()
+	s, c := clocked(t)
+	ada := forwarded.Identity{Subject: "ada", Kind: "jwt", Issuer: "https://login.example/", RequestID: "req-1"}
+	env, sig := s.Sign(method, ada)
+	if env2, _ := s.Sign(method, ada); env2 == env {
+		t.Fatalf("two envelopes of the same identity and method are equal: %q", env)
+	}
+	got, err := s.Verify(method, env, sig)
+	if err != nil {
+		t.Fatalf("first Verify: %v", err)
+	}
+	if got.Issuer != ada.Issuer || got.RequestID != ada.RequestID {
+		t.Errorf("Verify = %+v, want issuer %q and request id %q", got, ada.Issuer, ada.RequestID)
+	}
+	if _, err := s.Verify(method, env, sig); !errors.Is(err, forwarded.ErrReplayed) {
+		t.Errorf("replay with the same method: %v, want ErrReplayed", err)
+	}
+	if _, err := s.Verify("/storefront.users.v1.UserService/DeleteUser", env, sig); !errors.Is(err, forwarded.ErrBadSignature) {
+		t.Errorf("replay with another method: %v, want ErrBadSignature", err)
+	}
+
+	// An envelope never used is refused once its lifetime, seconds by default, is over.
+	env, sig = s.Sign(method, ada)
+	c.advance(10 * time.Second)
+	if _, err := s.Verify(method, env, sig); !errors.Is(err, forwarded.ErrExpired) {
+		t.Errorf("after its lifetime: %v, want ErrExpired", err)
+	}
+}
+
+func TestReplayCacheIsBounded(t *testing.T) {
+	t.Parallel()
+	const size = 100
+	s, c := clocked(t, forwarded.WithReplayCacheSize(size))
+	lifetime := forwarded.DefaultMaxAge + forwarded.DefaultClockSkew
+	verify := func() error {
+		env, sig := s.Sign(method, forwarded.Identity{Subject: "ada"})
+		_, err := s.Verify(method, env, sig)
+		return err
+	}
+	for i := range size {
+		if err := verify(); err != nil {
+			t.Fatalf("envelope %d: %v", i, err)
+		}
+	}
+	// Full of nonces still within their lifetime: refused, since a replay could not be told.
+	if err := verify(); !errors.Is(err, forwarded.ErrReplayCacheFull) {
+		t.Fatalf("envelope %d: %v, want ErrReplayCacheFull", size, err)
+	}
+	if n := s.ReplayCacheLen(); n != size {
+		t.Errorf("the cache holds %d nonces, want %d", n, size)
+	}
+	// Once they expired, new envelopes are accepted again: expired nonces are dropped.
+	c.advance(lifetime + time.Second)
+	if err := verify(); err != nil {
+		t.Fatalf("after the lifetime: %v", err)
+	}
+
+	// At a steady rate below the cap, the cache holds about a lifetime's worth of nonces,
+	// however long the calls go on.
+	const perSecond = 5
+	for range 1000 {
+		for range perSecond {
+			if err := verify(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.advance(time.Second)
+	}
+	if n, most := s.ReplayCacheLen(), perSecond*int(2*lifetime/time.Second+2); n > most {
+		t.Errorf("after 5,000 calls the cache holds %d nonces, want at most %d", n, most)
+	}
+}
+
+// flaky answers GetUser UNAVAILABLE the first time, after the identity was verified, and with
+// the request id the identity carries after that.
+type flaky struct {
+	usersv1.UnimplementedUserServiceServer
+	mu    sync.Mutex
+	calls int
+}
+
+func (f *flaky) GetUser(ctx context.Context, _ *usersv1.GetUserRequest) (*usersv1.User, error) {
+	f.mu.Lock()
+	f.calls++
+	first := f.calls == 1
+	f.mu.Unlock()
+	if first {
+		return nil, status.Error(codes.Unavailable, "try again")
+	}
+	id, _ := forwarded.IdentityFrom(ctx)
+	return &usersv1.User{DisplayName: id.Subject, Email: id.RequestID}, nil
+}
+
+// retryConfig retries GetUser on UNAVAILABLE, as the gateway retries idempotent methods.
+const retryConfig = `{"methodConfig": [{"name": [{"service": "storefront.users.v1.UserService", "method": "GetUser"}],
+  "retryPolicy": {"maxAttempts": 3, "initialBackoff": "0.01s", "maxBackoff": "0.01s", "backoffMultiplier": 1,
+  "retryableStatusCodes": ["UNAVAILABLE"]}}]}`
+
+func TestRetriesAndCapturedEnvelopes(t *testing.T) {
+	t.Parallel()
+	live, err := forwarded.NewSigner(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// captured records the metadata of every call the server gets, before it is verified.
+	var (
+		mu       sync.Mutex
+		captured []metadata.MD
+	)
+	capture := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		md, _ := metadata.FromIncomingContext(ctx)
+		mu.Lock()
+		captured = append(captured, md)
+		mu.Unlock()
+		return handler(ctx, req)
+	}
+	lis := bufconn.Listen(1 << 20)
+	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(capture, auth.UnaryServerInterceptor(live.AuthFunc())))
+	usersv1.RegisterUserServiceServer(srv, &flaky{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = srv.Serve(lis)
+	}()
+	dial := func(opts ...grpc.DialOption) usersv1.UserServiceClient {
+		conn, err := grpc.NewClient("passthrough:///bufconn", append([]grpc.DialOption{
+			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
+			grpc.WithTransportCredentials(insecure.NewCredentials()),
+		}, opts...)...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		return usersv1.NewUserServiceClient(conn)
+	}
+	t.Cleanup(func() {
+		srv.Stop()
+		<-done
+	})
+	gateway := dial(append(withInterceptors(live), grpc.WithDefaultServiceConfig(retryConfig))...)
+	attacker := dial()
+
+	// The first attempt fails after its envelope was accepted; the retry must carry its own.
+	ctx := context.WithValue(t.Context(), sourceKey{}, forwarded.Identity{Subject: "ada", Kind: "jwt", RequestID: "req-1"})
+	u, err := gateway.GetUser(ctx, &usersv1.GetUserRequest{Name: "users/x"})
+	if err != nil {
+		t.Fatalf("GetUser with a retry: %v", err)
+	}
+	if u.GetDisplayName() != "ada" || u.GetEmail() != "req-1" {
+		t.Errorf("backend saw subject %q request id %q, want ada req-1", u.GetDisplayName(), u.GetEmail())
+	}
+	mu.Lock()
+	attempts := captured
+	mu.Unlock()
+	if len(attempts) != 2 {
+		t.Fatalf("the backend got %d attempts, want 2", len(attempts))
+	}
+	if a, b := attempts[0].Get(forwarded.MetadataKey), attempts[1].Get(forwarded.MetadataKey); len(a) != 1 || len(b) != 1 || a[0] == b[0] {
+		t.Errorf("the attempts carried envelopes %q and %q, want one each, different", a, b)
+	}
+	if rid := attempts[1].Get(forwarded.RequestIDKey); len(rid) != 1 || rid[0] != "req-1" {
+		t.Errorf("x-request-id = %q, want the identity's request id", rid)
+	}
+
+	// Whoever captured an envelope cannot use it again, nor for another request id.
+	env, sig := attempts[1].Get(forwarded.MetadataKey)[0], attempts[1].Get(forwarded.SignatureKey)[0]
+	for _, tc := range []struct {
+		name string
+		md   metadata.MD
+	}{
+		{"replayed", metadata.Pairs(forwarded.MetadataKey, env, forwarded.SignatureKey, sig, forwarded.RequestIDKey, "req-1")},
+		{"replayed without the request id", metadata.Pairs(forwarded.MetadataKey, env, forwarded.SignatureKey, sig)},
+		{"replayed with two request ids", metadata.Pairs(forwarded.MetadataKey, env, forwarded.SignatureKey, sig,
+			forwarded.RequestIDKey, "req-1", forwarded.RequestIDKey, "req-2")},
+	} {
+		_, err := attacker.GetUser(metadata.NewOutgoingContext(t.Context(), tc.md), &usersv1.GetUserRequest{Name: "users/x"})
+		if status.Code(err) != codes.Unauthenticated {
+			t.Errorf("%s: %v, want UNAUTHENTICATED", tc.name, err)
+		}
+	}
+	fresh, freshSig := live.Sign("/storefront.users.v1.UserService/GetUser", forwarded.Identity{Subject: "ada", RequestID: "req-1"})
+	_, err = attacker.GetUser(metadata.NewOutgoingContext(t.Context(), metadata.Pairs(
+		forwarded.MetadataKey, fresh, forwarded.SignatureKey, freshSig, forwarded.RequestIDKey, "req-2")), &usersv1.GetUserRequest{Name: "users/x"})
+	if status.Code(err) != codes.Unauthenticated {
+		t.Errorf("an unused envelope for request req-1 on request req-2: %v, want UNAUTHENTICATED", err)
+	}
+}
