@@ -5,6 +5,7 @@
 // The manifest test decodes every object strictly into the Kubernetes API types (an unknown or
 // misspelt field is an error, as with `kubectl apply --validate=strict`), and checks them
 // against the gateway's own configuration parser: the ports, the probes, the backends'
-// headless Services. The Dockerfile test runs the exact go build command of each Dockerfile's
+// headless Services, the placeholders an operator must replace, and the NetworkPolicies that
+// guard the admin port and the backends. The Dockerfile test runs the exact go build command of each Dockerfile's
 // build stage and checks that the binary is static and starts. See docs/deployment.md.
 package deploy

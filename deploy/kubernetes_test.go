@@ -20,6 +20,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -96,6 +97,8 @@ func newObject(apiVersion, kind string) any {
 		return &policyv1.PodDisruptionBudget{}
 	case "autoscaling/v2 HorizontalPodAutoscaler":
 		return &autoscalingv2.HorizontalPodAutoscaler{}
+	case "networking.k8s.io/v1 NetworkPolicy":
+		return &networkingv1.NetworkPolicy{}
 	}
 	return nil
 }
@@ -422,22 +425,66 @@ func gatewayConfig(t *testing.T, m *manifests, d *appsv1.Deployment, c corev1.Co
 	return nil
 }
 
-const testIdentitySecret = "0123456789abcdef0123456789abcdef-deploy-test"
+const (
+	testIdentitySecret = "0123456789abcdef0123456789abcdef-deploy-test"
+	// testTrustedProxy is what the tests put in place of the trusted-proxies placeholder, as
+	// an operator puts their load balancer's range.
+	testTrustedProxy = "192.0.2.0/24"
+)
+
+// operatorConfig returns the archway.yaml as an operator deploys it: the trusted-proxies
+// placeholder, which must be there exactly once, replaced by testTrustedProxy.
+func operatorConfig(t *testing.T, data []byte) []byte {
+	t.Helper()
+	if n := strings.Count(string(data), config.TrustedProxiesPlaceholder); n != 1 {
+		t.Fatalf("archway.yaml holds the placeholder %s %d times, want once", config.TrustedProxiesPlaceholder, n)
+	}
+	return []byte(strings.ReplaceAll(string(data), config.TrustedProxiesPlaceholder, testTrustedProxy))
+}
 
 // TestGatewayConfig checks that the ConfigMap's archway.yaml, with the Deployment's environment,
-// is what the gateway accepts, except for the Secret's placeholder identity secret, which it
-// must refuse so that a known secret is never deployed.
+// is what the gateway accepts and starts with, once the operator has replaced the placeholders
+// of the Secret's identity secret and of listen.trusted_proxies; and that it refuses either
+// placeholder, so that a known secret or a guessed proxy range is never deployed.
 func TestGatewayConfig(t *testing.T) {
 	t.Parallel()
 	m := loadManifests(t)
 	d, c := gatewayPod(t, m)
-	data := gatewayConfig(t, m, d, c)
+	shipped := gatewayConfig(t, m, d, c)
+	data := operatorConfig(t, shipped)
 	if _, err := config.Parse(data, gatewayEnviron(t, m, c, "")); err == nil || !strings.Contains(err.Error(), "authn.identity_secret") {
 		t.Errorf("config with the Secret's placeholder identity secret: %v, want it refused (authn.identity_secret)", err)
 	}
+	_, err := config.Parse(shipped, gatewayEnviron(t, m, c, testIdentitySecret))
+	if err == nil || !strings.Contains(err.Error(), "listen.trusted_proxies[0]: \""+config.TrustedProxiesPlaceholder+"\" is a placeholder") {
+		t.Errorf("config with the trusted-proxies placeholder: %v, want it refused naming listen.trusted_proxies[0]", err)
+	}
+	// An overlay may set the range on the Deployment instead; the variable overrides the file.
+	if _, err := config.Parse(shipped, append(gatewayEnviron(t, m, c, testIdentitySecret), "ARCHWAY_LISTEN_TRUSTED_PROXIES="+testTrustedProxy)); err != nil {
+		t.Errorf("config with ARCHWAY_LISTEN_TRUSTED_PROXIES set: %v", err)
+	}
 	cfg, err := config.Parse(data, gatewayEnviron(t, m, c, testIdentitySecret))
 	if err != nil {
-		t.Fatalf("config with a real identity secret: %v", err)
+		t.Fatalf("config with a real identity secret and trusted proxies: %v", err)
+	}
+	// Nothing but the placeholder is trusted: the shipped manifests cannot know the load
+	// balancer's range, and a private range as broad as the pod network lets every pod pose
+	// as any client.
+	if !slices.Equal(cfg.Listen.TrustedProxies, []string{testTrustedProxy}) {
+		t.Errorf("listen.trusted_proxies %q once the placeholder is replaced, want only %q: ship no other range", cfg.Listen.TrustedProxies, testTrustedProxy)
+	}
+	// archway serve starts with it: the only unsafe setting is the admin listener off
+	// loopback, which the probes need and archway-networkpolicy.yaml guards
+	// (TestNetworkPolicies).
+	allowed, err := cfg.CheckSafety()
+	if err != nil {
+		t.Errorf("archway serve would refuse the config: %v", err)
+	}
+	if len(allowed) != 1 || allowed[0].Key != "admin.address" {
+		t.Errorf("unsafe settings allowed %v, want admin.address only", allowed)
+	}
+	if cfg.Admin.Pprof {
+		t.Error("admin.pprof is on: profiles are for debugging, not for every replica")
 	}
 	if cfg.RateLimit.Store != "redis" || cfg.Cache.Store != "redis" || cfg.Redis.Address == "" {
 		t.Errorf("rate_limit.store %q, cache.store %q, redis.address %q: replicas must share state in Redis", cfg.RateLimit.Store, cfg.Cache.Store, cfg.Redis.Address)
@@ -484,14 +531,15 @@ func TestGatewayProbesHitRealEndpoints(t *testing.T) {
 	d, c := gatewayPod(t, m)
 	environ := gatewayEnviron(t, m, c, testIdentitySecret)
 	environ = append(environ, "ARCHWAY_RATE_LIMIT_STORE=memory", "ARCHWAY_CACHE_STORE=memory")
-	cfg, err := config.Parse(gatewayConfig(t, m, d, c), environ)
+	data := operatorConfig(t, gatewayConfig(t, m, d, c))
+	cfg, err := config.Parse(data, environ)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, b := range cfg.Backends {
 		environ = append(environ, "ARCHWAY_BACKENDS_"+strings.ToUpper(strings.ReplaceAll(b.Name, "-", "_"))+"_ADDRESS=passthrough:///127.0.0.1:1")
 	}
-	cfg, err = config.Parse(gatewayConfig(t, m, d, c), environ)
+	cfg, err = config.Parse(data, environ)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -534,10 +582,13 @@ func TestGatewayProbesHitRealEndpoints(t *testing.T) {
 		}
 	}
 	// The probes of a path that is not served would fail alike: make sure this test can tell.
-	rec := httptest.NewRecorder()
-	gw.AdminHandler().ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/livez", nil))
-	if rec.Code != http.StatusNotFound {
-		t.Errorf("GET /livez on the admin handler = %d, want 404", rec.Code)
+	// pprof is one: it is off.
+	for _, p := range []string{"/livez", "/debug/pprof/"} {
+		rec := httptest.NewRecorder()
+		gw.AdminHandler().ServeHTTP(rec, httptest.NewRequestWithContext(t.Context(), http.MethodGet, p, nil))
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("GET %s on the admin handler = %d, want 404", p, rec.Code)
+		}
 	}
 }
 
@@ -659,7 +710,7 @@ func TestBackendsAreHeadlessServices(t *testing.T) {
 	t.Parallel()
 	m := loadManifests(t)
 	d, c := gatewayPod(t, m)
-	cfg, err := config.Parse(gatewayConfig(t, m, d, c), gatewayEnviron(t, m, c, testIdentitySecret))
+	cfg, err := config.Parse(operatorConfig(t, gatewayConfig(t, m, d, c)), gatewayEnviron(t, m, c, testIdentitySecret))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -705,4 +756,145 @@ func envNames(c corev1.Container) []string {
 		names[i] = e.Name
 	}
 	return names
+}
+
+// policiesFor returns the NetworkPolicies that restrict the ingress of pods labelled podLabels:
+// a pod selected by any of them gets only what their ingress rules together admit.
+func policiesFor(t *testing.T, m *manifests, podLabels labels.Set) []*networkingv1.NetworkPolicy {
+	t.Helper()
+	var out []*networkingv1.NetworkPolicy
+	for _, np := range all[*networkingv1.NetworkPolicy](m, "NetworkPolicy") {
+		sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+		if err != nil {
+			t.Fatalf("NetworkPolicy %s: %v", np.Name, err)
+		}
+		// A policy without policyTypes restricts ingress; one that lists them, only if
+		// Ingress is among them.
+		ingress := len(np.Spec.PolicyTypes) == 0 || slices.Contains(np.Spec.PolicyTypes, networkingv1.PolicyTypeIngress)
+		if ingress && sel.Matches(podLabels) {
+			out = append(out, np)
+		}
+	}
+	return out
+}
+
+// admitsPort reports whether a rule's ports let TCP traffic to port of container c in. A rule
+// without ports, or a port without a number, admits every port.
+func admitsPort(t *testing.T, c corev1.Container, ports []networkingv1.NetworkPolicyPort, port int) bool {
+	t.Helper()
+	if len(ports) == 0 {
+		return true
+	}
+	for _, p := range ports {
+		if p.Protocol != nil && *p.Protocol != corev1.ProtocolTCP {
+			continue
+		}
+		if p.Port == nil {
+			return true
+		}
+		first := p.Port.IntValue()
+		if p.Port.Type == intstr.String {
+			first = containerPort(t, c, *p.Port)
+		}
+		last := first
+		if p.EndPort != nil {
+			last = int(*p.EndPort)
+		}
+		if first <= port && port <= last {
+			return true
+		}
+	}
+	return false
+}
+
+// nonEmpty reports whether a label selector is set and selects less than everything.
+func nonEmpty(s *metav1.LabelSelector) bool {
+	return s != nil && (len(s.MatchLabels) > 0 || len(s.MatchExpressions) > 0)
+}
+
+// TestNetworkPolicies checks that the admin port, with /statusz and /metrics on every
+// interface (the probes need it), is open only to labelled pods of a named namespace, that
+// the API port stays open, and that the backends take calls only from the gateway's and the
+// storefront's own pods.
+func TestNetworkPolicies(t *testing.T) {
+	t.Parallel()
+	m := loadManifests(t)
+	d, c := gatewayPod(t, m)
+	admin, api := namedPort(t, c, "admin"), namedPort(t, c, "http")
+	policies := policiesFor(t, m, labels.Set(d.Spec.Template.Labels))
+	if len(policies) == 0 {
+		t.Fatalf("no NetworkPolicy restricts ingress to the gateway's pods: every pod in the cluster reaches the admin port %d", admin)
+	}
+	var adminOpen, apiOpen bool
+	for _, np := range policies {
+		for i, rule := range np.Spec.Ingress {
+			apiOpen = apiOpen || admitsPort(t, c, rule.Ports, api)
+			if !admitsPort(t, c, rule.Ports, admin) {
+				continue
+			}
+			adminOpen = true
+			if len(rule.From) == 0 {
+				t.Errorf("NetworkPolicy %s ingress[%d] admits the admin port %d from anywhere", np.Name, i, admin)
+			}
+			for j, peer := range rule.From {
+				if peer.IPBlock != nil || !nonEmpty(peer.NamespaceSelector) || !nonEmpty(peer.PodSelector) {
+					t.Errorf("NetworkPolicy %s ingress[%d].from[%d] %+v admits the admin port %d: want only labelled pods of a labelled namespace, no ipBlock", np.Name, i, j, peer, admin)
+				}
+			}
+		}
+	}
+	if !adminOpen {
+		t.Errorf("no NetworkPolicy rule admits the admin port %d: Prometheus could not scrape /metrics", admin)
+	}
+	if !apiOpen {
+		t.Errorf("no NetworkPolicy rule admits the API port %d: the load balancer could not reach the gateway", api)
+	}
+
+	// The backends: the gateway's pods must reach them, and only the gateway's and the
+	// storefront's own pods may.
+	deployments := all[*appsv1.Deployment](m, "Deployment")
+	for _, sd := range deployments {
+		if sd.Name == gatewayName {
+			continue
+		}
+		sc := sd.Spec.Template.Spec.Containers[0]
+		port := namedPort(t, sc, "grpc")
+		policies := policiesFor(t, m, labels.Set(sd.Spec.Template.Labels))
+		if len(policies) == 0 {
+			t.Errorf("no NetworkPolicy restricts ingress to the %s pods", sd.Name)
+			continue
+		}
+		gatewayAdmitted := false
+		for _, np := range policies {
+			for i, rule := range np.Spec.Ingress {
+				if !admitsPort(t, sc, rule.Ports, port) {
+					continue
+				}
+				if len(rule.From) == 0 {
+					t.Errorf("NetworkPolicy %s ingress[%d] admits %s's port %d from anywhere", np.Name, i, sd.Name, port)
+					gatewayAdmitted = true
+				}
+				for j, peer := range rule.From {
+					if peer.IPBlock != nil || peer.NamespaceSelector != nil || !nonEmpty(peer.PodSelector) {
+						t.Errorf("NetworkPolicy %s ingress[%d].from[%d] %+v: want labelled pods of this namespace only", np.Name, i, j, peer)
+						continue
+					}
+					sel, err := metav1.LabelSelectorAsSelector(peer.PodSelector)
+					if err != nil {
+						t.Fatal(err)
+					}
+					gatewayAdmitted = gatewayAdmitted || sel.Matches(labels.Set(d.Spec.Template.Labels))
+					selectsOurs := slices.ContainsFunc(deployments, func(o *appsv1.Deployment) bool {
+						return sel.Matches(labels.Set(o.Spec.Template.Labels))
+					})
+					if !selectsOurs {
+						t.Errorf("NetworkPolicy %s ingress[%d].from[%d] selects no pod of the manifests", np.Name, i, j)
+					}
+				}
+			}
+		}
+		if !gatewayAdmitted {
+			t.Errorf("no NetworkPolicy rule admits the gateway's pods to %s's port %d", sd.Name, port)
+		}
+	}
 }

@@ -509,18 +509,20 @@ func (g *Gateway) routesWithHealth(policies *policy.Table) (http.Handler, error)
 func (g *Gateway) Handler() http.Handler { return g.handler }
 
 // AdminHandler returns the handler for the admin listener: detailed readiness, the gateway's
-// view of its backends and stores (/statusz), metrics and pprof.
+// view of its backends and stores (/statusz), metrics, and pprof when admin.pprof is on.
 func (g *Gateway) AdminHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/healthz", getOnly(http.HandlerFunc(g.serveHealthz)))
 	mux.Handle("/readyz", getOnly(http.HandlerFunc(g.serveReadyzDetail)))
 	mux.Handle("/statusz", getOnly(http.HandlerFunc(g.serveStatusz)))
 	mux.Handle("/metrics", getOnly(g.edge.tel.MetricsHandler()))
-	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	if g.cfg.Admin.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -15,7 +15,7 @@ import (
 type Listeners struct {
 	// API serves the REST API and /healthz and /readyz: over HTTPS when listen.tls is set.
 	API net.Listener
-	// Admin serves the admin endpoints (detailed readiness, metrics, pprof).
+	// Admin serves the admin endpoints (detailed readiness, metrics, pprof when on).
 	Admin net.Listener
 	// Redirect answers every request with a redirect to HTTPS (listen.redirect_address); it
 	// is served only when listen.tls is set.

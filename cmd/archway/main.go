@@ -4,7 +4,10 @@
 //	archway serve -config FILE       run the gateway in front of the backends configured in FILE
 //
 // Settings come from the config file (see docs/configuration.md) and ARCHWAY_* environment
-// variables. The process stops gracefully on SIGINT or SIGTERM.
+// variables. Both commands refuse to start with an unsafe setting (no identity secret, the
+// admin listener off loopback, a trusted proxy range broader than /8 or /32) unless the
+// insecure switch that names it is set, and then log a warning. The process stops gracefully
+// on SIGINT or SIGTERM.
 package main
 
 import (
@@ -171,12 +174,31 @@ func demoConfig(addrs map[string]string, secret string) string {
 }
 
 func serve(ctx context.Context, cfg *config.Config, logger *slog.Logger) error {
+	if err := checkSafety(cfg, logger); err != nil {
+		return err
+	}
 	gw, err := gateway.New(ctx, cfg, gateway.WithLogger(logger))
 	if err != nil {
 		return err
 	}
 	defer func() { _ = gw.Close() }()
 	return gw.Run(ctx)
+}
+
+// checkSafety refuses the unsafe settings of cfg (see [config.Config.CheckSafety]) that no
+// insecure switch allows, and logs a warning for each one that a switch allows. Both serve and
+// demo make the check: the demo passes it with its own settings (a secret made for the run, the
+// admin listener on loopback, no trusted proxies), and refuses what the environment makes
+// unsafe, as serve would.
+func checkSafety(cfg *config.Config, logger *slog.Logger) error {
+	allowed, err := cfg.CheckSafety()
+	if err != nil {
+		return err
+	}
+	for _, u := range allowed {
+		logger.Warn("unsafe setting allowed by "+u.Switch, slog.String("key", u.Key), slog.String("risk", u.Problem))
+	}
+	return nil
 }
 
 // randomBytes returns n bytes from the system's secure random source.

@@ -61,6 +61,10 @@ type Config struct {
 	// Streaming configures Server-Sent Events and the WebSocket bridge of
 	// streaming RPCs.
 	Streaming Streaming `yaml:"streaming"`
+
+	// Insecure holds the switches that let `archway serve` start with an
+	// unsafe setting. By default all off.
+	Insecure Insecure `yaml:"insecure"`
 }
 
 // Listen configures the public HTTP listener and the limits of its
@@ -122,14 +126,21 @@ type Listen struct {
 }
 
 // Admin configures the admin listener, which serves /healthz, /readyz,
-// metrics and pprof. It must not be exposed publicly.
+// /statusz, metrics and, when asked for, pprof. It must not be exposed
+// publicly.
 type Admin struct {
 	// Enabled turns the admin listener on. By default true.
 	Enabled bool `yaml:"enabled"`
 
 	// Address is the TCP address of the admin listener, as host:port. By
-	// default "127.0.0.1:9901" (loopback only).
+	// default "127.0.0.1:9901" (loopback only). `archway serve` refuses a
+	// host that is not loopback unless insecure.admin_off_loopback is set.
 	Address string `yaml:"address"`
+
+	// Pprof serves the Go runtime's profiles under /debug/pprof/ on the
+	// admin listener. By default false: profiles reveal the program's
+	// internals and a CPU profile costs CPU, so turn it on only to debug.
+	Pprof bool `yaml:"pprof"`
 }
 
 // Log configures logging.

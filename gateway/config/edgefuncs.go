@@ -10,7 +10,7 @@ import (
 // request before routing: trusted proxies, access log sampling, IP filtering
 // and CORS.
 func (ch *checker) edgeFunctions(c *Config) {
-	ch.prefixes("listen.trusted_proxies", c.Listen.TrustedProxies)
+	ch.trustedProxies(c.Listen.TrustedProxies)
 	if r := c.Log.AccessLogSampleRate; !(r >= 0 && r <= 1) {
 		ch.failf("log.access_log_sample_rate", "must be from 0 to 1, got %v", r)
 	}
