@@ -20,6 +20,8 @@ func validConfig() *config.Config {
 		Address:             "127.0.0.1:9101",
 		Services:            []string{"storefront.users.v1.UserService"},
 		MaxReconnectBackoff: config.Duration(5 * time.Second),
+		MaxConcurrentCalls:  100,
+		StreamShare:         0.5,
 	}}
 	return c
 }

@@ -128,6 +128,8 @@ func twoBackends() *config.Config {
 		Address:             "127.0.0.1:9102",
 		Services:            []string{"storefront.orders.v1.OrderService"},
 		MaxReconnectBackoff: config.Duration(time.Second),
+		MaxConcurrentCalls:  100,
+		StreamShare:         0.5,
 	})
 	return c
 }
@@ -183,7 +185,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	c := validConfig()
 	c.Log.Level = "loud"
 	c.API.UnknownFields = "drop"
-	c.Backends = append(c.Backends, config.Backend{Name: "orders", Services: []string{"storefront.orders.v1.OrderService"}, MaxReconnectBackoff: 1})
+	c.Backends = append(c.Backends, config.Backend{Name: "orders", Services: []string{"storefront.orders.v1.OrderService"}, MaxReconnectBackoff: 1, MaxConcurrentCalls: 1, StreamShare: 1})
 	err := c.Validate()
 	want := []string{
 		`log.level: must be one of "debug", "info", "warn" or "error", got "loud"`,
