@@ -75,7 +75,7 @@ func TestDefault(t *testing.T) {
 			Tracing: config.Tracing{Protocol: "grpc", SampleRatio: 1, ServiceName: "archway"},
 		},
 		RateLimit: config.RateLimit{
-			Store: "memory", OnStoreError: "fail_open", MemoryMaxKeys: 100000,
+			Store: "memory", OnStoreError: "fail_open", MemoryMaxKeys: 100000, MaxStreamsPerClient: 20,
 			Classes: map[string]config.RateLimitClass{
 				"default": {Requests: 100, Per: config.Duration(time.Second), Burst: 200},
 			},
