@@ -29,9 +29,9 @@ type RateLimit struct {
 
 	// MaxStreamsPerClient caps the streams (server streams as NDJSON or
 	// Server-Sent Events, WebSocket chats) each client holds open at once,
-	// whatever the routes' classes; one more is answered 429. It is counted
-	// in each gateway process, whatever the store. Must be positive. By
-	// default 20.
+	// whatever the routes' classes; one more is answered 429. The "redis"
+	// store shares the count between replicas; with "memory" each process
+	// counts its own. Must be positive. By default 20.
 	MaxStreamsPerClient int `yaml:"max_streams_per_client"`
 
 	// Classes are the named limits that route policies refer to. Names are

@@ -47,12 +47,16 @@ const storeErrorRetryAfter = "1"
 // Limiter enforces the rate-limit classes of the routes' policies. It is safe for concurrent
 // use.
 type Limiter struct {
-	classes    map[string]*class
-	store      Store
-	streams    *openStreams
-	failClosed bool
-	logger     *slog.Logger
-	metrics    *metrics
+	classes map[string]*class
+	store   Store
+	// streams counts the open streams of each client, at most maxStreams; streamsRefused
+	// is the status of a stream beyond them.
+	streams        StreamStore
+	maxStreams     int
+	streamsRefused *status.Status
+	failClosed     bool
+	logger         *slog.Logger
+	metrics        *metrics
 	// storeFailing is true from a store error until the next successful decision; its
 	// changes are what gets logged.
 	storeFailing atomic.Bool
@@ -89,12 +93,17 @@ func New(cfg config.RateLimit, opts ...Option) (*Limiter, error) {
 		return nil, fmt.Errorf("ratelimit.New: max_streams_per_client must be positive, got %d", cfg.MaxStreamsPerClient)
 	}
 	l := &Limiter{
-		classes:    make(map[string]*class, len(cfg.Classes)),
-		store:      o.store,
-		streams:    newOpenStreams(cfg.MaxStreamsPerClient),
-		failClosed: cfg.OnStoreError == "fail_closed",
-		logger:     o.logger,
-		metrics:    m,
+		classes:        make(map[string]*class, len(cfg.Classes)),
+		store:          o.store,
+		streams:        &localStreams{open: make(map[string]int)},
+		maxStreams:     cfg.MaxStreamsPerClient,
+		streamsRefused: streamsRefused(cfg.MaxStreamsPerClient),
+		failClosed:     cfg.OnStoreError == "fail_closed",
+		logger:         o.logger,
+		metrics:        m,
+	}
+	if ss, ok := o.store.(StreamStore); ok {
+		l.streams = ss
 	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Classes)) {
 		c := cfg.Classes[name]

@@ -13,6 +13,7 @@ import (
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/edge"
 	"github.com/archway-gateway/archway/gateway/policy"
+	"github.com/archway-gateway/archway/gateway/ratelimit"
 )
 
 // watchMethod is a server-streaming method, so that a route of it is a stream.
@@ -96,5 +97,74 @@ func TestStreamsPerClient(t *testing.T) {
 	wg.Wait()
 	if w := serve(l.Middleware(other), streamRequest("watch", apiKey)); w.Code != http.StatusOK {
 		t.Errorf("stream once the others ended: %d, want 200", w.Code)
+	}
+}
+
+// With the Redis store, replicas share each client's count of open streams.
+func TestReplicasShareStreamCount(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	cfg := rlConfig(map[string]config.RateLimitClass{"watch": class(1000, time.Second, 1000)})
+	cfg.MaxStreamsPerClient = 2
+	held := &heldStreams{started: make(chan struct{}, 10), release: make(chan struct{})}
+	held.hold.Store(2)
+	a := replica(t, srv.Addr(), cfg, nil, nil).Middleware(held)
+	b := replica(t, srv.Addr(), cfg, nil, nil).Middleware(held)
+
+	var wg sync.WaitGroup
+	for _, h := range []http.Handler{a, b} {
+		wg.Go(func() {
+			if w := serve(h, streamRequest("watch", alice)); w.Code != http.StatusOK {
+				t.Errorf("stream: %d, want 200", w.Code)
+			}
+		})
+		<-held.started
+	}
+	for i, h := range []http.Handler{a, b} {
+		if w := serve(h, streamRequest("watch", alice)); w.Code != http.StatusTooManyRequests {
+			t.Errorf("third stream, on replica %d: %d, want 429", i, w.Code)
+		}
+	}
+	close(held.release)
+	wg.Wait()
+	if w := serve(a, streamRequest("watch", alice)); w.Code != http.StatusOK {
+		t.Errorf("stream once the others ended: %d, want 200", w.Code)
+	}
+}
+
+// A stream stays counted while its replica renews its lease, and stops counting within the
+// lease once the replica can no longer renew it (here, its Redis client is closed).
+func TestStreamLeaseEnds(t *testing.T) {
+	t.Parallel()
+	srv := startRedis(t)
+	const lease = 300 * time.Millisecond
+	dying := redisClient(t, srv.Addr())
+	other := ratelimit.NewRedisStore(redisClient(t, srv.Addr()), ratelimit.WithStreamLease(lease))
+	done, ok, err := ratelimit.NewRedisStore(dying, ratelimit.WithStreamLease(lease)).OpenStream(t.Context(), "streams:ip:192.0.2.10", 1)
+	if err != nil || !ok {
+		t.Fatalf("OpenStream: %v, %v; want ok", ok, err)
+	}
+	defer done()
+	opensAnother := func() bool {
+		d, ok, err := other.OpenStream(t.Context(), "streams:ip:192.0.2.10", 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			d()
+		}
+		return ok
+	}
+	time.Sleep(3 * lease)
+	if opensAnother() {
+		t.Fatal("a renewed stream stopped counting")
+	}
+	_ = dying.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for !opensAnother() {
+		if time.Now().After(deadline) {
+			t.Fatal("the stream of a replica that stopped renewing still counts after 5s")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
