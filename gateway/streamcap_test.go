@@ -226,8 +226,11 @@ func TestStreamsPerClientAcrossFramings(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("Server-Sent Events stream: %d, want 200", resp.StatusCode)
 	}
-	chat, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(url, "http")+"/v1/orders:chat?name=orders/ord-1",
+	chat, upgrade, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(url, "http")+"/v1/orders:chat?name=orders/ord-1",
 		&websocket.DialOptions{HTTPHeader: http.Header{"X-Api-Key": {testAPIKey}}})
+	if upgrade != nil && upgrade.Body != nil {
+		_ = upgrade.Body.Close()
+	}
 	if err != nil {
 		t.Fatalf("WebSocket chat: %v", err)
 	}
