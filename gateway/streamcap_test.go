@@ -195,6 +195,7 @@ func TestStreamsOfOneClientDoNotStarveOthers(t *testing.T) {
 	}
 
 	code, took := getOrder(t, url, otherAPIKey)
+	t.Logf("another client's GetOrder beside %d streams: %d in %s", got[http.StatusOK], code, took)
 	if code != http.StatusOK || took > 5*time.Second {
 		t.Errorf("another client's GetOrder beside them: %d in %s, want 200 well within 5s", code, took)
 	}
