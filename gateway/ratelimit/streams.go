@@ -17,8 +17,9 @@ import (
 	"github.com/archway-gateway/archway/gateway/policy"
 )
 
-// streamKeyPrefix starts the key of a client's open streams, apart from its buckets.
-const streamKeyPrefix = "streams:"
+// streamKeyPrefix starts the key of a client's open streams. The '@', which class names
+// cannot hold, keeps it apart from the client's bucket of any class.
+const streamKeyPrefix = "@streams:"
 
 // streamRetryAfter is the Retry-After of a stream refused because its client has the most
 // streams open: streams are long-lived, so one is unlikely to end within a second.

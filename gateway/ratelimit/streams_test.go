@@ -140,13 +140,13 @@ func TestStreamLeaseEnds(t *testing.T) {
 	const lease = 300 * time.Millisecond
 	dying := redisClient(t, srv.Addr())
 	other := ratelimit.NewRedisStore(redisClient(t, srv.Addr()), ratelimit.WithStreamLease(lease))
-	done, ok, err := ratelimit.NewRedisStore(dying, ratelimit.WithStreamLease(lease)).OpenStream(t.Context(), "streams:ip:192.0.2.10", 1)
+	done, ok, err := ratelimit.NewRedisStore(dying, ratelimit.WithStreamLease(lease)).OpenStream(t.Context(), "@streams:ip:192.0.2.10", 1)
 	if err != nil || !ok {
 		t.Fatalf("OpenStream: %v, %v; want ok", ok, err)
 	}
 	defer done()
 	opensAnother := func() bool {
-		d, ok, err := other.OpenStream(t.Context(), "streams:ip:192.0.2.10", 1)
+		d, ok, err := other.OpenStream(t.Context(), "@streams:ip:192.0.2.10", 1)
 		if err != nil {
 			t.Fatal(err)
 		}
