@@ -48,7 +48,9 @@ func backendSpecs(backends []config.Backend, policies *policy.Table) []backend.S
 				HalfOpenRequests:  uint32(b.CircuitBreaker.HalfOpenRequests),
 				SlowCallThreshold: b.CircuitBreaker.SlowCallThreshold.D(),
 			},
-			MaxInFlight: b.MaxInFlight,
+			MaxInFlight:          b.MaxInFlight,
+			MaxConcurrentCalls:   b.MaxConcurrentCalls,
+			MaxConcurrentStreams: b.MaxStreams(),
 		}
 		for _, name := range b.Retry.RetryableCodes {
 			if c, ok := config.ParseCode(name); ok && c != codes.OK {

@@ -45,6 +45,16 @@ type Spec struct {
 	Breaker Breaker
 	// MaxInFlight caps the calls and open streams to the backend at once; 0 means no limit.
 	MaxInFlight int
+	// MaxConcurrentCalls caps the calls and open streams on each instance's connection at
+	// once; 0 means no limit. A call that no ready instance has room for is refused at once
+	// (UNAVAILABLE with RetryInfo) instead of waiting inside grpc-go for one of the HTTP/2
+	// streams the backend allows (its MAX_CONCURRENT_STREAMS), so it must not exceed that
+	// number, less one for the health-check stream when HealthCheck is on.
+	MaxConcurrentCalls int
+	// MaxConcurrentStreams caps the streams among each instance's MaxConcurrentCalls, so that
+	// long-lived streams leave the rest to unary calls; 0, or a value not below
+	// MaxConcurrentCalls, keeps nothing apart.
+	MaxConcurrentStreams int
 }
 
 // Backend is a connected backend.
@@ -74,7 +84,8 @@ func Dial(specs []Spec, opts ...Option) (*Set, error) {
 	}
 	s := &Set{byService: make(map[string]*Backend)}
 	for _, spec := range specs {
-		b := &Backend{Spec: spec, guard: newGuard(spec, o.logger, m), rec: newRecorder()}
+		c := newCapacity(spec, m)
+		b := &Backend{Spec: spec, guard: newGuard(spec, c, o.logger, m), rec: newRecorder(c)}
 		conn, err := dial(b, o)
 		if err != nil {
 			recorders.Delete(b.rec.id)

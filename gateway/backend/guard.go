@@ -61,14 +61,18 @@ type guard struct {
 	breaker  *gobreaker.TwoStepCircuitBreaker[struct{}]
 	open     time.Duration // the breaker's open timeout
 	slow     time.Duration // the breaker's slow call threshold
+	// cap is the capacity of the backend's instances, whose refusals say nothing of the
+	// backend's health; nil when it has none.
+	cap *capacity
 
 	inFlightGauge               prometheus.Gauge
 	rejectedOpen, rejectedLimit prometheus.Counter
 }
 
-func newGuard(spec Spec, logger *slog.Logger, m *metrics) *guard {
+func newGuard(spec Spec, c *capacity, logger *slog.Logger, m *metrics) *guard {
 	g := &guard{
 		name:          spec.Name,
+		cap:           c,
 		limit:         int64(spec.MaxInFlight),
 		inFlightGauge: m.inFlight.WithLabelValues(spec.Name),
 		rejectedOpen:  m.rejected.WithLabelValues(spec.Name, reasonBreakerOpen),
@@ -147,6 +151,9 @@ func (g *guard) admit() (release func(), report func(error, time.Duration), err 
 // classify maps a call's error to what the breaker counts: nil for a success, errCallFailed
 // or errCallIgnored.
 func (g *guard) classify(err error, elapsed time.Duration) error {
+	if g.cap != nil && (errors.Is(err, g.cap.callsFull) || errors.Is(err, g.cap.streamsFull)) {
+		return errCallIgnored
+	}
 	switch status.Code(err) {
 	case codes.Unavailable:
 		return errCallFailed
@@ -183,10 +190,13 @@ func (g *guard) unary(ctx context.Context, method string, req, reply any, cc *gr
 }
 
 // stream counts a stream in flight until it ends: its last message is received, or the
-// caller's context ends.
+// caller's context ends. It marks the context as a stream's, for the capacity picker.
 func (g *guard) stream(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, opts ...grpc.CallOption) (grpc.ClientStream, error) {
 	if strings.HasPrefix(method, healthMethods) {
 		return streamer(ctx, desc, cc, method, opts...)
+	}
+	if g.cap != nil {
+		ctx = context.WithValue(ctx, streamCallKey{}, true)
 	}
 	release, report, err := g.admit()
 	if err != nil {

@@ -16,6 +16,8 @@ type metrics struct {
 const (
 	reasonBreakerOpen   = "breaker_open"
 	reasonInFlightLimit = "in_flight_limit"
+	reasonInstanceFull  = "instance_full"
+	reasonStreamLimit   = "stream_limit"
 )
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -34,7 +36,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"backend"}),
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "archway_backend_rejected_total",
-			Help: "Calls refused by the gateway before reaching the backend, by reason: breaker_open or in_flight_limit.",
+			Help: "Calls refused by the gateway before reaching the backend, by reason: breaker_open, in_flight_limit, instance_full (every instance at its max_concurrent_calls) or stream_limit (every instance at its limit of streams).",
 		}, []string{"backend", "reason"}),
 	}
 	if reg != nil {

@@ -39,10 +39,13 @@ type recorder struct {
 	endpoints   []resolver.Endpoint
 	states      map[string]connectivity.State // by the endpoint's first address
 	resolverErr string
+
+	// cap is the backend's capacity per instance, nil when it has none.
+	cap *capacity
 }
 
-func newRecorder() *recorder {
-	r := &recorder{id: nextRecorder.Add(1)}
+func newRecorder(c *capacity) *recorder {
+	r := &recorder{id: nextRecorder.Add(1), cap: c}
 	recorders.Store(r.id, r)
 	return r
 }
@@ -102,10 +105,15 @@ func (recordingBuilder) ParseConfig(js json.RawMessage) (serviceconfig.LoadBalan
 	return &cfg, nil
 }
 
-// recordingBalancer is round_robin, recording the resolver's updates and errors.
+// recordingBalancer is round_robin, recording the resolver's updates and errors, and picking
+// only instances with room when the backend has a capacity (capacity.go).
 type recordingBalancer struct {
 	balancer.Balancer
 	rec atomic.Pointer[recorder]
+
+	// slots holds what each instance carries, by its first address, across pickers.
+	slotsMu sync.Mutex
+	slots   map[string]*slots
 }
 
 func (b *recordingBalancer) UpdateClientConnState(s balancer.ClientConnState) error {
@@ -158,7 +166,8 @@ func (b *recordingBalancer) Close() {
 	b.Balancer.Close()
 }
 
-// recordingConn sees round_robin's pickers, which carry the state of every instance.
+// recordingConn sees round_robin's pickers, which carry the state of every instance, and
+// wraps them in the capacity picker.
 type recordingConn struct {
 	balancer.ClientConn
 	b *recordingBalancer
@@ -167,6 +176,14 @@ type recordingConn struct {
 func (c *recordingConn) UpdateState(s balancer.State) {
 	if r := c.b.rec.Load(); r != nil {
 		children := endpointsharding.ChildStatesFromPicker(s.Picker)
+		if r.cap != nil {
+			c.b.slotsMu.Lock()
+			if c.b.slots == nil {
+				c.b.slots = make(map[string]*slots)
+			}
+			s.Picker = newCapacityPicker(r.cap, s, children, c.b.slots)
+			c.b.slotsMu.Unlock()
+		}
 		states := make(map[string]connectivity.State, len(children))
 		for _, ch := range children {
 			if len(ch.Endpoint.Addresses) > 0 {

@@ -165,7 +165,26 @@ func (c *Config) checkResilience(ch *checker) {
 		if b.MaxInFlight < 0 {
 			ch.failf(p+".max_in_flight", "must not be negative, got %d", b.MaxInFlight)
 		}
+		b.checkCapacity(ch, p)
 	}
+}
+
+// checkCapacity checks max_concurrent_calls and stream_share.
+func (b *Backend) checkCapacity(ch *checker, p string) {
+	switch {
+	case b.MaxConcurrentCalls <= 0:
+		ch.failf(p+".max_concurrent_calls", "must be positive, got %d", b.MaxConcurrentCalls)
+	case !(b.StreamShare > 0 && b.StreamShare <= 1):
+		ch.failf(p+".stream_share", "must be more than 0 and at most 1, got %g", b.StreamShare)
+	case b.MaxStreams() < 1:
+		ch.failf(p+".stream_share", "%g of max_concurrent_calls %d leaves no room for a stream", b.StreamShare, b.MaxConcurrentCalls)
+	}
+}
+
+// MaxStreams is the number of streaming calls an instance may carry at once:
+// stream_share of max_concurrent_calls, rounded down.
+func (b *Backend) MaxStreams() int {
+	return int(b.StreamShare * float64(b.MaxConcurrentCalls))
 }
 
 func (b *Backend) checkAddresses(ch *checker, p string) {

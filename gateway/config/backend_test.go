@@ -28,6 +28,10 @@ backends:
 		t.Errorf("health_check.enabled %v, max_in_flight %d, tls.enabled %v; want true, 1000, false",
 			b.HealthCheck.Enabled, b.MaxInFlight, b.TLS.Enabled)
 	}
+	if b.MaxConcurrentCalls != 100 || b.StreamShare != 0.5 || b.MaxStreams() != 50 {
+		t.Errorf("max_concurrent_calls %d, stream_share %g, MaxStreams %d; want 100, 0.5, 50",
+			b.MaxConcurrentCalls, b.StreamShare, b.MaxStreams())
+	}
 	r := b.Retry
 	if r.MaxAttempts != 2 || r.InitialBackoff.D() != 100*time.Millisecond || r.MaxBackoff.D() != time.Second ||
 		r.BackoffMultiplier != 2 || strings.Join(r.RetryableCodes, ",") != "UNAVAILABLE" ||
@@ -76,6 +80,13 @@ func TestValidateBackendResilience(t *testing.T) {
     circuit_breaker: {half_open_requests: 0}`, "backends[0].circuit_breaker.half_open_requests: must be positive, got 0"},
 		{"negative in-flight limit", `address: "10.0.0.1:1"
     max_in_flight: -1`, "backends[0].max_in_flight: must not be negative, got -1"},
+		{"no concurrent calls", `address: "10.0.0.1:1"
+    max_concurrent_calls: 0`, "backends[0].max_concurrent_calls: must be positive, got 0"},
+		{"stream share above one", `address: "10.0.0.1:1"
+    stream_share: 1.5`, "backends[0].stream_share: must be more than 0 and at most 1, got 1.5"},
+		{"no room for a stream", `address: "10.0.0.1:1"
+    max_concurrent_calls: 3
+    stream_share: 0.2`, "backends[0].stream_share: 0.2 of max_concurrent_calls 3 leaves no room for a stream"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -256,6 +256,20 @@ type Backend struct {
 	// a call beyond it is answered 503 with Retry-After at once instead of
 	// queuing. Zero means no limit. By default 1000.
 	MaxInFlight int `yaml:"max_in_flight"`
+
+	// MaxConcurrentCalls caps the calls and open streams on the connection
+	// to each instance of the backend; a call that no ready instance has
+	// room for is answered 503 with Retry-After at once, instead of waiting
+	// inside the gRPC client for one of the HTTP/2 streams the instance
+	// allows (its MAX_CONCURRENT_STREAMS). Keep it below that number (one
+	// stream goes to the health check). Must be positive. By default 100.
+	MaxConcurrentCalls int `yaml:"max_concurrent_calls"`
+
+	// StreamShare is the share of max_concurrent_calls that streaming calls
+	// may hold on an instance; the rest is kept for unary calls, so that
+	// long-lived streams cannot take all of it. More than 0, at most 1 (no
+	// reserve). By default 0.5.
+	StreamShare float64 `yaml:"stream_share"`
 }
 
 // Composite configures the archway.edge.v1 composite endpoints, which call
@@ -370,5 +384,7 @@ func defaultBackend() Backend {
 		Retry:               defaultBackendRetry(),
 		CircuitBreaker:      defaultBackendCircuitBreaker(),
 		MaxInFlight:         1000,
+		MaxConcurrentCalls:  100,
+		StreamShare:         0.5,
 	}
 }

@@ -20,6 +20,8 @@ func validConfig() *config.Config {
 		Address:             "127.0.0.1:9101",
 		Services:            []string{"storefront.users.v1.UserService"},
 		MaxReconnectBackoff: config.Duration(5 * time.Second),
+		MaxConcurrentCalls:  100,
+		StreamShare:         0.5,
 	}}
 	return c
 }
@@ -73,7 +75,7 @@ func TestDefault(t *testing.T) {
 			Tracing: config.Tracing{Protocol: "grpc", SampleRatio: 1, ServiceName: "archway"},
 		},
 		RateLimit: config.RateLimit{
-			Store: "memory", OnStoreError: "fail_open", MemoryMaxKeys: 100000,
+			Store: "memory", OnStoreError: "fail_open", MemoryMaxKeys: 100000, MaxStreamsPerClient: 20,
 			Classes: map[string]config.RateLimitClass{
 				"default": {Requests: 100, Per: config.Duration(time.Second), Burst: 200},
 			},

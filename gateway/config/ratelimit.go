@@ -27,6 +27,13 @@ type RateLimit struct {
 	// forgotten. Must be positive. By default 100000.
 	MemoryMaxKeys int `yaml:"memory_max_keys"`
 
+	// MaxStreamsPerClient caps the streams (server streams as NDJSON or
+	// Server-Sent Events, WebSocket chats) each client holds open at once,
+	// whatever the routes' classes; one more is answered 429. The "redis"
+	// store shares the count between replicas; with "memory" each process
+	// counts its own. Must be positive. By default 20.
+	MaxStreamsPerClient int `yaml:"max_streams_per_client"`
+
 	// Classes are the named limits that route policies refer to. Names are
 	// made of letters, digits, '_', '-' and '.'; "none" is reserved. By
 	// default one class, "default": 100 requests per second, burst 200.
@@ -52,9 +59,10 @@ type RateLimitClass struct {
 // defaultRateLimit returns the rate_limit defaults.
 func defaultRateLimit() RateLimit {
 	return RateLimit{
-		Store:         "memory",
-		OnStoreError:  "fail_open",
-		MemoryMaxKeys: 100000,
+		Store:               "memory",
+		OnStoreError:        "fail_open",
+		MemoryMaxKeys:       100000,
+		MaxStreamsPerClient: 20,
 		Classes: map[string]RateLimitClass{
 			"default": {Requests: 100, Per: Duration(time.Second), Burst: 200},
 		},
@@ -73,6 +81,9 @@ func (r *RateLimit) check(ch *checker, redis *Redis) {
 	ch.oneOf("rate_limit.on_store_error", r.OnStoreError, "fail_open", "fail_closed")
 	if r.MemoryMaxKeys <= 0 {
 		ch.failf("rate_limit.memory_max_keys", "must be positive, got %d", r.MemoryMaxKeys)
+	}
+	if r.MaxStreamsPerClient <= 0 {
+		ch.failf("rate_limit.max_streams_per_client", "must be positive, got %d", r.MaxStreamsPerClient)
 	}
 	for _, name := range slices.Sorted(maps.Keys(r.Classes)) {
 		p := "rate_limit.classes." + name

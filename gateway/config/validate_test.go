@@ -72,6 +72,7 @@ func TestValidateRules(t *testing.T) {
 		{"redis store without address", func(c *config.Config) { c.RateLimit.Store = "redis" }, `rate_limit.store: "redis" needs redis.address`},
 		{"on store error", func(c *config.Config) { c.RateLimit.OnStoreError = "open" }, `rate_limit.on_store_error: must be "fail_open" or "fail_closed", got "open"`},
 		{"zero memory max keys", func(c *config.Config) { c.RateLimit.MemoryMaxKeys = 0 }, "rate_limit.memory_max_keys: must be positive, got 0"},
+		{"zero streams per client", func(c *config.Config) { c.RateLimit.MaxStreamsPerClient = 0 }, "rate_limit.max_streams_per_client: must be positive, got 0"},
 		{"cache store", func(c *config.Config) { c.Cache.Store = "disk" }, `cache.store: must be "memory" or "redis", got "disk"`},
 		{"cache redis store without address", func(c *config.Config) { c.Cache.Store = "redis" }, `cache.store: "redis" needs redis.address`},
 		{"zero cache max bytes", func(c *config.Config) { c.Cache.MaxBytes = 0 }, "cache.max_bytes: must be positive, got 0"},
@@ -128,6 +129,8 @@ func twoBackends() *config.Config {
 		Address:             "127.0.0.1:9102",
 		Services:            []string{"storefront.orders.v1.OrderService"},
 		MaxReconnectBackoff: config.Duration(time.Second),
+		MaxConcurrentCalls:  100,
+		StreamShare:         0.5,
 	})
 	return c
 }
@@ -183,7 +186,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	c := validConfig()
 	c.Log.Level = "loud"
 	c.API.UnknownFields = "drop"
-	c.Backends = append(c.Backends, config.Backend{Name: "orders", Services: []string{"storefront.orders.v1.OrderService"}, MaxReconnectBackoff: 1})
+	c.Backends = append(c.Backends, config.Backend{Name: "orders", Services: []string{"storefront.orders.v1.OrderService"}, MaxReconnectBackoff: 1, MaxConcurrentCalls: 1, StreamShare: 1})
 	err := c.Validate()
 	want := []string{
 		`log.level: must be one of "debug", "info", "warn" or "error", got "loud"`,

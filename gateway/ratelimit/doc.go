@@ -32,4 +32,10 @@
 // than the quota, because that is what Remaining counts down from. A rejected request gets 429
 // RESOURCE_EXHAUSTED with a google.rpc.Status body naming the class and a google.rpc.RetryInfo
 // detail, and Retry-After in whole seconds, rounded up.
+//
+// Apart from the rate, each client holds at most max_streams_per_client streams open at once
+// (server streams and WebSocket chats, on any route): one more is answered 429
+// RESOURCE_EXHAUSTED with Retry-After. A store that is also a [StreamStore] ([RedisStore], which
+// gives each stream a lease that the replica serving it renews) shares the count between
+// replicas; otherwise each process counts its own.
 package ratelimit

@@ -47,11 +47,16 @@ const storeErrorRetryAfter = "1"
 // Limiter enforces the rate-limit classes of the routes' policies. It is safe for concurrent
 // use.
 type Limiter struct {
-	classes    map[string]*class
-	store      Store
-	failClosed bool
-	logger     *slog.Logger
-	metrics    *metrics
+	classes map[string]*class
+	store   Store
+	// streams counts the open streams of each client, at most maxStreams; streamsRefused
+	// is the status of a stream beyond them.
+	streams        StreamStore
+	maxStreams     int
+	streamsRefused *status.Status
+	failClosed     bool
+	logger         *slog.Logger
+	metrics        *metrics
 	// storeFailing is true from a store error until the next successful decision; its
 	// changes are what gets logged.
 	storeFailing atomic.Bool
@@ -84,12 +89,21 @@ func New(cfg config.RateLimit, opts ...Option) (*Limiter, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ratelimit.New: %w", err)
 	}
+	if cfg.MaxStreamsPerClient <= 0 {
+		return nil, fmt.Errorf("ratelimit.New: max_streams_per_client must be positive, got %d", cfg.MaxStreamsPerClient)
+	}
 	l := &Limiter{
-		classes:    make(map[string]*class, len(cfg.Classes)),
-		store:      o.store,
-		failClosed: cfg.OnStoreError == "fail_closed",
-		logger:     o.logger,
-		metrics:    m,
+		classes:        make(map[string]*class, len(cfg.Classes)),
+		store:          o.store,
+		streams:        &localStreams{open: make(map[string]int)},
+		maxStreams:     cfg.MaxStreamsPerClient,
+		streamsRefused: streamsRefused(cfg.MaxStreamsPerClient),
+		failClosed:     cfg.OnStoreError == "fail_closed",
+		logger:         o.logger,
+		metrics:        m,
+	}
+	if ss, ok := o.store.(StreamStore); ok {
+		l.streams = ss
 	}
 	for _, name := range slices.Sorted(maps.Keys(cfg.Classes)) {
 		c := cfg.Classes[name]
@@ -111,20 +125,27 @@ func New(cfg config.RateLimit, opts ...Option) (*Limiter, error) {
 	return l, nil
 }
 
-// Middleware limits the requests to routes whose policy names a rate-limit class, and passes
-// every other request (no policy, or no class) to next untouched. It must run after
-// authentication, so that it sees the caller's identity, and after routing has put the
+// Middleware limits the requests to routes whose policy names a rate-limit class, and the
+// streams each client holds open at once on streaming routes, whatever their class; it passes
+// every other request (no policy, or no class and no stream) to next untouched. It must run
+// after authentication, so that it sees the caller's identity, and after routing has put the
 // route's policy in the request context.
 //
 // An allowed request gets the RateLimit header fields and goes on to next. A refused one is
 // answered 429 RESOURCE_EXHAUSTED with Retry-After. When the store fails, the request goes on
-// without the header fields (fail open) or is answered 503 UNAVAILABLE (fail closed).
+// without the header fields (fail open) or is answered 503 UNAVAILABLE (fail closed). A stream
+// beyond its client's max_streams_per_client is answered 429 RESOURCE_EXHAUSTED with
+// Retry-After too.
 func (l *Limiter) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx := r.Context()
 		p := policy.FromContext(ctx)
-		if p == nil || p.RateLimitClass == "" {
+		if p == nil {
 			next.ServeHTTP(w, r)
+			return
+		}
+		if p.RateLimitClass == "" {
+			l.pass(next, w, r, p)
 			return
 		}
 		c := l.classes[p.RateLimitClass]
@@ -151,7 +172,7 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 				return
 			}
 			c.counts.failedOpen.Inc()
-			next.ServeHTTP(w, r)
+			l.pass(next, w, r, p)
 			return
 		}
 		if l.storeFailing.Load() && l.storeFailing.CompareAndSwap(true, false) {
@@ -170,8 +191,18 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 			return
 		}
 		c.counts.allowed.Inc()
-		next.ServeHTTP(w, r)
+		l.pass(next, w, r, p)
 	})
+}
+
+// pass serves a request that its class allows: through the cap on open streams when its
+// route streams, else with next directly.
+func (l *Limiter) pass(next http.Handler, w http.ResponseWriter, r *http.Request, p *policy.Policy) {
+	if isStream(p) {
+		l.limitStreams(next, w, r)
+		return
+	}
+	next.ServeHTTP(w, r)
 }
 
 // storeFailed counts a store error, and logs it when the store was working until now.

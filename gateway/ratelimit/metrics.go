@@ -8,8 +8,9 @@ import (
 
 // metrics are the limiter's counters.
 type metrics struct {
-	decisions   *prometheus.CounterVec
-	storeErrors prometheus.Counter
+	decisions      *prometheus.CounterVec
+	storeErrors    prometheus.Counter
+	streamsRefused prometheus.Counter
 }
 
 // decisionCounters are one class's children of archway_ratelimit_decisions_total, looked up
@@ -28,9 +29,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "archway_ratelimit_store_errors_total",
 			Help: "Rate-limit decisions the store failed to make.",
 		}),
+		streamsRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "archway_ratelimit_streams_refused_total",
+			Help: "Streams refused because their client had max_streams_per_client open already.",
+		}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.decisions, m.storeErrors} {
+		for _, c := range []prometheus.Collector{m.decisions, m.storeErrors, m.streamsRefused} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("registering metrics: %w", err)
 			}
