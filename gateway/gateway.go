@@ -633,5 +633,6 @@ func boolToInt(b bool) int {
 	return 0
 }
 
-// checkTimeout bounds one readiness check of one backend service.
+// checkTimeout bounds how long a readiness check waits for a backend connection to settle, and
+// the Redis PING of /statusz.
 func (g *Gateway) checkTimeout() time.Duration { return g.cfg.Readiness.CheckTimeout.D() }

@@ -264,12 +264,14 @@ type Composite struct {
 	Timeout Duration `yaml:"timeout"`
 }
 
-// Readiness configures the readiness check served on the admin listener's
-// /readyz: the gateway is ready when every backend answers the gRPC health
-// check.
+// Readiness configures the readiness check of /readyz: the gateway is ready
+// when every backend has an instance that takes calls (connected and, with
+// health checking on, reporting SERVING), as its connection watches it; the
+// check itself calls no backend.
 type Readiness struct {
-	// CheckTimeout bounds each backend's gRPC health check. Must be
-	// positive. By default 1s.
+	// CheckTimeout bounds how long a readiness check waits for an idle or
+	// connecting backend connection to settle, and the Redis PING of the
+	// admin /statusz. Must be positive. By default 1s.
 	CheckTimeout Duration `yaml:"check_timeout"`
 }
 
