@@ -155,13 +155,27 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 		TrustedProxies: cfg.Listen.TrustedProxyPrefixes(),
 		CORS:           cfg.CORS,
 		MaxBodyBytes:   cfg.API.MaxRequestBodyBytes,
+		BodyBudget:     bodyBudget(cfg.API.MaxTotalRequestBodyBytes),
 		MaxJSONDepth:   cfg.API.MaxJSONDepth,
 		MaxGRPCTimeout: cfg.API.MaxGRPCTimeout.D(),
 		Shedder:        shedder,
+		WriteLimits: edge.WriteLimits{
+			Response:   cfg.Listen.ResponseWriteTimeout.D(),
+			StreamIdle: cfg.Streaming.WriteIdleTimeout.D(),
+			Exchange:   cfg.Listen.WriteTimeout.D(),
+		},
 		// After recover: metrics and the request's trace span, then the global IP filter.
 		Before: []func(http.Handler) http.Handler{edgeFuncs.tel.Middleware, edgeFuncs.ipf.GlobalMiddleware},
 	})
 	return g, nil
+}
+
+// bodyBudget is the budget of api.max_total_request_body_bytes; nil (none) for 0.
+func bodyBudget(limit int64) *edge.BodyBudget {
+	if limit == 0 {
+		return nil
+	}
+	return edge.NewBodyBudget(limit)
 }
 
 // compositeWanted decides, from composite.mode and the configured backend services, whether the
@@ -335,6 +349,9 @@ func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rt.method.IsStreamingServer() {
+		if s := edge.StateFrom(r.Context()); s != nil {
+			s.StreamResponse()
+		}
 		if acceptsEventStream(r.Header) {
 			g.serveEventStream(w, r, call)
 			return

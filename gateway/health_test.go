@@ -14,6 +14,9 @@ func TestReadiness(t *testing.T) {
 	t.Parallel()
 	// A generous check timeout: the first check also connects, which is slow on a busy machine.
 	env := newTestEnv(t, "readiness: {check_timeout: 5s}\n", nil)
+	// Each service says SERVING too, as a gateway that asked each of them would want.
+	env.health.SetServingStatus("storefront.users.v1.UserService", healthpb.HealthCheckResponse_SERVING)
+	env.health.SetServingStatus("storefront.orders.v1.OrderService", healthpb.HealthCheckResponse_SERVING)
 	readyz := func() (reply, []byte) { return do(t, "GET", env.url+"/readyz", "", nil) }
 	if resp, body := readyz(); resp.StatusCode != http.StatusOK {
 		t.Fatalf("readyz = %d: %s", resp.StatusCode, body)
