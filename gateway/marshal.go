@@ -118,7 +118,7 @@ func (m *jsonMarshaler) decode(r io.Reader, v any) error {
 	defer putScratch(buf)
 	var data []byte
 	var err error
-	if n := edge.BodySize(r); n > int64(cap(*buf)) {
+	if n := bodySize(r); n > int64(cap(*buf)) {
 		// A body larger than the scratch buffer is read into one buffer of its declared size
 		// (and one byte more, to see its end): no chunks, no copy when they are joined. The
 		// buffer comes from gRPC's buffer pool and goes back to it once the body is decoded,
@@ -153,6 +153,16 @@ func (m *jsonMarshaler) decode(r io.Reader, v any) error {
 		return bodyError(err)
 	}
 	return nil
+}
+
+// bodySize returns the size of the body r reads when it is known: the Content-Length of a body
+// that the edge chain limits, or the length of the in-memory copy that grpc-gateway's generated
+// code makes of a body it reads twice (for a field mask); -1 otherwise.
+func bodySize(r io.Reader) int64 {
+	if l, ok := r.(interface{ Len() int }); ok {
+		return int64(l.Len())
+	}
+	return edge.BodySize(r)
 }
 
 // readAll reads r to its end. A body that fits buf is read into it: protojson copies what it

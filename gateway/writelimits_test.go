@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"bufio"
+	"context"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/coder/websocket"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -122,5 +124,44 @@ streaming: {write_idle_timeout: 2s}
 	}
 	if !eventually(func() bool { return !slotHeld(t, addr) }) {
 		t.Fatal("the stream still holds the slot after it ended")
+	}
+}
+
+// TestWebSocketThatStopsBeingReadEnds: a bridged WebSocket whose client stops reading is closed
+// once a write has made no progress for streaming.write_idle_timeout, and its slot is freed.
+func TestWebSocketThatStopsBeingReadEnds(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, "listen: {max_in_flight_requests: 1}\nstreaming: {write_idle_timeout: 2s}\n", nil)
+	addr := serveSmallBuffers(t, env.gw.Handler())
+	client := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, address)
+		if err == nil {
+			err = c.(*net.TCPConn).SetReadBuffer(smallBuffers)
+		}
+		return c, err
+	}}}
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	c, resp, err := websocket.Dial(ctx, "ws://"+addr+"/v1/orders:chat?name=orders/ord-1", &websocket.DialOptions{
+		HTTPClient: client, HTTPHeader: http.Header{"X-Api-Key": {testAPIKey}}})
+	if resp != nil && resp.Body != nil {
+		_ = resp.Body.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.CloseNow() })
+	// The echoes of these messages do not fit in the buffers.
+	msg := `{"name":"orders/ord-1","text":"` + strings.Repeat("a", 60<<10) + `"}`
+	for range 8 {
+		if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !eventually(func() bool { return slotHeld(t, addr) }) {
+		t.Fatal("the WebSocket never held the slot: the test proves nothing")
+	}
+	if !eventually(func() bool { return !slotHeld(t, addr) }) {
+		t.Fatal("the WebSocket whose client stopped reading still holds the slot 10s after its write timeout")
 	}
 }
