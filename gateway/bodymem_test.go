@@ -25,7 +25,7 @@ import (
 // test measures is the gateway's own, not the in-process backend's copy of the request.
 type discardCodec struct{}
 
-func (discardCodec) Marshal(v any) (mem.BufferSlice, error) {
+func (discardCodec) Marshal(any) (mem.BufferSlice, error) {
 	return mem.BufferSlice{mem.SliceBuffer([]byte{})}, nil
 }
 
