@@ -45,6 +45,9 @@ func clientStatus(st *status.Status, requestID string) (*status.Status, bool) {
 // failed while decoding, at the backend or while writing the response.
 func (g *Gateway) handleError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, err error) {
 	state := edge.StateFrom(r.Context())
+	if edge.RefuseOverBudget(w, state) {
+		return
+	}
 	if state != nil && state.BodyTooLarge() {
 		edge.WriteStatus(w, http.StatusRequestEntityTooLarge, edge.BodyTooLargeStatus(g.cfg.API.MaxRequestBodyBytes))
 		return

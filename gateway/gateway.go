@@ -156,14 +156,28 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 		TrustedProxies: cfg.Listen.TrustedProxyPrefixes(),
 		CORS:           cfg.CORS,
 		MaxBodyBytes:   cfg.API.MaxRequestBodyBytes,
+		BodyBudget:     bodyBudget(cfg.API.MaxTotalRequestBodyBytes),
 		MaxJSONDepth:   cfg.API.MaxJSONDepth,
 		MaxGRPCTimeout: cfg.API.MaxGRPCTimeout.D(),
 		Shedder:        shedder,
+		WriteLimits: edge.WriteLimits{
+			Response:   cfg.Listen.ResponseWriteTimeout.D(),
+			StreamIdle: cfg.Streaming.WriteIdleTimeout.D(),
+			Exchange:   cfg.Listen.WriteTimeout.D(),
+		},
 		// After recover: nosniff on every answer, metrics and the request's trace span, then the
 		// global IP filter.
 		Before: []func(http.Handler) http.Handler{noSniff, edgeFuncs.tel.Middleware, edgeFuncs.ipf.GlobalMiddleware},
 	})
 	return g, nil
+}
+
+// bodyBudget is the budget of api.max_total_request_body_bytes; nil (none) for 0.
+func bodyBudget(limit int64) *edge.BodyBudget {
+	if limit == 0 {
+		return nil
+	}
+	return edge.NewBodyBudget(limit)
 }
 
 // compositeWanted decides, from composite.mode and the configured backend services, whether the
@@ -366,6 +380,9 @@ func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rt.method.IsStreamingServer() {
+		if s := edge.StateFrom(r.Context()); s != nil {
+			s.StreamResponse()
+		}
 		if acceptsEventStream(r.Header) {
 			g.serveEventStream(w, r, call)
 			return
@@ -666,5 +683,6 @@ func boolToInt(b bool) int {
 	return 0
 }
 
-// checkTimeout bounds one readiness check of one backend service.
+// checkTimeout bounds how long a readiness check waits for a backend connection to settle, and
+// the Redis PING of /statusz.
 func (g *Gateway) checkTimeout() time.Duration { return g.cfg.Readiness.CheckTimeout.D() }

@@ -603,26 +603,6 @@ func TestStreamErrorIsHidden(t *testing.T) {
 	}
 }
 
-func TestReadiness(t *testing.T) {
-	t.Parallel()
-	// A generous check timeout: the first check also connects, which is slow on a busy machine.
-	env := newTestEnv(t, "readiness: {check_timeout: 5s}\n", nil)
-	env.health.SetServingStatus("storefront.users.v1.UserService", healthpb.HealthCheckResponse_SERVING)
-	env.health.SetServingStatus("storefront.orders.v1.OrderService", healthpb.HealthCheckResponse_SERVING)
-	if resp, body := do(t, "GET", env.url+"/readyz", "", nil); resp.StatusCode != http.StatusOK {
-		t.Fatalf("readyz = %d: %s", resp.StatusCode, body)
-	}
-	env.health.SetServingStatus("storefront.orders.v1.OrderService", healthpb.HealthCheckResponse_NOT_SERVING)
-	resp, body := do(t, "GET", env.url+"/readyz", "", nil)
-	if resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("readyz with a backend NOT_SERVING = %d: %s", resp.StatusCode, body)
-	}
-	decodeStatus(t, resp, body)
-	if resp, _ := do(t, "GET", env.url+"/healthz", "", nil); resp.StatusCode != http.StatusOK {
-		t.Errorf("healthz = %d", resp.StatusCode)
-	}
-}
-
 func TestRunDrainsAndStops(t *testing.T) {
 	t.Parallel()
 	gw := newGateway(t, `

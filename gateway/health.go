@@ -29,9 +29,10 @@ func (g *Gateway) serveHealthz(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// serveReadyz reports whether every backend service answers SERVING to a gRPC health check
-// and the gateway is not draining. The public answer names no backends; the admin listener's
-// /readyz has the detail.
+// serveReadyz reports whether every backend has an instance that takes calls and the gateway
+// is not draining. It calls no backend (see backend.Set.Ready), so a flood of anonymous /readyz
+// requests costs the backends nothing. The public answer names no backends; the admin
+// listener's /readyz has the detail, decided by the same rule.
 func (g *Gateway) serveReadyz(w http.ResponseWriter, r *http.Request) {
 	if _, ready := g.ready(r); !ready {
 		edge.WriteStatus(w, http.StatusServiceUnavailable, status.New(codes.Unavailable, "not ready"))
@@ -42,23 +43,23 @@ func (g *Gateway) serveReadyz(w http.ResponseWriter, r *http.Request) {
 
 // readiness is the admin listener's detailed readiness report.
 type readiness struct {
-	Ready    bool             `json:"ready"`
-	Draining bool             `json:"draining"`
-	Backends []backend.Health `json:"backends"`
+	Ready    bool                `json:"ready"`
+	Draining bool                `json:"draining"`
+	Backends []backend.Readiness `json:"backends"`
 }
 
 func (g *Gateway) serveReadyzDetail(w http.ResponseWriter, r *http.Request) {
-	checks, ready := g.ready(r)
+	backends, ready := g.ready(r)
 	code := http.StatusOK
 	if !ready {
 		code = http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, readiness{Ready: ready, Draining: g.draining.Load(), Backends: checks})
+	writeJSON(w, code, readiness{Ready: ready, Draining: g.draining.Load(), Backends: backends})
 }
 
-func (g *Gateway) ready(r *http.Request) ([]backend.Health, bool) {
-	checks, ok := g.backends.Check(r.Context(), g.checkTimeout())
-	return checks, ok && !g.draining.Load()
+func (g *Gateway) ready(r *http.Request) ([]backend.Readiness, bool) {
+	backends, ok := g.backends.Ready(r.Context(), g.checkTimeout())
+	return backends, ok && !g.draining.Load()
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
@@ -109,11 +110,26 @@ func (m *jsonMarshaler) NewDecoder(r io.Reader) runtime.Decoder {
 
 var errEmptyBody = io.EOF
 
+// bodyPool holds the buffers that large request bodies are read into.
+var bodyPool = mem.DefaultBufferPool()
+
 func (m *jsonMarshaler) decode(r io.Reader, v any) error {
 	buf := getScratch()
 	defer putScratch(buf)
-	data, err := readAll(r, *buf)
-	*buf = data
+	var data []byte
+	var err error
+	if n := bodySize(r); n > int64(cap(*buf)) {
+		// A body larger than the scratch buffer is read into one buffer of its declared size
+		// (and one byte more, to see its end): no chunks, no copy when they are joined. The
+		// buffer comes from gRPC's buffer pool and goes back to it once the body is decoded,
+		// before the backend call, whose marshalled request gRPC takes from the same pool.
+		big := bodyPool.Get(int(n) + 1)
+		defer bodyPool.Put(big)
+		data, err = readAll(r, (*big)[:0])
+	} else {
+		data, err = readAll(r, *buf)
+		*buf = data
+	}
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
@@ -137,6 +153,16 @@ func (m *jsonMarshaler) decode(r io.Reader, v any) error {
 		return bodyError(err)
 	}
 	return nil
+}
+
+// bodySize returns the size of the body r reads when it is known: the Content-Length of a body
+// that the edge chain limits, or the length of the in-memory copy that grpc-gateway's generated
+// code makes of a body it reads twice (for a field mask); -1 otherwise.
+func bodySize(r io.Reader) int64 {
+	if l, ok := r.(interface{ Len() int }); ok {
+		return int64(l.Len())
+	}
+	return edge.BodySize(r)
 }
 
 // readAll reads r to its end. A body that fits buf is read into it: protojson copies what it

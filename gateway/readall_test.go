@@ -4,8 +4,15 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"testing/iotest"
+
+	"google.golang.org/protobuf/types/known/wrapperspb"
+
+	"github.com/archway-gateway/archway/gateway/edge"
 )
 
 // TestReadAll reads bodies around the sizes where readAll changes buffers, through readers
@@ -35,4 +42,29 @@ func TestReadAll(t *testing.T) {
 	if _, err := readAll(r, make([]byte, 0, minScratch)); !errors.Is(err, boom) {
 		t.Errorf("error after two chunks: %v, want boom", err)
 	}
+}
+
+// TestDecodeLargeBody decodes bodies larger than the scratch buffer, which are read into one
+// buffer of their known size: an in-memory body (as grpc-gateway's generated code makes of a body
+// it reads twice) and a body of declared size behind the edge's body limit.
+func TestDecodeLargeBody(t *testing.T) {
+	t.Parallel()
+	m := newJSONMarshaler(true)
+	text := strings.Repeat("a", 3*minScratch+5)
+	body := `"` + text + `"`
+	check := func(name string, r io.Reader) {
+		t.Helper()
+		var v wrapperspb.StringValue
+		if err := m.NewDecoder(r).Decode(&v); err != nil || v.GetValue() != text {
+			t.Errorf("%s: decoded %d bytes, %v; want %d", name, len(v.GetValue()), err, len(text))
+		}
+	}
+	check("in memory", bytes.NewReader([]byte(body)))
+	h := edge.LimitBody(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		if got := edge.BodySize(r.Body); got != int64(len(body)) {
+			t.Errorf("BodySize = %d, want %d", got, len(body))
+		}
+		check("declared", r.Body)
+	}), 1<<20)
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest(http.MethodPost, "/", strings.NewReader(body)))
 }

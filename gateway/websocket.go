@@ -227,12 +227,23 @@ func (br *wsBridge) pumpOut(ctx context.Context, stream grpc.ClientStream) error
 		if err != nil {
 			return status.Error(codes.Internal, "a response message could not be encoded")
 		}
-		if err := br.conn.Write(ctx, websocket.MessageText, data); err != nil {
+		if err := br.write(ctx, data); err != nil {
 			// The client is gone; nobody is left to tell.
 			br.cancel()
 			return status.Error(codes.Canceled, "the client went away")
 		}
 	}
+}
+
+// write sends one message, bounded by streaming.write_idle_timeout: a client that stops reading
+// makes the write time out, which closes the connection.
+func (br *wsBridge) write(ctx context.Context, data []byte) error {
+	if d := br.g.cfg.Streaming.WriteIdleTimeout.D(); d > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d)
+		defer cancel()
+	}
+	return br.conn.Write(ctx, websocket.MessageText, data)
 }
 
 // pumpIn sends every text frame from the client to the backend as a request message. An empty

@@ -5,15 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
-	"sync"
 	"time"
 
 	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/logging"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
 // Spec describes one backend to connect to. The zero values of the resilience fields turn each
@@ -200,53 +197,4 @@ func (s *Set) Close() error {
 		errs = append(errs, b.Conn.Close())
 	}
 	return errors.Join(errs...)
-}
-
-// Health is the outcome of checking one backend service.
-type Health struct {
-	Backend string `json:"backend"`
-	Service string `json:"service"`
-	Status  string `json:"status"`
-}
-
-// Check asks every backend, over gRPC health checking, for the status of each service it serves,
-// concurrently, each check bounded by timeout. It returns one entry per service, sorted, and
-// whether all of them are SERVING.
-func (s *Set) Check(ctx context.Context, timeout time.Duration) ([]Health, bool) {
-	var (
-		mu      sync.Mutex
-		wg      sync.WaitGroup
-		results []Health
-	)
-	for _, b := range s.backends {
-		client := healthpb.NewHealthClient(b.Conn)
-		for _, svc := range b.Services {
-			wg.Go(func() {
-				cctx, cancel := context.WithTimeout(ctx, timeout)
-				defer cancel()
-				st := "UNREACHABLE"
-				resp, err := client.Check(cctx, &healthpb.HealthCheckRequest{Service: svc})
-				if err == nil {
-					st = resp.GetStatus().String()
-				}
-				mu.Lock()
-				results = append(results, Health{Backend: b.Name, Service: svc, Status: st})
-				mu.Unlock()
-			})
-		}
-	}
-	wg.Wait()
-	sort.Slice(results, func(i, j int) bool {
-		if results[i].Backend != results[j].Backend {
-			return results[i].Backend < results[j].Backend
-		}
-		return results[i].Service < results[j].Service
-	})
-	ready := true
-	for _, h := range results {
-		if h.Status != healthpb.HealthCheckResponse_SERVING.String() {
-			ready = false
-		}
-	}
-	return results, ready
 }

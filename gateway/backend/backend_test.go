@@ -1,9 +1,11 @@
 package backend_test
 
 import (
+	"context"
 	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,48 +35,47 @@ func startHealth(t *testing.T) (string, *health.Server) {
 	return ln.Addr().String(), hs
 }
 
-func TestCheckReportsEveryService(t *testing.T) {
+// TestReadyFollowsWatchedState checks that Ready reports what the connections watch, a backend
+// down or an instance NOT_SERVING, and that it makes no health check call to learn it.
+func TestReadyFollowsWatchedState(t *testing.T) {
 	addr, hs := startHealth(t)
-	hs.SetServingStatus("a.v1.A", healthpb.HealthCheckResponse_SERVING)
-	hs.SetServingStatus("b.v1.B", healthpb.HealthCheckResponse_SERVING)
+	var checks atomic.Int64
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
 	set, err := backend.Dial([]backend.Spec{
-		{Name: "one", Target: addr, Services: []string{"a.v1.A", "b.v1.B"}},
+		{Name: "one", Target: addr, Services: []string{"a.v1.A"}, HealthCheck: true},
 		{Name: "down", Target: "127.0.0.1:1", Services: []string{"c.v1.C"}, MaxReconnectBackoff: time.Second},
-	}, backend.WithLogger(slog.New(slog.DiscardHandler)))
+	}, backend.WithLogger(slog.New(slog.DiscardHandler)),
+		backend.WithDialOptions(grpc.WithUnaryInterceptor(func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, opts ...grpc.CallOption) error {
+			checks.Add(1)
+			return invoker(ctx, method, req, reply, cc, opts...)
+		})))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = set.Close() })
 
-	checks, ready := set.Check(t.Context(), 500*time.Millisecond)
-	if ready {
-		t.Fatal("ready with a backend down")
-	}
-	got := make([]string, len(checks))
-	for i, c := range checks {
-		got[i] = c.Backend + "/" + c.Service + "=" + c.Status
-	}
-	want := "down/c.v1.C=UNREACHABLE one/a.v1.A=SERVING one/b.v1.B=SERVING"
-	if strings.Join(got, " ") != want {
-		t.Errorf("checks = %v, want %s", got, want)
+	got, ready := set.Ready(t.Context(), 2*time.Second)
+	if ready || len(got) != 2 || got[0].Backend != "one" || got[0].State != "READY" ||
+		got[1].Backend != "down" || got[1].State == "READY" {
+		t.Fatalf("Ready = %+v, %v: want one READY, down not, not ready", got, ready)
 	}
 
-	hs.SetServingStatus("b.v1.B", healthpb.HealthCheckResponse_NOT_SERVING)
-	one, ok := set.ForService("a.v1.A")
-	if !ok || one.Name != "one" {
-		t.Fatalf("ForService(a.v1.A) = %v, %v", one, ok)
-	}
-	only, err := backend.Dial([]backend.Spec{{Name: "one", Target: addr, Services: []string{"a.v1.A", "b.v1.B"}}}, backend.WithLogger(slog.New(slog.DiscardHandler)))
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	one := backend.Spec{Name: "one", Target: addr, Services: []string{"a.v1.A"}, HealthCheck: true}
+	only, err := backend.Dial([]backend.Spec{one}, backend.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = only.Close() })
-	if _, ready := only.Check(t.Context(), 500*time.Millisecond); ready {
-		t.Error("ready with a service NOT_SERVING")
+	if got, ready := only.Ready(t.Context(), 2*time.Second); ready {
+		t.Errorf("Ready = %+v with the backend NOT_SERVING", got)
 	}
-	hs.SetServingStatus("b.v1.B", healthpb.HealthCheckResponse_SERVING)
-	if _, ready := only.Check(t.Context(), 500*time.Millisecond); !ready {
-		t.Error("not ready with every service SERVING")
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_SERVING)
+	if !poll(func() bool { _, ready := only.Ready(t.Context(), time.Second); return ready }) {
+		t.Error("not ready once the backend is SERVING again")
+	}
+	if n := checks.Load(); n != 0 {
+		t.Errorf("Ready made %d unary calls, want none", n)
 	}
 }
 

@@ -1,11 +1,14 @@
 package backend
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/balancer"
 	"google.golang.org/grpc/balancer/endpointsharding"
 	"google.golang.org/grpc/balancer/roundrobin"
@@ -243,4 +246,65 @@ func (s *Set) Status() []Status {
 		out = append(out, st)
 	}
 	return out
+}
+
+// Readiness is one backend's readiness, as the gateway's connection to it sees it.
+type Readiness struct {
+	Backend  string   `json:"backend"`
+	Services []string `json:"services"`
+	// State is the ClientConn's connectivity state: READY while at least one instance takes
+	// calls, which, with health checking on, means it reports SERVING.
+	State string `json:"state"`
+}
+
+// Ready reports whether every backend has an instance that takes calls, and each backend's
+// state, in configuration order. It calls no backend: the state is what the ClientConns keep
+// up to date from their connections and, with health checking on, from the health of every
+// instance, which they watch over one stream each. A connection that is idle (never used, or
+// unused for long) is started, and Ready waits up to wait for connections that are starting
+// to settle, so a backend that is up is not reported unready only because nothing has called
+// it lately.
+func (s *Set) Ready(ctx context.Context, wait time.Duration) ([]Readiness, bool) {
+	out := make([]Readiness, len(s.backends))
+	ready := true
+	var settling []int
+	for i, b := range s.backends {
+		st := b.Conn.GetState()
+		if st == connectivity.Idle {
+			b.Conn.Connect()
+		}
+		if st == connectivity.Idle || st == connectivity.Connecting {
+			settling = append(settling, i)
+		}
+		out[i] = Readiness{Backend: b.Name, Services: b.Services, State: st.String()}
+		ready = ready && st == connectivity.Ready
+	}
+	if len(settling) == 0 {
+		return out, ready
+	}
+	ctx, cancel := context.WithTimeout(ctx, wait)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, i := range settling {
+		wg.Go(func() { out[i].State = settle(ctx, s.backends[i].Conn).String() })
+	}
+	wg.Wait()
+	ready = true
+	for _, r := range out {
+		ready = ready && r.State == connectivity.Ready.String()
+	}
+	return out, ready
+}
+
+// settle waits until conn is neither idle nor connecting, or ctx ends, and returns its state.
+func settle(ctx context.Context, conn *grpc.ClientConn) connectivity.State {
+	for {
+		st := conn.GetState()
+		if st != connectivity.Idle && st != connectivity.Connecting {
+			return st
+		}
+		if !conn.WaitForStateChange(ctx, st) {
+			return conn.GetState()
+		}
+	}
 }

@@ -83,9 +83,18 @@ type Listen struct {
 	// Zero means no limit. By default 60s.
 	ReadTimeout Duration `yaml:"read_timeout"`
 
-	// WriteTimeout bounds the time to write a response. Zero means no limit.
-	// By default 0, because server-streaming responses may be long-lived.
+	// WriteTimeout bounds the time to write a response that is not a stream,
+	// counted from the end of its request's headers. Zero means no limit. By
+	// default 0: response_write_timeout and streaming.write_idle_timeout
+	// bound the writes of every response instead, without a limit on the
+	// length of a stream.
 	WriteTimeout Duration `yaml:"write_timeout"`
+
+	// ResponseWriteTimeout bounds the time to write a response that is not a
+	// stream, from its first byte to its last, so that a client that stops
+	// reading frees its request (and its place among max_in_flight_requests)
+	// when it runs out. Zero means no limit. By default 60s.
+	ResponseWriteTimeout Duration `yaml:"response_write_timeout"`
 
 	// IdleTimeout bounds how long a keep-alive connection waits for its next
 	// request. Zero means no limit. By default 120s.
@@ -189,6 +198,14 @@ type API struct {
 	// body is answered with 413. Must be positive. By default 4194304 (4 MiB).
 	MaxRequestBodyBytes int64 `yaml:"max_request_body_bytes"`
 
+	// MaxTotalRequestBodyBytes bounds the bytes of all the request bodies
+	// that the gateway holds at once (each body is held, once decoded, until
+	// its backend call is made). A request whose body does not fit in what
+	// the others leave is answered with 503 and Retry-After. Zero means no
+	// bound; otherwise it must be at least max_request_body_bytes. By default
+	// 67108864 (64 MiB, sixteen bodies of the largest size).
+	MaxTotalRequestBodyBytes int64 `yaml:"max_total_request_body_bytes"`
+
 	// ForwardHeaders lists the request headers forwarded to backends as gRPC
 	// metadata. They are also the only names X accepted in a client's
 	// "Grpc-Metadata-X" headers. Each must be a header name that gRPC
@@ -289,12 +306,14 @@ type Composite struct {
 	Timeout Duration `yaml:"timeout"`
 }
 
-// Readiness configures the readiness check served on the admin listener's
-// /readyz: the gateway is ready when every backend answers the gRPC health
-// check.
+// Readiness configures the readiness check of /readyz: the gateway is ready
+// when every backend has an instance that takes calls (connected and, with
+// health checking on, reporting SERVING), as its connection watches it; the
+// check itself calls no backend.
 type Readiness struct {
-	// CheckTimeout bounds each backend's gRPC health check. Must be
-	// positive. By default 1s.
+	// CheckTimeout bounds how long a readiness check waits for an idle or
+	// connecting backend connection to settle, and the Redis PING of the
+	// admin /statusz. Must be positive. By default 1s.
 	CheckTimeout Duration `yaml:"check_timeout"`
 }
 
@@ -328,6 +347,7 @@ func Default() *Config {
 
 			HTTP2MaxConcurrentStreams: 100,
 			MaxInFlightRequests:       10000,
+			ResponseWriteTimeout:      Duration(time.Minute),
 		},
 		Admin: Admin{
 			Enabled: true,
@@ -347,6 +367,8 @@ func Default() *Config {
 			MaxRequestBodyBytes:    4 << 20,
 			MaxGRPCTimeout:         Duration(time.Minute),
 			MaxJSONDepth:           100,
+
+			MaxTotalRequestBodyBytes: 64 << 20,
 		},
 		Composite: Composite{
 			Mode:    "auto",

@@ -41,6 +41,7 @@ func TestDefault(t *testing.T) {
 			},
 			HTTP2MaxConcurrentStreams: 100,
 			MaxInFlightRequests:       10000,
+			ResponseWriteTimeout:      config.Duration(time.Minute),
 		},
 		Admin: config.Admin{Enabled: true, Address: "127.0.0.1:9901"},
 		Log: config.Log{
@@ -54,6 +55,8 @@ func TestDefault(t *testing.T) {
 			MaxRequestBodyBytes:    4194304,
 			MaxGRPCTimeout:         config.Duration(time.Minute),
 			MaxJSONDepth:           100,
+
+			MaxTotalRequestBodyBytes: 64 << 20,
 		},
 		Composite: config.Composite{Mode: "auto", Timeout: config.Duration(2 * time.Second)},
 		Readiness: config.Readiness{CheckTimeout: config.Duration(time.Second)},
@@ -95,8 +98,9 @@ func TestDefault(t *testing.T) {
 		Authn: config.Authn{ClockSkew: config.Duration(30 * time.Second), APIKeyHeader: "X-Api-Key", FailedAttempts: config.FailedAttempts{Requests: 60, Per: config.Duration(time.Minute), Burst: 30, MaxAddresses: 100000}},
 		Docs:  config.Docs{Enabled: true, Path: "/docs"},
 		Streaming: config.Streaming{
-			SSEHeartbeat: config.Duration(15 * time.Second),
-			WebSocket:    config.WebSocket{MaxMessageBytes: 64 << 10, IdleTimeout: config.Duration(5 * time.Minute)},
+			SSEHeartbeat:     config.Duration(15 * time.Second),
+			WriteIdleTimeout: config.Duration(30 * time.Second),
+			WebSocket:        config.WebSocket{MaxMessageBytes: 64 << 10, IdleTimeout: config.Duration(5 * time.Minute)},
 		},
 	}
 	got := config.Default()

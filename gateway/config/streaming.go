@@ -11,6 +11,12 @@ type Streaming struct {
 	// browsers keep the connection open. By default 15s.
 	SSEHeartbeat Duration `yaml:"sse_heartbeat"`
 
+	// WriteIdleTimeout ends a stream (NDJSON, Server-Sent Events or
+	// WebSocket) whose client has stopped reading: when one write of the
+	// stream makes no progress for this long, the stream is closed and its
+	// backend call cancelled. Zero means no limit. By default 30s.
+	WriteIdleTimeout Duration `yaml:"write_idle_timeout"`
+
 	// WebSocket configures the WebSocket bridge of client and bidirectional
 	// streams.
 	WebSocket WebSocket `yaml:"websocket"`
@@ -30,7 +36,8 @@ type WebSocket struct {
 
 func defaultStreaming() Streaming {
 	return Streaming{
-		SSEHeartbeat: Duration(15 * time.Second),
+		SSEHeartbeat:     Duration(15 * time.Second),
+		WriteIdleTimeout: Duration(30 * time.Second),
 		WebSocket: WebSocket{
 			MaxMessageBytes: 64 << 10,
 			IdleTimeout:     Duration(5 * time.Minute),
@@ -41,6 +48,7 @@ func defaultStreaming() Streaming {
 // check checks the streaming section.
 func (s *Streaming) check(ch *checker) {
 	ch.positive("streaming.sse_heartbeat", s.SSEHeartbeat)
+	ch.nonNegative("streaming.write_idle_timeout", s.WriteIdleTimeout)
 	if s.WebSocket.MaxMessageBytes <= 0 {
 		ch.failf("streaming.websocket.max_message_bytes", "must be positive, got %d", s.WebSocket.MaxMessageBytes)
 	}

@@ -53,6 +53,7 @@ func (c *Config) check() []error {
 	ch.nonNegative("listen.read_header_timeout", c.Listen.ReadHeaderTimeout)
 	ch.nonNegative("listen.read_timeout", c.Listen.ReadTimeout)
 	ch.nonNegative("listen.write_timeout", c.Listen.WriteTimeout)
+	ch.nonNegative("listen.response_write_timeout", c.Listen.ResponseWriteTimeout)
 	ch.nonNegative("listen.idle_timeout", c.Listen.IdleTimeout)
 	if c.Listen.MaxHeaderBytes <= 0 {
 		ch.failf("listen.max_header_bytes", "must be positive, got %d", c.Listen.MaxHeaderBytes)
@@ -69,6 +70,9 @@ func (c *Config) check() []error {
 	ch.oneOf("api.unknown_fields", c.API.UnknownFields, "reject", "ignore")
 	if c.API.MaxRequestBodyBytes <= 0 {
 		ch.failf("api.max_request_body_bytes", "must be positive, got %d", c.API.MaxRequestBodyBytes)
+	}
+	if t := c.API.MaxTotalRequestBodyBytes; t != 0 && t < c.API.MaxRequestBodyBytes {
+		ch.failf("api.max_total_request_body_bytes", "must be 0 or at least api.max_request_body_bytes (%d), got %d", c.API.MaxRequestBodyBytes, t)
 	}
 	ch.headerNames("api.forward_headers", c.API.ForwardHeaders)
 	ch.headerNames("api.forward_response_headers", c.API.ForwardResponseHeaders)

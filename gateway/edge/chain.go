@@ -38,6 +38,9 @@ type Options struct {
 	Before []func(http.Handler) http.Handler
 	// MaxBodyBytes caps the request body. By default (0), bodies are not limited.
 	MaxBodyBytes int64
+	// BodyBudget bounds the bytes of all request bodies being served (see [LimitBodies]); it
+	// needs MaxBodyBytes. By default (nil), their total is not bounded.
+	BodyBudget *BodyBudget
 	// MaxJSONDepth caps the nesting of JSON objects and arrays in the request body (see
 	// [LimitJSONDepth]). By default (0), nesting is not limited.
 	MaxJSONDepth int
@@ -47,12 +50,17 @@ type Options struct {
 	// Shedder caps the requests served at once (see [Shedder]). By default (nil), there is no
 	// cap.
 	Shedder *Shedder
+	// WriteLimits bounds how long writing a response may take (see [LimitWrites]). By default
+	// (the zero value), writes are not bounded.
+	WriteLimits WriteLimits
 }
 
 // Chain wraps next in the gateway's HTTP chain. The order of the links is written down here
 // and nowhere else:
 //
 //  1. Request id: accept the client's X-Request-Id when it is well formed, else make one; echo it.
+//     Write deadlines: a client that stops reading cannot hold its request, and its slot
+//     below, longer than the response's write timeout (a stream's: its idle write timeout).
 //  2. Load shedding: a request over the in-flight limit gets 503 and Retry-After at once. It
 //     comes before the access log, so that a flood does not also flood the log; the shedder
 //     counts what it sheds.
@@ -70,7 +78,8 @@ type Options struct {
 //     that is routed and logged.
 //  8. CORS: answer preflight requests without routing them, and add CORS headers to the answers
 //     to allowed origins.
-//  9. Body limit: 413 up front for an oversized Content-Length, and a capped reader otherwise.
+//  9. Body limit: 413 up front for an oversized Content-Length, and a capped reader otherwise;
+//     503 and Retry-After when the bodies being served hold the whole body budget.
 //  10. JSON depth: the body's reader fails once objects and arrays nest too deep.
 //  11. Grpc-Timeout: 400 for a malformed value, and a value over the cap lowered to it.
 func Chain(next http.Handler, opts Options) http.Handler {
@@ -86,7 +95,7 @@ func Chain(next http.Handler, opts Options) http.Handler {
 		h = LimitJSONDepth(h, opts.MaxJSONDepth)
 	}
 	if opts.MaxBodyBytes > 0 {
-		h = LimitBody(h, opts.MaxBodyBytes)
+		h = LimitBodies(h, opts.MaxBodyBytes, opts.BodyBudget)
 	}
 	h = NewCORS(opts.CORS).Middleware(h)
 	h = StripMethodOverride(h)
@@ -105,6 +114,7 @@ func Chain(next http.Handler, opts Options) http.Handler {
 	if opts.Shedder != nil {
 		h = opts.Shedder.Middleware(h)
 	}
+	h = LimitWrites(h, opts.WriteLimits)
 	return RequestID(h)
 }
 

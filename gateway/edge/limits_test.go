@@ -367,3 +367,68 @@ func TestWriteStatusWithInvalidUTF8(t *testing.T) {
 		t.Errorf("code %d, message %q", code, msg)
 	}
 }
+
+// TestBodyBudget checks that the bodies being served hold their size of the budget: a request
+// whose declared body does not fit is refused before it is read, one of unknown size when its
+// bytes stop fitting, and the budget is given back when the requests are served.
+func TestBodyBudget(t *testing.T) {
+	t.Parallel()
+	budget := edge.NewBodyBudget(1000)
+	hold := make(chan struct{})
+	held := make(chan struct{})
+	h := edge.Chain(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, err := io.ReadAll(r.Body); err != nil {
+			if edge.RefuseOverBudget(w, edge.StateFrom(r.Context())) {
+				return
+			}
+			t.Errorf("read: %v", err)
+		}
+		if r.Header.Get("Hold") != "" {
+			close(held)
+			<-hold
+		}
+	}), edge.Options{MaxBodyBytes: 1000, BodyBudget: budget})
+	serve := func(size int, declared bool, header string) *httptest.ResponseRecorder {
+		req := httptest.NewRequest("POST", "/", strings.NewReader(strings.Repeat("x", size)))
+		if !declared {
+			req.ContentLength = -1
+		}
+		if header != "" {
+			req.Header.Set(header, "1")
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if rec := serve(700, true, "Hold"); rec.Code != http.StatusOK {
+			t.Errorf("the first request = %d", rec.Code)
+		}
+	}()
+	<-held
+	if got := budget.InUse(); got != 700 {
+		t.Errorf("in use while the first request is served: %d, want 700", got)
+	}
+	for _, declared := range []bool{true, false} {
+		rec := serve(400, declared, "")
+		if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+			t.Errorf("declared %v, over the budget: %d, Retry-After %q; want 503 with Retry-After", declared, rec.Code, rec.Header().Get("Retry-After"))
+		}
+		if code, _ := statusOf(t, rec); codes.Code(code) != codes.Unavailable {
+			t.Errorf("declared %v, over the budget: code %d, want UNAVAILABLE", declared, code)
+		}
+	}
+	if rec := serve(300, false, ""); rec.Code != http.StatusOK {
+		t.Errorf("a body that fits = %d", rec.Code)
+	}
+	close(hold)
+	<-done
+	if got := budget.InUse(); got != 0 {
+		t.Errorf("in use once every request is served: %d, want 0", got)
+	}
+	if rec := serve(1000, true, ""); rec.Code != http.StatusOK {
+		t.Errorf("a body of the whole budget, alone = %d", rec.Code)
+	}
+}

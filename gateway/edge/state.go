@@ -18,11 +18,14 @@ type State struct {
 	mu           sync.Mutex
 	route        string
 	bodyTooLarge bool
+	overBudget   bool
 	clientIP     netip.Addr
 	identity     *Identity
 	grpcMethod   string
 	grpcCode     codes.Code
 	grpcCodeSet  bool
+	// writes sets the response's write deadlines (LimitWrites); nil without them.
+	writes *deadlineWriter
 }
 
 // Identity is a verified caller, set by authentication and read by the links after it (rate
@@ -104,6 +107,20 @@ func (s *State) BodyTooLarge() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.bodyTooLarge
+}
+
+func (s *State) markBodyOverBudget() {
+	s.mu.Lock()
+	s.overBudget = true
+	s.mu.Unlock()
+}
+
+// BodyOverBudget reports whether reading the request body was stopped because the bodies being
+// served held the whole [BodyBudget].
+func (s *State) BodyOverBudget() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.overBudget
 }
 
 // SetClientIP records the client's address, as resolved through trusted proxies.
