@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
@@ -357,11 +358,9 @@ func dropCredentials(next http.Handler, apiKeyHeader string) http.Handler {
 func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 	call, _ := r.Context().Value(muxCallKey{}).(muxCall)
 	rt := call.route
-	if g.cfg.API.UnknownQueryParameters == "reject" && r.URL.RawQuery != "" {
-		if err := rt.checkQuery(r.URL.Query()); err != nil {
-			g.handleError(r.Context(), g.mux, nil, w, r, err)
-			return
-		}
+	if err := g.checkParameters(r, call); err != nil {
+		g.handleError(r.Context(), g.mux, nil, w, r, err)
+		return
 	}
 	if rt.method.IsStreamingClient() {
 		g.serveWebSocket(w, r, rt)
@@ -376,6 +375,40 @@ func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	call.next(w, r, call.params)
 }
+
+// checkParameters returns an INVALID_ARGUMENT status naming the first path or query parameter
+// that the mux would not decode into the request faithfully: a value that is not UTF-8 (a proto
+// string cannot hold it, so the call to the backend could not even be encoded) and, when
+// api.unknown_query_parameters is "reject", a query parameter that would be dropped (see
+// route.checkQuery).
+func (g *Gateway) checkParameters(r *http.Request, call muxCall) error {
+	for name, v := range call.params {
+		if !utf8.ValidString(v) {
+			return badRequest("path parameter", name, invalidUTF8)
+		}
+	}
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	values := r.URL.Query()
+	for key, vs := range values {
+		if !utf8.ValidString(key) {
+			return badRequest("query parameter", key, invalidUTF8)
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return badRequest("query parameter", key, invalidUTF8)
+			}
+		}
+	}
+	if g.cfg.API.UnknownQueryParameters == "reject" {
+		return call.route.checkQuery(values)
+	}
+	return nil
+}
+
+// invalidUTF8 is the reason given for a parameter whose value is not UTF-8.
+const invalidUTF8 = "the value is not valid UTF-8 (after percent-decoding)"
 
 // serveEventStream runs a server stream as Server-Sent Events (see sse.go).
 func (g *Gateway) serveEventStream(w http.ResponseWriter, r *http.Request, call muxCall) {
