@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -222,6 +223,9 @@ func (g *Gateway) newServeMux() *runtime.ServeMux {
 		runtime.WithErrorHandler(g.handleError),
 		runtime.WithStreamErrorHandler(g.handleStreamError),
 		runtime.WithRoutingErrorHandler(g.handleRoutingError),
+		// How the path is decoded: by default routed as sent, %2F staying inside its segment
+		// (see keepEncodedSlashes).
+		runtime.WithUnescapingMode(unescapingModes[api.PathUnescaping]),
 		// A POST is a POST: no method override, no form-encoded POST served as a GET.
 		runtime.WithDisablePathLengthFallback(),
 		runtime.WithDisableHTTPMethodOverride(),
@@ -258,6 +262,43 @@ func (g *Gateway) register(svc string, fn func() error) error {
 		"so bindings from a gRPC API configuration file (grpc_api_configuration) or handlers registered by hand cannot be served; "+
 		"declare each binding with a google.api.http option",
 		svc, got, want, strings.Join(unboundMethods(svc), ", "))
+}
+
+// unescapingModes maps api.path_unescaping onto grpc-gateway's modes.
+var unescapingModes = map[string]runtime.UnescapingMode{
+	"all_except_slash": runtime.UnescapingModeAllExceptSlash,
+	"legacy":           runtime.UnescapingModeLegacy,
+}
+
+// encodedSlash escapes the % of every encoded slash in a raw path.
+var encodedSlash = strings.NewReplacer("%2F", "%252F", "%2f", "%252f")
+
+// keepEncodedSlashes serves next with every %2F of the path escaped once more, for
+// api.path_unescaping "all_except_slash". The mux then routes on the path as sent, but it decodes
+// every escape of a single-segment variable ({id}, {name=users/*}), %2F included, as
+// google.api.http prescribes; escaped once more, a %2F reaches the backend as "%2F", never as a
+// slash that the client did not send as one.
+func keepEncodedSlashes(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// net/url sets RawPath whenever the path holds an escape it would not write itself,
+		// %2F among them.
+		raw := r.URL.RawPath
+		if raw == "" || !strings.Contains(raw, "%2F") && !strings.Contains(raw, "%2f") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		u := *r.URL
+		u.RawPath = encodedSlash.Replace(raw)
+		path, err := url.PathUnescape(u.RawPath)
+		if err != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		u.Path = path
+		r = r.WithContext(r.Context())
+		r.URL = &u
+		next.ServeHTTP(w, r)
+	})
 }
 
 // routeMiddleware records the matched route and gRPC method for the access log, puts the route's
@@ -536,7 +577,11 @@ func (g *Gateway) routesWithHealth(policies *policy.Table) (http.Handler, error)
 		mux.Handle(g.cfg.Docs.Path, getOnly(page))
 		mux.Handle(g.cfg.Docs.Path+"/", getOnly(page))
 	}
-	mux.Handle("/", g.mux)
+	if g.cfg.API.PathUnescaping == "all_except_slash" {
+		mux.Handle("/", keepEncodedSlashes(g.mux))
+	} else {
+		mux.Handle("/", g.mux)
+	}
 	return mux, nil
 }
 
