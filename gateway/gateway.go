@@ -152,7 +152,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 		_ = g.Close()
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
-	g.handler = edge.Chain(served, edge.Options{
+	g.handler = edge.Chain(refuseAmbiguousFraming(served), edge.Options{
 		Logger:    g.logger,
 		AccessLog: cfg.Log.AccessLog,
 		AccessLogSampling: &edge.Sampling{
