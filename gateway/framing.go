@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -55,6 +56,23 @@ func (c *framingConn) Read(p []byte) (int, error) {
 		c.scan(p[:n])
 	}
 	return n, err
+}
+
+// CloseWrite half-closes the connection, as the HTTP server does before it closes one whose
+// request it refused (431, for one), so that the client reads the answer rather than a reset.
+func (c *framingConn) CloseWrite() error {
+	if cw, ok := c.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return nil
+}
+
+// ReadFrom keeps the connection's own ReadFrom (sendfile, splice) for responses that use it.
+func (c *framingConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(c.Conn, r)
 }
 
 func (c *framingConn) scan(p []byte) {
