@@ -51,6 +51,7 @@ func TestAmbiguousFramingIsRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, _ = io.Copy(io.Discard, first.Body)
+			_ = first.Body.Close()
 			if first.Close {
 				t.Fatalf("the first, ordinary request closed the connection (status %d)", first.StatusCode)
 			}
@@ -59,6 +60,7 @@ func TestAmbiguousFramingIsRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			respBody, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
 			if !tc.refused {
 				if resp.StatusCode == http.StatusBadRequest || resp.Close {
 					t.Fatalf("chunked request: %d (close %v) %s, want it served on an open connection", resp.StatusCode, resp.Close, respBody)
