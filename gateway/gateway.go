@@ -8,13 +8,17 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -36,7 +40,10 @@ type Gateway struct {
 	// creates holds the full names of the methods whose successful POST answers 201 Created.
 	creates map[string]bool
 	mux     *runtime.ServeMux
-	handler http.Handler
+	// handlers counts the handlers registered on mux (routeMiddleware wraps each once); register
+	// compares it with the routes each service declares.
+	handlers int
+	handler  http.Handler
 	// routeChain runs the per-route links of the edge chain for a request whose route matched;
 	// see newRouteChain.
 	routeChain http.Handler
@@ -122,9 +129,9 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 	g.mux = g.newServeMux()
 	for _, b := range backends.All() {
 		for _, svc := range b.Services {
-			if err := o.services[svc](ctx, g.mux, b.Conn); err != nil {
+			if err := g.register(svc, func() error { return o.services[svc](ctx, g.mux, b.Conn) }); err != nil {
 				_ = g.Close()
-				return nil, fmt.Errorf("gateway.New: register %s: %w", svc, err)
+				return nil, fmt.Errorf("gateway.New: %w", err)
 			}
 		}
 	}
@@ -146,7 +153,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 		_ = g.Close()
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
-	g.handler = edge.Chain(served, edge.Options{
+	g.handler = edge.Chain(refuseAmbiguousFraming(served), edge.Options{
 		Logger:    g.logger,
 		AccessLog: cfg.Log.AccessLog,
 		AccessLogSampling: &edge.Sampling{
@@ -212,8 +219,8 @@ func (g *Gateway) registerComposite(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := edgev1.RegisterCompositeServiceHandlerServer(ctx, g.mux, svc); err != nil {
-		return fmt.Errorf("register %s: %w", composite.ServiceName, err)
+	if err := g.register(composite.ServiceName, func() error { return edgev1.RegisterCompositeServiceHandlerServer(ctx, g.mux, svc) }); err != nil {
+		return err
 	}
 	g.logger.Info("composite endpoints served", slog.Duration("timeout", g.cfg.Composite.Timeout.D()))
 	return nil
@@ -228,6 +235,9 @@ func (g *Gateway) newServeMux() *runtime.ServeMux {
 		runtime.WithErrorHandler(g.handleError),
 		runtime.WithStreamErrorHandler(g.handleStreamError),
 		runtime.WithRoutingErrorHandler(g.handleRoutingError),
+		// How the path is decoded: by default routed as sent, %2F staying inside its segment
+		// (see keepEncodedSlashes).
+		runtime.WithUnescapingMode(unescapingModes[api.PathUnescaping]),
 		// A POST is a POST: no method override, no form-encoded POST served as a GET.
 		runtime.WithDisablePathLengthFallback(),
 		runtime.WithDisableHTTPMethodOverride(),
@@ -266,14 +276,76 @@ func representation() func(*http.Request) string {
 	}
 }
 
+// register runs the registration of one service's REST handlers on the mux and checks that it
+// registered exactly one handler per route the descriptors declare for the service. A handler
+// beyond them serves a binding that no google.api.http option declares (one from a gRPC API
+// configuration file, or registered by hand), so the gateway cannot know its method nor, hence,
+// its policy: that is an error naming the service and its methods without an option, never a
+// route served without its policy.
+func (g *Gateway) register(svc string, fn func() error) error {
+	before := g.handlers
+	if err := fn(); err != nil {
+		return fmt.Errorf("register %s: %w", svc, err)
+	}
+	got, want := g.handlers-before, g.routes.count(svc)
+	if got == want {
+		return nil
+	}
+	return fmt.Errorf("register %s: it registered %d REST handlers, but its google.api.http options declare %d routes "+
+		"(methods without an option: %s): the gateway reads every route and its policy from google.api.http options, "+
+		"so bindings from a gRPC API configuration file (grpc_api_configuration) or handlers registered by hand cannot be served; "+
+		"declare each binding with a google.api.http option",
+		svc, got, want, strings.Join(unboundMethods(svc), ", "))
+}
+
+// unescapingModes maps api.path_unescaping onto grpc-gateway's modes.
+var unescapingModes = map[string]runtime.UnescapingMode{
+	"all_except_slash": runtime.UnescapingModeAllExceptSlash,
+	"legacy":           runtime.UnescapingModeLegacy,
+}
+
+// encodedSlash escapes the % of every encoded slash in a raw path.
+var encodedSlash = strings.NewReplacer("%2F", "%252F", "%2f", "%252f")
+
+// keepEncodedSlashes serves next with every %2F of the path escaped once more, for
+// api.path_unescaping "all_except_slash". The mux then routes on the path as sent, but it decodes
+// every escape of a single-segment variable ({id}, {name=users/*}), %2F included, as
+// google.api.http prescribes; escaped once more, a %2F reaches the backend as "%2F", never as a
+// slash that the client did not send as one.
+func keepEncodedSlashes(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// net/url sets RawPath whenever the path holds an escape it would not write itself,
+		// %2F among them.
+		raw := r.URL.RawPath
+		if raw == "" || !strings.Contains(raw, "%2F") && !strings.Contains(raw, "%2f") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		u := *r.URL
+		u.RawPath = encodedSlash.Replace(raw)
+		path, err := url.PathUnescape(u.RawPath)
+		if err != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		u.Path = path
+		r = r.WithContext(r.Context())
+		r.URL = &u
+		next.ServeHTTP(w, r)
+	})
+}
+
 // routeMiddleware records the matched route and gRPC method for the access log, puts the route's
-// policy in the request context and runs the per-route chain (newRouteChain).
+// policy in the request context and runs the per-route chain (newRouteChain). A handler without
+// a route in the table is never run: register refuses such handlers at start-up, and should one
+// be reached all the same, the request fails closed with INTERNAL.
 //
 // The mux wraps every registered handler, which serves one HTTP method and one pattern, in a
 // call of its own to this middleware (the method override and the POST-to-GET fallback are
 // off), so the route is looked up on the handler's first request and kept: rendering the
 // pattern costs a few allocations that no later request needs to repeat.
 func (g *Gateway) routeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc {
+	g.handlers++
 	var matched atomic.Pointer[routeMatch]
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
 		m := matched.Load()
@@ -289,7 +361,10 @@ func (g *Gateway) routeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc 
 			}
 		}
 		if rt == nil {
-			next(w, r, params)
+			g.logger.LogAttrs(r.Context(), slog.LevelError, "request refused: its handler has no route, hence no policy",
+				slog.String("request_id", edge.RequestIDFrom(r.Context())),
+				slog.String("http_method", r.Method), slog.String("pattern", m.pattern))
+			g.handleError(r.Context(), g.mux, nil, w, r, status.Error(codes.Internal, "no route for the matched handler"))
 			return
 		}
 		ctx := policy.NewContext(r.Context(), rt.policy)
@@ -369,11 +444,9 @@ func noSniff(next http.Handler) http.Handler {
 func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 	call, _ := r.Context().Value(muxCallKey{}).(muxCall)
 	rt := call.route
-	if g.cfg.API.UnknownQueryParameters == "reject" && r.URL.RawQuery != "" {
-		if err := rt.checkQuery(r.URL.Query()); err != nil {
-			g.handleError(r.Context(), g.mux, nil, w, r, err)
-			return
-		}
+	if err := g.checkParameters(r, call); err != nil {
+		g.handleError(r.Context(), g.mux, nil, w, r, err)
+		return
 	}
 	if rt.method.IsStreamingClient() {
 		g.serveWebSocket(w, r, rt)
@@ -391,6 +464,40 @@ func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	call.next(w, r, call.params)
 }
+
+// checkParameters returns an INVALID_ARGUMENT status naming the first path or query parameter
+// that the mux would not decode into the request faithfully: a value that is not UTF-8 (a proto
+// string cannot hold it, so the call to the backend could not even be encoded) and, when
+// api.unknown_query_parameters is "reject", a query parameter that would be dropped (see
+// route.checkQuery).
+func (g *Gateway) checkParameters(r *http.Request, call muxCall) error {
+	for name, v := range call.params {
+		if !utf8.ValidString(v) {
+			return badRequest("path parameter", name, invalidUTF8)
+		}
+	}
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	values := r.URL.Query()
+	for key, vs := range values {
+		if !utf8.ValidString(key) {
+			return badRequest("query parameter", key, invalidUTF8)
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return badRequest("query parameter", key, invalidUTF8)
+			}
+		}
+	}
+	if g.cfg.API.UnknownQueryParameters == "reject" {
+		return call.route.checkQuery(values)
+	}
+	return nil
+}
+
+// invalidUTF8 is the reason given for a parameter whose value is not UTF-8.
+const invalidUTF8 = "the value is not valid UTF-8 (after percent-decoding)"
 
 // serveEventStream runs a server stream as Server-Sent Events (see sse.go).
 func (g *Gateway) serveEventStream(w http.ResponseWriter, r *http.Request, call muxCall) {
@@ -518,7 +625,11 @@ func (g *Gateway) routesWithHealth(policies *policy.Table) (http.Handler, error)
 		mux.Handle(g.cfg.Docs.Path, getOnly(page))
 		mux.Handle(g.cfg.Docs.Path+"/", getOnly(page))
 	}
-	mux.Handle("/", g.mux)
+	if g.cfg.API.PathUnescaping == "all_except_slash" {
+		mux.Handle("/", keepEncodedSlashes(g.mux))
+	} else {
+		mux.Handle("/", g.mux)
+	}
 	return mux, nil
 }
 

@@ -50,12 +50,12 @@ func TestDefault(t *testing.T) {
 			FlushInterval: config.Duration(100 * time.Millisecond),
 		},
 		API: config.API{
-			UnknownQueryParameters: "reject",
-			UnknownFields:          "reject",
-			MaxRequestBodyBytes:    4194304,
-			MaxGRPCTimeout:         config.Duration(time.Minute),
-			MaxJSONDepth:           100,
-
+			UnknownQueryParameters:   "reject",
+			UnknownFields:            "reject",
+			MaxRequestBodyBytes:      4194304,
+			MaxGRPCTimeout:           config.Duration(time.Minute),
+			MaxJSONDepth:             100,
+			PathUnescaping:           "all_except_slash",
 			MaxTotalRequestBodyBytes: 64 << 20,
 		},
 		Composite: config.Composite{Mode: "auto", Timeout: config.Duration(2 * time.Second)},
