@@ -130,7 +130,11 @@ type sseWriter struct {
 func newSSEWriter(w http.ResponseWriter) *sseWriter {
 	h := w.Header()
 	h.Set("Content-Type", sseContentType)
-	h.Set("Cache-Control", "no-cache")
+	// No event may be stored. A stream to a caller who authenticated already says so and more:
+	// the cache link marked it private, no-store.
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "no-cache")
+	}
 	h.Set("X-Accel-Buffering", "no")
 	h.Del("Content-Length")
 	w.WriteHeader(http.StatusOK)

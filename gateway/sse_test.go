@@ -118,8 +118,9 @@ func TestServerStreamAsServerSentEvents(t *testing.T) {
 			if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 				t.Errorf("Content-Type = %q", ct)
 			}
-			if cc := resp.Header.Get("Cache-Control"); cc != "no-cache" {
-				t.Errorf("Cache-Control = %q", cc)
+			// The stream's caller authenticated: nothing may keep it.
+			if cc := resp.Header.Get("Cache-Control"); cc != "private, no-store" {
+				t.Errorf("Cache-Control = %q, want private, no-store", cc)
 			}
 			evs := readAllEvents(t, r)
 			var got []string
