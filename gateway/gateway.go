@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
@@ -36,7 +38,10 @@ type Gateway struct {
 	// creates holds the full names of the methods whose successful POST answers 201 Created.
 	creates map[string]bool
 	mux     *runtime.ServeMux
-	handler http.Handler
+	// handlers counts the handlers registered on mux (routeMiddleware wraps each once); register
+	// compares it with the routes each service declares.
+	handlers int
+	handler  http.Handler
 	// routeChain runs the per-route links of the edge chain for a request whose route matched;
 	// see newRouteChain.
 	routeChain http.Handler
@@ -122,9 +127,9 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 	g.mux = g.newServeMux()
 	for _, b := range backends.All() {
 		for _, svc := range b.Services {
-			if err := o.services[svc](ctx, g.mux, b.Conn); err != nil {
+			if err := g.register(svc, func() error { return o.services[svc](ctx, g.mux, b.Conn) }); err != nil {
 				_ = g.Close()
-				return nil, fmt.Errorf("gateway.New: register %s: %w", svc, err)
+				return nil, fmt.Errorf("gateway.New: %w", err)
 			}
 		}
 	}
@@ -198,8 +203,8 @@ func (g *Gateway) registerComposite(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := edgev1.RegisterCompositeServiceHandlerServer(ctx, g.mux, svc); err != nil {
-		return fmt.Errorf("register %s: %w", composite.ServiceName, err)
+	if err := g.register(composite.ServiceName, func() error { return edgev1.RegisterCompositeServiceHandlerServer(ctx, g.mux, svc) }); err != nil {
+		return err
 	}
 	g.logger.Info("composite endpoints served", slog.Duration("timeout", g.cfg.Composite.Timeout.D()))
 	return nil
@@ -252,14 +257,39 @@ func representation() func(*http.Request) string {
 	}
 }
 
+// register runs the registration of one service's REST handlers on the mux and checks that it
+// registered exactly one handler per route the descriptors declare for the service. A handler
+// beyond them serves a binding that no google.api.http option declares (one from a gRPC API
+// configuration file, or registered by hand), so the gateway cannot know its method nor, hence,
+// its policy: that is an error naming the service and its methods without an option, never a
+// route served without its policy.
+func (g *Gateway) register(svc string, fn func() error) error {
+	before := g.handlers
+	if err := fn(); err != nil {
+		return fmt.Errorf("register %s: %w", svc, err)
+	}
+	got, want := g.handlers-before, g.routes.count(svc)
+	if got == want {
+		return nil
+	}
+	return fmt.Errorf("register %s: it registered %d REST handlers, but its google.api.http options declare %d routes "+
+		"(methods without an option: %s): the gateway reads every route and its policy from google.api.http options, "+
+		"so bindings from a gRPC API configuration file (grpc_api_configuration) or handlers registered by hand cannot be served; "+
+		"declare each binding with a google.api.http option",
+		svc, got, want, strings.Join(unboundMethods(svc), ", "))
+}
+
 // routeMiddleware records the matched route and gRPC method for the access log, puts the route's
-// policy in the request context and runs the per-route chain (newRouteChain).
+// policy in the request context and runs the per-route chain (newRouteChain). A handler without
+// a route in the table is never run: register refuses such handlers at start-up, and should one
+// be reached all the same, the request fails closed with INTERNAL.
 //
 // The mux wraps every registered handler, which serves one HTTP method and one pattern, in a
 // call of its own to this middleware (the method override and the POST-to-GET fallback are
 // off), so the route is looked up on the handler's first request and kept: rendering the
 // pattern costs a few allocations that no later request needs to repeat.
 func (g *Gateway) routeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc {
+	g.handlers++
 	var matched atomic.Pointer[routeMatch]
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
 		m := matched.Load()
@@ -275,7 +305,10 @@ func (g *Gateway) routeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc 
 			}
 		}
 		if rt == nil {
-			next(w, r, params)
+			g.logger.LogAttrs(r.Context(), slog.LevelError, "request refused: its handler has no route, hence no policy",
+				slog.String("request_id", edge.RequestIDFrom(r.Context())),
+				slog.String("http_method", r.Method), slog.String("pattern", m.pattern))
+			g.handleError(r.Context(), g.mux, nil, w, r, status.Error(codes.Internal, "no route for the matched handler"))
 			return
 		}
 		ctx := policy.NewContext(r.Context(), rt.policy)

@@ -41,6 +41,38 @@ func (t routeTable) lookup(httpMethod, pattern string) (*route, bool) {
 	return r, ok
 }
 
+// count returns the number of routes of the named service's methods.
+func (t routeTable) count(service string) int {
+	n := 0
+	for _, r := range t {
+		if string(r.method.Parent().FullName()) == service {
+			n++
+		}
+	}
+	return n
+}
+
+// unboundMethods returns the names of the named service's methods that have no google.api.http
+// option, or "none" when all have one.
+func unboundMethods(service string) []string {
+	sds, err := serviceDescriptors([]string{service})
+	if err != nil {
+		return []string{"unknown"}
+	}
+	var names []string
+	methods := sds[0].Methods()
+	for i := range methods.Len() {
+		md := methods.Get(i)
+		if rule, ok := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule); !ok || rule == nil {
+			names = append(names, string(md.Name()))
+		}
+	}
+	if len(names) == 0 {
+		return []string{"none"}
+	}
+	return names
+}
+
 // attachPolicies gives every route its method's policy from table, and logs the table at debug
 // level, one record per method.
 func (t routeTable) attachPolicies(table *policy.Table, logger *slog.Logger) error {
@@ -98,7 +130,14 @@ func buildRoutes(services []string) (routeTable, error) {
 				if r == nil {
 					continue
 				}
-				t[routeKey(r.httpMethod, r.pattern)] = r
+				key := routeKey(r.httpMethod, r.pattern)
+				if other, ok := t[key]; ok {
+					// The mux would serve one of the two, and the table could name the
+					// other's policy.
+					return nil, fmt.Errorf("route %s is declared by both %s and %s",
+						key, policy.FullMethodName(other.method), policy.FullMethodName(md))
+				}
+				t[key] = r
 			}
 		}
 	}
