@@ -49,6 +49,9 @@ type Gateway struct {
 	draining   atomic.Bool
 	// json is the JSON codec of responses; the WebSocket bridge encodes and decodes with it.
 	json *jsonMarshaler
+	// responseHeaders names the backend response metadata that reaches clients
+	// (api.forward_response_headers); see metadata.go.
+	responseHeaders runtime.HeaderMatcherFunc
 	// wsOrigins admits the cross-origin pages that may open WebSockets: cors.allowed_origins.
 	wsOrigins *edge.CORS
 	// bridges counts the WebSockets being bridged. Their connections are hijacked, so
@@ -214,6 +217,7 @@ func (g *Gateway) registerComposite(ctx context.Context) error {
 func (g *Gateway) newServeMux() *runtime.ServeMux {
 	api := g.cfg.API
 	g.json = newJSONMarshaler(api.UnknownFields == "reject")
+	g.responseHeaders = headerAllowlist(api.ForwardResponseHeaders, false)
 	return runtime.NewServeMux(append(marshalerOptions(g.json),
 		// Every error, routing errors included, is a google.rpc.Status with a mapped HTTP status.
 		runtime.WithErrorHandler(g.handleError),
@@ -222,10 +226,12 @@ func (g *Gateway) newServeMux() *runtime.ServeMux {
 		// A POST is a POST: no method override, no form-encoded POST served as a GET.
 		runtime.WithDisablePathLengthFallback(),
 		runtime.WithDisableHTTPMethodOverride(),
-		// Only allowlisted headers reach backends, and only allowlisted metadata comes back.
+		// Only allowlisted headers reach backends, and only allowlisted metadata comes back; the
+		// gateway sets the trailers itself (metadata.go).
 		runtime.WithIncomingHeaderMatcher(headerAllowlist(api.ForwardHeaders, true)),
-		runtime.WithOutgoingHeaderMatcher(headerAllowlist(api.ForwardResponseHeaders, false)),
-		runtime.WithOutgoingTrailerMatcher(headerAllowlist(api.ForwardResponseHeaders, false)),
+		runtime.WithOutgoingHeaderMatcher(g.responseHeaders),
+		runtime.WithOutgoingTrailerMatcher(refuseAll),
+		runtime.WithForwardResponseOption(g.forwardTrailers),
 		// Composite responses with degraded parts say so in a header; creates answer 201. The
 		// header must be set first: created writes the status line.
 		runtime.WithForwardResponseOption(composite.SetPartialHeader),
@@ -405,7 +411,7 @@ func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 		}
 		w = &streamWriter{ResponseWriter: w}
 	}
-	call.next(w, r, call.params)
+	call.next(w, withTrailers(r), call.params)
 }
 
 // serveEventStream runs a server stream as Server-Sent Events (see sse.go).

@@ -1,0 +1,235 @@
+package gateway_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"google.golang.org/genproto/googleapis/api/httpbody"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
+
+	"github.com/archway-gateway/archway/gateway"
+	"github.com/archway-gateway/archway/gateway/config"
+	testapiv1 "github.com/archway-gateway/archway/internal/testapi/gen/archway/testapi/v1"
+)
+
+// fakeFiles is the test API's FileService. Every method sends the header and trailer metadata
+// "x-ratelimit-remaining: 7" (header), "x-checksum: abc" (trailer) and "foo: foo1" (header) /
+// "foo: foo2" (trailer); the file "files/missing" is NOT_FOUND, after the metadata.
+type fakeFiles struct {
+	testapiv1.UnimplementedFileServiceServer
+	// uploads receives the requests of UploadFile and ReplaceFileContent.
+	uploads chan *httpbody.HttpBody
+	// updates receives the requests of UpdateFile.
+	updates chan *testapiv1.UpdateFileRequest
+}
+
+var (
+	fileHeader  = metadata.Pairs("x-ratelimit-remaining", "7", "foo", "foo1")
+	fileTrailer = metadata.Pairs("x-checksum", "abc", "foo", "foo2")
+)
+
+func (f *fakeFiles) sendMetadata(ctx context.Context) error {
+	if err := grpc.SetHeader(ctx, fileHeader); err != nil {
+		return err
+	}
+	return grpc.SetTrailer(ctx, fileTrailer)
+}
+
+func (f *fakeFiles) GetFileContent(ctx context.Context, req *testapiv1.GetFileContentRequest) (*httpbody.HttpBody, error) {
+	if err := f.sendMetadata(ctx); err != nil {
+		return nil, err
+	}
+	if req.GetName() == "files/missing" {
+		return nil, status.Error(codes.NotFound, "no such file")
+	}
+	return &httpbody.HttpBody{ContentType: "text/csv", Data: []byte("id,name\n1,{[\"ada\"\n")}, nil
+}
+
+func (f *fakeFiles) StreamFileContent(req *testapiv1.GetFileContentRequest, stream grpc.ServerStreamingServer[httpbody.HttpBody]) error {
+	if err := stream.SendHeader(fileHeader); err != nil {
+		return err
+	}
+	if req.GetName() == "files/missing" {
+		return status.Error(codes.NotFound, "no such file")
+	}
+	for _, chunk := range []string{"\x89PNG\r\n", "\x1a\n", "{{{{"} {
+		if err := stream.Send(&httpbody.HttpBody{ContentType: "image/png", Data: []byte(chunk)}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (f *fakeFiles) UploadFile(ctx context.Context, req *httpbody.HttpBody) (*testapiv1.File, error) {
+	f.uploads <- req
+	return &testapiv1.File{Name: "files/new", ContentType: req.GetContentType(), Size: int64(len(req.GetData()))}, nil
+}
+
+func (f *fakeFiles) ReplaceFileContent(ctx context.Context, req *testapiv1.ReplaceFileContentRequest) (*testapiv1.File, error) {
+	f.uploads <- req.GetContent()
+	return &testapiv1.File{Name: req.GetName(), BodySet: req.Content != nil}, nil
+}
+
+func (f *fakeFiles) UpdateFile(ctx context.Context, req *testapiv1.UpdateFileRequest) (*testapiv1.File, error) {
+	f.updates <- req
+	return &testapiv1.File{Name: "files/" + req.GetName(), BodySet: req.File != nil}, nil
+}
+
+// filesEnv is a gateway serving the test API's FileService (public, metadata allowlisted) in
+// front of a fakeFiles on an in-memory listener.
+type filesEnv struct {
+	files *fakeFiles
+	// url is the gateway's address over HTTP/1.1; h2url and h2 serve it over HTTP/2 (TLS).
+	url   string
+	h2url string
+	h2    *http.Client
+}
+
+func newFilesEnv(t *testing.T, extra string) *filesEnv {
+	t.Helper()
+	files := &fakeFiles{uploads: make(chan *httpbody.HttpBody, 1), updates: make(chan *testapiv1.UpdateFileRequest, 1)}
+	lis := bufconn.Listen(1 << 20)
+	srv := grpc.NewServer()
+	testapiv1.RegisterFileServiceServer(srv, files)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+
+	svc := testapiv1.FileService_ServiceDesc.ServiceName
+	cfg, err := config.Parse([]byte(`
+admin: {enabled: false}
+log: {access_log: false}
+backends:
+  - {name: files, address: "passthrough:///files", services: [`+svc+`]}
+policy: {defaults: {access: public}}
+api: {forward_response_headers: [x-ratelimit-remaining, x-checksum, foo]}
+`+extra), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dialer := grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })
+	gw, err := gateway.New(t.Context(), cfg,
+		gateway.WithLogger(slog.New(slog.DiscardHandler)),
+		gateway.WithService(svc, testapiv1.RegisterFileServiceHandler),
+		gateway.WithDialOptions(dialer, grpc.WithTransportCredentials(insecure.NewCredentials())))
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	t.Cleanup(func() { _ = gw.Close() })
+	hs := httptest.NewServer(gw.Handler())
+	t.Cleanup(hs.Close)
+	h2 := httptest.NewUnstartedServer(gw.Handler())
+	h2.EnableHTTP2 = true
+	h2.StartTLS()
+	t.Cleanup(h2.Close)
+	return &filesEnv{files: files, url: hs.URL, h2url: h2.URL, h2: h2.Client()}
+}
+
+// send sends a request over HTTP/1.1 (or HTTP/2 when h2 is set) and returns the response with
+// its body read, so that its trailers are there.
+func (env *filesEnv) send(t *testing.T, h2 bool, method, path, contentType, body string, header http.Header) (*http.Response, []byte) {
+	t.Helper()
+	base, client := env.url, http.DefaultClient
+	if h2 {
+		base, client = env.h2url, env.h2
+	}
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, base+path, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, vs := range header {
+		req.Header[k] = vs
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h2 && resp.ProtoMajor != 2 {
+		t.Fatalf("answered over %s, want HTTP/2", resp.Proto)
+	}
+	return resp, b
+}
+
+var acceptTrailers = http.Header{"Te": {"trailers"}}
+
+// TestErrorsKeepResponseMetadata: a backend that fails after sending allowlisted header and
+// trailer metadata (a rate-limit header, a trailer) has them forwarded on the error answer as on
+// a success: unary calls, and server streams that fail before their first message.
+func TestErrorsKeepResponseMetadata(t *testing.T) {
+	t.Parallel()
+	env := newFilesEnv(t, "")
+	for _, proto := range []string{"HTTP/1.1", "HTTP/2"} {
+		t.Run(proto, func(t *testing.T) {
+			h2 := proto == "HTTP/2"
+			resp, body := env.send(t, h2, http.MethodGet, "/v1/files/missing:content", "", "", acceptTrailers)
+			if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), `"code":5`) {
+				t.Fatalf("answer %d %s, want 404 NOT_FOUND", resp.StatusCode, body)
+			}
+			if got := resp.Header.Get("X-Ratelimit-Remaining"); got != "7" {
+				t.Errorf("error answer: header X-Ratelimit-Remaining = %q, want 7", got)
+			}
+			if got := resp.Trailer.Get("X-Checksum"); got != "abc" {
+				t.Errorf("error answer: trailer X-Checksum = %q, want abc (trailers %v)", got, resp.Trailer)
+			}
+
+			resp, body = env.send(t, h2, http.MethodGet, "/v1/files/missing:stream", "", "", nil)
+			if resp.StatusCode != http.StatusNotFound {
+				t.Fatalf("stream: answer %d %s, want 404", resp.StatusCode, body)
+			}
+			if got := resp.Header.Get("X-Ratelimit-Remaining"); got != "7" {
+				t.Errorf("stream error: header X-Ratelimit-Remaining = %q, want 7", got)
+			}
+		})
+	}
+}
+
+// TestTrailerKeepsItsOwnValue: a backend using one key for header and trailer metadata
+// ("foo: foo1" and "foo: foo2") gets each value in its own section, over HTTP/1.1 and HTTP/2.
+func TestTrailerKeepsItsOwnValue(t *testing.T) {
+	t.Parallel()
+	env := newFilesEnv(t, "")
+	for _, proto := range []string{"HTTP/1.1", "HTTP/2"} {
+		t.Run(proto, func(t *testing.T) {
+			resp, body := env.send(t, proto == "HTTP/2", http.MethodGet, "/v1/files/a:content", "", "", acceptTrailers)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("answer %d %s", resp.StatusCode, body)
+			}
+			if got := resp.Header.Values("Foo"); len(got) != 1 || got[0] != "foo1" {
+				t.Errorf("header Foo = %q, want [foo1]", got)
+			}
+			if got := resp.Trailer.Values("Foo"); len(got) != 1 || got[0] != "foo2" {
+				t.Errorf("trailer Foo = %q, want [foo2]", got)
+			}
+			if got := resp.Trailer.Get("X-Checksum"); got != "abc" {
+				t.Errorf("trailer X-Checksum = %q, want abc", got)
+			}
+			// Without TE: trailers, no trailers.
+			resp, _ = env.send(t, proto == "HTTP/2", http.MethodGet, "/v1/files/a:content", "", "", nil)
+			if len(resp.Trailer) != 0 {
+				t.Errorf("trailers %v sent to a client that did not accept them", resp.Trailer)
+			}
+		})
+	}
+}
