@@ -107,6 +107,7 @@ func writeStatusWithTrailers(w http.ResponseWriter, httpStatus int, st *status.S
 
 // handleStreamError renders an error that ends a server stream after it started.
 func (g *Gateway) handleStreamError(ctx context.Context, err error) *status.Status {
+	markStreamFailed(ctx)
 	st := status.Convert(err)
 	requestID := edge.RequestIDFrom(ctx)
 	shown, replaced := clientStatus(st, requestID)

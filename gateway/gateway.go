@@ -248,6 +248,8 @@ func marshalerOptions(json *jsonMarshaler) []runtime.ServeMuxOption {
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, json),
 		// Server streams as Server-Sent Events for clients that ask for them (see sse.go).
 		runtime.WithMarshalerOption(sseContentType, sseMarshaler{json}),
+		// Server streams of google.api.HttpBody as their bare data (see httpbody.go).
+		runtime.WithMarshalerOption(httpBodyStreamMIME, httpBodyStreamMarshaler{json}),
 	}
 }
 
@@ -404,7 +406,14 @@ func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 		g.serveWebSocket(w, r, rt)
 		return
 	}
+	if rt.bodyIsHTTPBody() {
+		asRawBody(r)
+	}
 	if rt.method.IsStreamingServer() {
+		if rt.streamsHTTPBody() {
+			serveRawStream(w, r, call)
+			return
+		}
 		if acceptsEventStream(r.Header) {
 			g.serveEventStream(w, r, call)
 			return

@@ -23,9 +23,10 @@ import (
 	testapiv1 "github.com/archway-gateway/archway/internal/testapi/gen/archway/testapi/v1"
 )
 
-// fakeFiles is the test API's FileService. Every method sends the header and trailer metadata
+// fakeFiles is the test API's FileService. Its downloads send the header and trailer metadata
 // "x-ratelimit-remaining: 7" (header), "x-checksum: abc" (trailer) and "foo: foo1" (header) /
-// "foo: foo2" (trailer); the file "files/missing" is NOT_FOUND, after the metadata.
+// "foo: foo2" (trailer); the file "files/missing" is NOT_FOUND, after the metadata, and the
+// stream of "files/broken" fails after its first chunk.
 type fakeFiles struct {
 	testapiv1.UnimplementedFileServiceServer
 	// uploads receives the requests of UploadFile and ReplaceFileContent.
@@ -33,6 +34,13 @@ type fakeFiles struct {
 	// updates receives the requests of UpdateFile.
 	updates chan *testapiv1.UpdateFileRequest
 }
+
+// pngChunks are the messages of StreamFileContent; csvContent is the content of
+// GetFileContent. Both hold brackets enough to look like deep JSON.
+var (
+	pngChunks  = []string{"\x89PNG\r\n", "\x1a\n", "[[[[{{{{", "\n\n"}
+	csvContent = "id,name\n1,{[\"ada\"\n"
+)
 
 var (
 	fileHeader  = metadata.Pairs("x-ratelimit-remaining", "7", "foo", "foo1")
@@ -53,7 +61,7 @@ func (f *fakeFiles) GetFileContent(ctx context.Context, req *testapiv1.GetFileCo
 	if req.GetName() == "files/missing" {
 		return nil, status.Error(codes.NotFound, "no such file")
 	}
-	return &httpbody.HttpBody{ContentType: "text/csv", Data: []byte("id,name\n1,{[\"ada\"\n")}, nil
+	return &httpbody.HttpBody{ContentType: "text/csv", Data: []byte(csvContent)}, nil
 }
 
 func (f *fakeFiles) StreamFileContent(req *testapiv1.GetFileContentRequest, stream grpc.ServerStreamingServer[httpbody.HttpBody]) error {
@@ -63,9 +71,12 @@ func (f *fakeFiles) StreamFileContent(req *testapiv1.GetFileContentRequest, stre
 	if req.GetName() == "files/missing" {
 		return status.Error(codes.NotFound, "no such file")
 	}
-	for _, chunk := range []string{"\x89PNG\r\n", "\x1a\n", "{{{{"} {
+	for _, chunk := range pngChunks {
 		if err := stream.Send(&httpbody.HttpBody{ContentType: "image/png", Data: []byte(chunk)}); err != nil {
 			return err
+		}
+		if req.GetName() == "files/broken" {
+			return status.Error(codes.DataLoss, "disk failed")
 		}
 	}
 	return nil
@@ -96,7 +107,9 @@ type filesEnv struct {
 	h2    *http.Client
 }
 
-func newFilesEnv(t *testing.T, extra string) *filesEnv {
+// newFilesEnv starts the fake and a gateway for it; api holds extra settings of the api section,
+// such as "max_request_body_bytes: 1024".
+func newFilesEnv(t *testing.T, api string) *filesEnv {
 	t.Helper()
 	files := &fakeFiles{uploads: make(chan *httpbody.HttpBody, 1), updates: make(chan *testapiv1.UpdateFileRequest, 1)}
 	lis := bufconn.Listen(1 << 20)
@@ -112,8 +125,8 @@ log: {access_log: false}
 backends:
   - {name: files, address: "passthrough:///files", services: [`+svc+`]}
 policy: {defaults: {access: public}}
-api: {forward_response_headers: [x-ratelimit-remaining, x-checksum, foo]}
-`+extra), nil)
+api: {forward_response_headers: [x-ratelimit-remaining, x-checksum, foo], `+api+`}
+`), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -231,5 +244,95 @@ func TestTrailerKeepsItsOwnValue(t *testing.T) {
 				t.Errorf("trailers %v sent to a client that did not accept them", resp.Trailer)
 			}
 		})
+	}
+}
+
+// TestHTTPBodyDownload: a method returning google.api.HttpBody answers with the bare data and
+// its content type; a stream of them sends the chunks back to back under the first one's
+// content type, Server-Sent Events asked for or not.
+func TestHTTPBodyDownload(t *testing.T) {
+	t.Parallel()
+	env := newFilesEnv(t, "")
+	resp, body := env.send(t, false, http.MethodGet, "/v1/files/a:content", "", "", nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/csv" || string(body) != csvContent {
+		t.Errorf("unary: answer %d, Content-Type %q, body %q; want 200 text/csv %q",
+			resp.StatusCode, resp.Header.Get("Content-Type"), body, csvContent)
+	}
+	want := strings.Join(pngChunks, "")
+	for _, accept := range []string{"", "text/event-stream", "application/json"} {
+		resp, body = env.send(t, false, http.MethodGet, "/v1/files/a:stream", "", "", http.Header{"Accept": {accept}})
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/png" || string(body) != want {
+			t.Errorf("stream (Accept %q): answer %d, Content-Type %q, body %q; want 200 image/png %q",
+				accept, resp.StatusCode, resp.Header.Get("Content-Type"), body, want)
+		}
+	}
+}
+
+// TestHTTPBodyStreamFailingIsCutOff: a download stream that fails after its first bytes must
+// not end like a complete file, nor with an error object appended to the content.
+func TestHTTPBodyStreamFailingIsCutOff(t *testing.T) {
+	t.Parallel()
+	env := newFilesEnv(t, "")
+	for _, h2 := range []bool{false, true} {
+		base, client := env.url, http.DefaultClient
+		if h2 {
+			base, client = env.h2url, env.h2
+		}
+		resp, err := client.Get(base + "/v1/files/broken:stream")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		if err == nil {
+			t.Errorf("HTTP/2 %v: the failed stream ended cleanly, body %q", h2, body)
+		}
+		if string(body) != pngChunks[0] {
+			t.Errorf("HTTP/2 %v: body %q, want only the first chunk %q", h2, body, pngChunks[0])
+		}
+	}
+}
+
+// TestHTTPBodyUpload: a request body bound to google.api.HttpBody (body "*" on an HttpBody
+// request, or body "content" naming an HttpBody field) reaches the backend as raw data with the
+// request's Content-Type, brackets and all (no JSON nesting limit), and the body limit holds.
+func TestHTTPBodyUpload(t *testing.T) {
+	t.Parallel()
+	env := newFilesEnv(t, "max_request_body_bytes: 1024, max_json_depth: 8")
+	content := strings.Repeat("[{", 100) + "\x00\xff"
+	for _, path := range []string{"/v1/files:upload", "/v1/files/a:content"} {
+		method := http.MethodPost
+		if strings.HasSuffix(path, ":content") {
+			method = http.MethodPut
+		}
+		resp, body := env.send(t, false, method, path, "image/x-test", content, nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("%s: answer %d %s", path, resp.StatusCode, body)
+		}
+		got := <-env.files.uploads
+		if got.GetContentType() != "image/x-test" || string(got.GetData()) != content {
+			t.Errorf("%s: backend got %q %q, want image/x-test %q", path, got.GetContentType(), got.GetData(), content)
+		}
+
+		big := strings.Repeat("x", 2048)
+		resp, body = env.send(t, false, method, path, "text/plain", big, nil)
+		if resp.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), `"code":3`) {
+			t.Errorf("%s: %d-byte body: answer %d %s, want 413 with a Status", path, len(big), resp.StatusCode, body)
+		}
+		// Without a Content-Length, the limit holds while the body is read.
+		req, err := http.NewRequestWithContext(t.Context(), method, env.url+path, io.MultiReader(strings.NewReader(big)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.ContentLength = -1
+		r, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r.Body)
+		_ = r.Body.Close()
+		if r.StatusCode != http.StatusRequestEntityTooLarge || !strings.Contains(string(b), `"code":3`) {
+			t.Errorf("%s: chunked %d-byte body: answer %d %s, want 413 with a Status", path, len(big), r.StatusCode, b)
+		}
 	}
 }
