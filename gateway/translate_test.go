@@ -336,3 +336,31 @@ func TestHTTPBodyUpload(t *testing.T) {
 		}
 	}
 }
+
+// TestEmptyBodyOnFieldRoute pins what an empty body means on a `body: "field"` route: no value
+// for the field, which stays unset (grpc-gateway sets an empty message); `{}` sets it. For an
+// HttpBody field the body is the content itself, so an empty body is an empty upload: the field
+// is set, with the request's Content-Type.
+func TestEmptyBodyOnFieldRoute(t *testing.T) {
+	t.Parallel()
+	env := newFilesEnv(t, "")
+	for _, tc := range []struct {
+		body    string
+		wantSet bool
+	}{{"", false}, {"{}", true}, {`{"title":"x"}`, true}} {
+		resp, body := env.send(t, false, http.MethodPatch, "/v1/files/a", "application/json", tc.body, nil)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("body %q: answer %d %s", tc.body, resp.StatusCode, body)
+		}
+		if got := <-env.files.updates; (got.File != nil) != tc.wantSet {
+			t.Errorf("body %q: file set = %v, want %v", tc.body, got.File != nil, tc.wantSet)
+		}
+	}
+	resp, body := env.send(t, false, http.MethodPut, "/v1/files/a:content", "text/plain", "", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("empty upload: answer %d %s", resp.StatusCode, body)
+	}
+	if got := <-env.files.uploads; got == nil || got.GetContentType() != "text/plain" || len(got.GetData()) != 0 {
+		t.Errorf("empty upload: backend got %v, want an empty text/plain HttpBody", got)
+	}
+}
