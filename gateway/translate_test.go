@@ -82,17 +82,17 @@ func (f *fakeFiles) StreamFileContent(req *testapiv1.GetFileContentRequest, stre
 	return nil
 }
 
-func (f *fakeFiles) UploadFile(ctx context.Context, req *httpbody.HttpBody) (*testapiv1.File, error) {
+func (f *fakeFiles) UploadFile(_ context.Context, req *httpbody.HttpBody) (*testapiv1.File, error) {
 	f.uploads <- req
 	return &testapiv1.File{Name: "files/new", ContentType: req.GetContentType(), Size: int64(len(req.GetData()))}, nil
 }
 
-func (f *fakeFiles) ReplaceFileContent(ctx context.Context, req *testapiv1.ReplaceFileContentRequest) (*testapiv1.File, error) {
+func (f *fakeFiles) ReplaceFileContent(_ context.Context, req *testapiv1.ReplaceFileContentRequest) (*testapiv1.File, error) {
 	f.uploads <- req.GetContent()
 	return &testapiv1.File{Name: req.GetName(), BodySet: req.Content != nil}, nil
 }
 
-func (f *fakeFiles) UpdateFile(ctx context.Context, req *testapiv1.UpdateFileRequest) (*testapiv1.File, error) {
+func (f *fakeFiles) UpdateFile(_ context.Context, req *testapiv1.UpdateFileRequest) (*testapiv1.File, error) {
 	f.updates <- req
 	return &testapiv1.File{Name: "files/" + req.GetName(), BodySet: req.File != nil}, nil
 }
@@ -148,9 +148,16 @@ api: {forward_response_headers: [x-ratelimit-remaining, x-checksum, foo], `+api+
 	return &filesEnv{files: files, url: hs.URL, h2url: h2.URL, h2: h2.Client()}
 }
 
+// filesReply is what a test reads of a response: its body is read and closed, so its trailers
+// are there.
+type filesReply struct {
+	StatusCode      int
+	Header, Trailer http.Header
+}
+
 // send sends a request over HTTP/1.1 (or HTTP/2 when h2 is set) and returns the response with
-// its body read, so that its trailers are there.
-func (env *filesEnv) send(t *testing.T, h2 bool, method, path, contentType, body string, header http.Header) (*http.Response, []byte) {
+// its body read.
+func (env *filesEnv) send(t *testing.T, h2 bool, method, path, contentType, body string, header http.Header) (filesReply, []byte) {
 	t.Helper()
 	base, client := env.url, http.DefaultClient
 	if h2 {
@@ -182,7 +189,7 @@ func (env *filesEnv) send(t *testing.T, h2 bool, method, path, contentType, body
 	if h2 && resp.ProtoMajor != 2 {
 		t.Fatalf("answered over %s, want HTTP/2", resp.Proto)
 	}
-	return resp, b
+	return filesReply{StatusCode: resp.StatusCode, Header: resp.Header, Trailer: resp.Trailer}, b
 }
 
 var acceptTrailers = http.Header{"Te": {"trailers"}}
