@@ -8,11 +8,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/grpc/codes"
@@ -154,7 +156,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 		_ = g.Close()
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
-	g.handler = edge.Chain(served, edge.Options{
+	g.handler = edge.Chain(refuseAmbiguousFraming(served), edge.Options{
 		Logger:    g.logger,
 		AccessLog: cfg.Log.AccessLog,
 		AccessLogSampling: &edge.Sampling{
@@ -223,6 +225,9 @@ func (g *Gateway) newServeMux() *runtime.ServeMux {
 		runtime.WithErrorHandler(g.handleError),
 		runtime.WithStreamErrorHandler(g.handleStreamError),
 		runtime.WithRoutingErrorHandler(g.handleRoutingError),
+		// How the path is decoded: by default routed as sent, %2F staying inside its segment
+		// (see keepEncodedSlashes).
+		runtime.WithUnescapingMode(unescapingModes[api.PathUnescaping]),
 		// A POST is a POST: no method override, no form-encoded POST served as a GET.
 		runtime.WithDisablePathLengthFallback(),
 		runtime.WithDisableHTTPMethodOverride(),
@@ -285,6 +290,43 @@ func (g *Gateway) register(svc string, fn func() error) error {
 		"so bindings from a gRPC API configuration file (grpc_api_configuration) or handlers registered by hand cannot be served; "+
 		"declare each binding with a google.api.http option",
 		svc, got, want, strings.Join(unboundMethods(svc), ", "))
+}
+
+// unescapingModes maps api.path_unescaping onto grpc-gateway's modes.
+var unescapingModes = map[string]runtime.UnescapingMode{
+	"all_except_slash": runtime.UnescapingModeAllExceptSlash,
+	"legacy":           runtime.UnescapingModeLegacy,
+}
+
+// encodedSlash escapes the % of every encoded slash in a raw path.
+var encodedSlash = strings.NewReplacer("%2F", "%252F", "%2f", "%252f")
+
+// keepEncodedSlashes serves next with every %2F of the path escaped once more, for
+// api.path_unescaping "all_except_slash". The mux then routes on the path as sent, but it decodes
+// every escape of a single-segment variable ({id}, {name=users/*}), %2F included, as
+// google.api.http prescribes; escaped once more, a %2F reaches the backend as "%2F", never as a
+// slash that the client did not send as one.
+func keepEncodedSlashes(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// net/url sets RawPath whenever the path holds an escape it would not write itself,
+		// %2F among them.
+		raw := r.URL.RawPath
+		if raw == "" || !strings.Contains(raw, "%2F") && !strings.Contains(raw, "%2f") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		u := *r.URL
+		u.RawPath = encodedSlash.Replace(raw)
+		path, err := url.PathUnescape(u.RawPath)
+		if err != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		u.Path = path
+		r = r.WithContext(r.Context())
+		r.URL = &u
+		next.ServeHTTP(w, r)
+	})
 }
 
 // routeMiddleware records the matched route and gRPC method for the access log, puts the route's
@@ -396,11 +438,9 @@ func noSniff(next http.Handler) http.Handler {
 func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 	call, _ := r.Context().Value(muxCallKey{}).(muxCall)
 	rt := call.route
-	if g.cfg.API.UnknownQueryParameters == "reject" && r.URL.RawQuery != "" {
-		if err := rt.checkQuery(r.URL.Query()); err != nil {
-			g.handleError(r.Context(), g.mux, nil, w, r, err)
-			return
-		}
+	if err := g.checkParameters(r, call); err != nil {
+		g.handleError(r.Context(), g.mux, nil, w, r, err)
+		return
 	}
 	if rt.method.IsStreamingClient() {
 		g.serveWebSocket(w, r, rt)
@@ -422,6 +462,40 @@ func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 	}
 	call.next(w, withTrailers(r), call.params)
 }
+
+// checkParameters returns an INVALID_ARGUMENT status naming the first path or query parameter
+// that the mux would not decode into the request faithfully: a value that is not UTF-8 (a proto
+// string cannot hold it, so the call to the backend could not even be encoded) and, when
+// api.unknown_query_parameters is "reject", a query parameter that would be dropped (see
+// route.checkQuery).
+func (g *Gateway) checkParameters(r *http.Request, call muxCall) error {
+	for name, v := range call.params {
+		if !utf8.ValidString(v) {
+			return badRequest("path parameter", name, invalidUTF8)
+		}
+	}
+	if r.URL.RawQuery == "" {
+		return nil
+	}
+	values := r.URL.Query()
+	for key, vs := range values {
+		if !utf8.ValidString(key) {
+			return badRequest("query parameter", key, invalidUTF8)
+		}
+		for _, v := range vs {
+			if !utf8.ValidString(v) {
+				return badRequest("query parameter", key, invalidUTF8)
+			}
+		}
+	}
+	if g.cfg.API.UnknownQueryParameters == "reject" {
+		return call.route.checkQuery(values)
+	}
+	return nil
+}
+
+// invalidUTF8 is the reason given for a parameter whose value is not UTF-8.
+const invalidUTF8 = "the value is not valid UTF-8 (after percent-decoding)"
 
 // serveEventStream runs a server stream as Server-Sent Events (see sse.go).
 func (g *Gateway) serveEventStream(w http.ResponseWriter, r *http.Request, call muxCall) {
@@ -549,7 +623,11 @@ func (g *Gateway) routesWithHealth(policies *policy.Table) (http.Handler, error)
 		mux.Handle(g.cfg.Docs.Path, getOnly(page))
 		mux.Handle(g.cfg.Docs.Path+"/", getOnly(page))
 	}
-	mux.Handle("/", g.mux)
+	if g.cfg.API.PathUnescaping == "all_except_slash" {
+		mux.Handle("/", keepEncodedSlashes(g.mux))
+	} else {
+		mux.Handle("/", g.mux)
+	}
 	return mux, nil
 }
 

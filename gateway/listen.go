@@ -44,6 +44,7 @@ func (g *Gateway) newServers(lns Listeners) ([]*server, error) {
 	errorLog := slog.NewLogLogger(g.logger.Handler(), slog.LevelWarn)
 	api := &server{name: "api", ln: lns.API, srv: &http.Server{
 		Handler:           g.handler,
+		ConnContext:       withFramingConn,
 		ReadHeaderTimeout: l.ReadHeaderTimeout.D(),
 		ReadTimeout:       l.ReadTimeout.D(),
 		WriteTimeout:      l.WriteTimeout.D(),
@@ -59,6 +60,10 @@ func (g *Gateway) newServers(lns Listeners) ([]*server, error) {
 		}
 		api.srv.TLSConfig = ts.TLSConfig()
 		api.tls = true
+	} else {
+		// Over TLS the server reads the plaintext from the tls.Conn itself, out of the
+		// guard's sight (see framing.go).
+		api.ln = framingListener{lns.API}
 	}
 	servers := []*server{api}
 	if lns.Admin != nil {

@@ -240,7 +240,8 @@ func isScalarLike(md protoreflect.MessageDescriptor) bool {
 func badRequest(kind, field, reason string) error {
 	st := status.New(codes.InvalidArgument, fmt.Sprintf("%s %q: %s", kind, field, reason))
 	withDetails, err := st.WithDetails(&errdetails.BadRequest{
-		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: field, Description: reason}},
+		// A proto string holds UTF-8 only: a field named by a client's bytes is shown as valid UTF-8.
+		FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: strings.ToValidUTF8(field, "\uFFFD"), Description: reason}},
 	})
 	if err != nil {
 		return st.Err()

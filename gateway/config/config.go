@@ -203,6 +203,15 @@ type API struct {
 	// body; a deeper body is answered with 400 before it is decoded. Must
 	// be positive. By default 100.
 	MaxJSONDepth int `yaml:"max_json_depth"`
+
+	// PathUnescaping decides how the percent-encoded characters of the URL
+	// path are decoded. "all_except_slash" routes on the path as sent, so
+	// that an encoded slash (%2F) stays inside its segment, and decodes every
+	// other escape in the values of path variables; %2F reaches the backend
+	// still encoded, never as a slash. "legacy" is grpc-gateway's default:
+	// the whole path is decoded before routing, so %2F separates segments.
+	// By default "all_except_slash".
+	PathUnescaping string `yaml:"path_unescaping"`
 }
 
 // Backend is one gRPC server (or set of servers behind one target) and the
@@ -324,6 +333,7 @@ func Default() *Config {
 			MaxRequestBodyBytes:    4 << 20,
 			MaxGRPCTimeout:         Duration(time.Minute),
 			MaxJSONDepth:           100,
+			PathUnescaping:         "all_except_slash",
 		},
 		Composite: Composite{
 			Mode:    "auto",

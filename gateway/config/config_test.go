@@ -52,6 +52,7 @@ func TestDefault(t *testing.T) {
 			MaxRequestBodyBytes:    4194304,
 			MaxGRPCTimeout:         config.Duration(time.Minute),
 			MaxJSONDepth:           100,
+			PathUnescaping:         "all_except_slash",
 		},
 		Composite: config.Composite{Mode: "auto", Timeout: config.Duration(2 * time.Second)},
 		Readiness: config.Readiness{CheckTimeout: config.Duration(time.Second)},

@@ -66,6 +66,7 @@ func (c *Config) check() []error {
 	ch.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 
 	ch.oneOf("api.unknown_query_parameters", c.API.UnknownQueryParameters, "reject", "ignore")
+	ch.oneOf("api.path_unescaping", c.API.PathUnescaping, "all_except_slash", "legacy")
 	ch.oneOf("api.unknown_fields", c.API.UnknownFields, "reject", "ignore")
 	if c.API.MaxRequestBodyBytes <= 0 {
 		ch.failf("api.max_request_body_bytes", "must be positive, got %d", c.API.MaxRequestBodyBytes)

@@ -29,6 +29,7 @@ func TestValidateRules(t *testing.T) {
 		{"log format", func(c *config.Config) { c.Log.Format = "logfmt" }, `log.format: must be "json" or "text", got "logfmt"`},
 		{"log level", func(c *config.Config) { c.Log.Level = "INFO" }, `log.level: must be one of "debug", "info", "warn" or "error", got "INFO"`},
 		{"unknown query parameters", func(c *config.Config) { c.API.UnknownQueryParameters = "" }, `api.unknown_query_parameters: must be "reject" or "ignore", got ""`},
+		{"path unescaping", func(c *config.Config) { c.API.PathUnescaping = "none" }, `api.path_unescaping: must be "all_except_slash" or "legacy", got "none"`},
 		{"unknown fields", func(c *config.Config) { c.API.UnknownFields = "drop" }, `api.unknown_fields: must be "reject" or "ignore", got "drop"`},
 		{"zero body limit", func(c *config.Config) { c.API.MaxRequestBodyBytes = 0 }, "api.max_request_body_bytes: must be positive, got 0"},
 		{"empty forward header", func(c *config.Config) { c.API.ForwardHeaders = []string{"X-Tenant", ""} }, "api.forward_headers[1]: must not be empty"},
