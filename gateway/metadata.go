@@ -39,7 +39,8 @@ func withTrailers(r *http.Request) *http.Request {
 
 // acceptsTrailers reports whether the client sent "TE: trailers".
 func acceptsTrailers(r *http.Request) bool {
-	for _, v := range r.Header.Values("TE") {
+	// "Te" is the canonical key: Values("TE") would canonicalise it, an allocation per request.
+	for _, v := range r.Header["Te"] {
 		for part := range strings.SplitSeq(v, ",") {
 			name, _, _ := strings.Cut(part, ";")
 			if strings.EqualFold(strings.TrimSpace(name), "trailers") {
