@@ -72,6 +72,11 @@ func (g *Gateway) handleError(ctx context.Context, _ *runtime.ServeMux, _ runtim
 			slog.String("code", st.Code().String()),
 			slog.String("error", st.Message()))
 	}
+	// The backend's allowlisted response metadata travels on errors as on successes.
+	md, hasMD := runtime.ServerMetadataFromContext(ctx)
+	if hasMD {
+		g.setHeaders(w.Header(), md.HeaderMD)
+	}
 	if sw, ok := w.(*sseWriter); ok {
 		sw.writeError(shown)
 		return
@@ -81,11 +86,31 @@ func (g *Gateway) handleError(ctx context.Context, _ *runtime.ServeMux, _ runtim
 	if secs, ok := backend.RetryAfter(err); ok && st.Code() == codes.Unavailable {
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 	}
+	if hasMD && acceptsTrailers(r) && g.setTrailers(w.Header(), md.TrailerMD) {
+		writeStatusWithTrailers(w, httpStatus, shown)
+		return
+	}
 	edge.WriteStatus(w, httpStatus, shown)
+}
+
+// writeStatusWithTrailers is edge.WriteStatus for an answer that ends with trailers: without a
+// Content-Length, which would make an HTTP/1.1 server drop them (they need a chunked body).
+func writeStatusWithTrailers(w http.ResponseWriter, httpStatus int, st *status.Status) {
+	if httpStatus == 0 {
+		httpStatus = edge.HTTPStatus(st.Code())
+	}
+	h := w.Header()
+	h.Set("Content-Type", edge.ContentTypeJSON)
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length")
+	h.Del("Transfer-Encoding")
+	w.WriteHeader(httpStatus)
+	_, _ = w.Write(edge.StatusJSON(st))
 }
 
 // handleStreamError renders an error that ends a server stream after it started.
 func (g *Gateway) handleStreamError(ctx context.Context, err error) *status.Status {
+	markStreamFailed(ctx)
 	st := status.Convert(err)
 	requestID := edge.RequestIDFrom(ctx)
 	shown, replaced := clientStatus(st, requestID)

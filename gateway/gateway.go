@@ -51,6 +51,9 @@ type Gateway struct {
 	draining   atomic.Bool
 	// json is the JSON codec of responses; the WebSocket bridge encodes and decodes with it.
 	json *jsonMarshaler
+	// responseHeaders names the backend response metadata that reaches clients
+	// (api.forward_response_headers); see metadata.go.
+	responseHeaders runtime.HeaderMatcherFunc
 	// wsOrigins admits the cross-origin pages that may open WebSockets: cors.allowed_origins.
 	wsOrigins *edge.CORS
 	// bridges counts the WebSockets being bridged. Their connections are hijacked, so
@@ -230,6 +233,7 @@ func (g *Gateway) registerComposite(ctx context.Context) error {
 func (g *Gateway) newServeMux() *runtime.ServeMux {
 	api := g.cfg.API
 	g.json = newJSONMarshaler(api.UnknownFields == "reject")
+	g.responseHeaders = headerAllowlist(api.ForwardResponseHeaders, false)
 	return runtime.NewServeMux(append(marshalerOptions(g.json),
 		// Every error, routing errors included, is a google.rpc.Status with a mapped HTTP status.
 		runtime.WithErrorHandler(g.handleError),
@@ -241,10 +245,12 @@ func (g *Gateway) newServeMux() *runtime.ServeMux {
 		// A POST is a POST: no method override, no form-encoded POST served as a GET.
 		runtime.WithDisablePathLengthFallback(),
 		runtime.WithDisableHTTPMethodOverride(),
-		// Only allowlisted headers reach backends, and only allowlisted metadata comes back.
+		// Only allowlisted headers reach backends, and only allowlisted metadata comes back; the
+		// gateway sets the trailers itself (metadata.go).
 		runtime.WithIncomingHeaderMatcher(headerAllowlist(api.ForwardHeaders, true)),
-		runtime.WithOutgoingHeaderMatcher(headerAllowlist(api.ForwardResponseHeaders, false)),
-		runtime.WithOutgoingTrailerMatcher(headerAllowlist(api.ForwardResponseHeaders, false)),
+		runtime.WithOutgoingHeaderMatcher(g.responseHeaders),
+		runtime.WithOutgoingTrailerMatcher(refuseAll),
+		runtime.WithForwardResponseOption(g.forwardTrailers),
 		// Composite responses with degraded parts say so in a header; creates answer 201. The
 		// header must be set first: created writes the status line.
 		runtime.WithForwardResponseOption(composite.SetPartialHeader),
@@ -261,6 +267,8 @@ func marshalerOptions(json *jsonMarshaler) []runtime.ServeMuxOption {
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, json),
 		// Server streams as Server-Sent Events for clients that ask for them (see sse.go).
 		runtime.WithMarshalerOption(sseContentType, sseMarshaler{json}),
+		// Server streams of google.api.HttpBody as their bare data (see httpbody.go).
+		runtime.WithMarshalerOption(httpBodyStreamMIME, httpBodyStreamMarshaler{json}),
 	}
 }
 
@@ -452,9 +460,16 @@ func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 		g.serveWebSocket(w, r, rt)
 		return
 	}
+	if rt.bodyIsHTTPBody() {
+		asRawBody(r)
+	}
 	if rt.method.IsStreamingServer() {
 		if s := edge.StateFrom(r.Context()); s != nil {
 			s.StreamResponse()
+		}
+		if rt.streamsHTTPBody() {
+			serveRawStream(w, r, call)
+			return
 		}
 		if acceptsEventStream(r.Header) {
 			g.serveEventStream(w, r, call)
@@ -462,7 +477,7 @@ func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 		}
 		w = &streamWriter{ResponseWriter: w}
 	}
-	call.next(w, r, call.params)
+	call.next(w, withTrailers(r), call.params)
 }
 
 // checkParameters returns an INVALID_ARGUMENT status naming the first path or query parameter

@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -41,12 +42,24 @@ func newJSONMarshaler(rejectUnknownFields bool) *jsonMarshaler {
 // StreamContentType is the media type of a server stream: one JSON object per line.
 func (*jsonMarshaler) StreamContentType(any) string { return "application/x-ndjson" }
 
+// ContentType is application/json, or, for a google.api.HttpBody, its own content type
+// (httpbody.go).
+func (m *jsonMarshaler) ContentType(v any) string {
+	if hb, ok := v.(*httpbody.HttpBody); ok {
+		return httpBodyContentType(hb)
+	}
+	return m.JSONPb.ContentType(v)
+}
+
 // Marshal encodes a message as compact proto3 JSON (see jsonenc.go). The encoding runs in a
 // pooled scratch buffer, which has grown to the size of a typical response, and the result is
 // one copy of the exact size, instead of the chain of ever larger slices that appending to an
 // empty one allocates. Values other than messages (the error objects of server streams) go
-// through runtime.JSONPb.
+// through runtime.JSONPb. A google.api.HttpBody is its bare data (httpbody.go).
 func (m *jsonMarshaler) Marshal(v any) ([]byte, error) {
+	if hb, ok := v.(*httpbody.HttpBody); ok {
+		return hb.GetData(), nil
+	}
 	msg, ok := v.(proto.Message)
 	if !ok {
 		return m.JSONPb.Marshal(v)
@@ -114,6 +127,9 @@ var errEmptyBody = io.EOF
 var bodyPool = mem.DefaultBufferPool()
 
 func (m *jsonMarshaler) decode(r io.Reader, v any) error {
+	if raw, ok := r.(*rawBody); ok {
+		return decodeRaw(raw, v)
+	}
 	buf := getScratch()
 	defer putScratch(buf)
 	var data []byte

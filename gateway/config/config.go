@@ -215,7 +215,9 @@ type API struct {
 	ForwardHeaders []string `yaml:"forward_headers"`
 
 	// ForwardResponseHeaders lists the backend response metadata keys
-	// returned to the client as HTTP headers. [Load] and [Parse] store them
+	// returned to the client, on successes and errors alike: header metadata
+	// as HTTP headers, trailer metadata as HTTP trailers when the request
+	// has "TE: trailers". [Load] and [Parse] store them
 	// in lower case, as gRPC metadata keys are. By default empty: no
 	// metadata is returned.
 	ForwardResponseHeaders []string `yaml:"forward_response_headers"`

@@ -31,6 +31,15 @@ func LimitJSONDepth(next http.Handler, maxDepth int) http.Handler {
 	})
 }
 
+// WithoutJSONDepth returns body without the nesting check of [LimitJSONDepth], for a body that
+// is not JSON (a raw upload); any other body is returned as it is.
+func WithoutJSONDepth(body io.ReadCloser) io.ReadCloser {
+	if d, ok := body.(*depthBody); ok {
+		return d.rc
+	}
+	return body
+}
+
 // depthBody tracks the nesting of the JSON text read through it.
 type depthBody struct {
 	rc       io.ReadCloser

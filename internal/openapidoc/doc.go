@@ -4,7 +4,9 @@
 // options (a custom option the generators do not read), the 201 Created that the gateway
 // answers to creates, the header fields the gateway adds to its answers, and how streams
 // travel: server streams as newline-delimited JSON or Server-Sent Events, client and
-// bidirectional streams over WebSocket (101 Switching Protocols).
+// bidirectional streams over WebSocket (101 Switching Protocols), and google.api.HttpBody
+// responses, streams and request bodies as raw content of any media type (binary), not the JSON
+// object with base64 data that the generators describe.
 //
 // The header fields are those of the response cache on every GET of a unary method whose policy
 // has a cache TTL (the If-None-Match parameter, a 304 Not Modified without a body, and ETag,

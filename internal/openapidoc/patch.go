@@ -140,7 +140,8 @@ func requirements(p *policy.Policy, schemes []string, withScopes bool) []any {
 // security definitions for authenticated ones, with the scopes in ScopesExtension), 201
 // instead of 200 for creates, and the header fields the gateway adds (see headersV2): the
 // If-None-Match parameter, the 304 response and the ETag, Cache-Control and Age headers of
-// cached reads, Location on creates, composite.PartialHeader on composites.
+// cached reads, Location on creates, composite.PartialHeader on composites, and the raw
+// content of google.api.HttpBody responses and request bodies.
 func PatchV2(doc []byte, t *policy.Table) ([]byte, error) {
 	d, err := decode(doc)
 	if err != nil {
@@ -152,6 +153,7 @@ func PatchV2(doc []byte, t *policy.Table) ([]byte, error) {
 	}
 	err = patchOperations(d, t, func(verb string, op *object, p *policy.Policy) {
 		streamV2(op, streamKindOf(p))
+		httpBodyV2(op, p)
 		headersV2(op, p, verb)
 		op.set("security", requirements(p, schemes, false))
 		if len(p.Scopes) > 0 {
@@ -172,7 +174,7 @@ func PatchV2(doc []byte, t *policy.Table) ([]byte, error) {
 // definitions (an API key in the Authorization header, the v2 spelling of a bearer token,
 // becomes an HTTP bearer scheme), each operation's security from the route policy with the
 // scopes in the requirement (OpenAPI 3.1 allows them for every scheme), 201 instead of 200
-// for creates, the header fields the gateway adds (as PatchV2), and the examples of the v2
+// for creates, the header fields and raw HttpBody content (as PatchV2), and the examples of the v2
 // document's definitions on the schemas of the same messages.
 func PatchV3(doc, v2 []byte, t *policy.Table) ([]byte, error) {
 	d, err := decode(doc)
@@ -198,6 +200,7 @@ func PatchV3(doc, v2 []byte, t *policy.Table) ([]byte, error) {
 	}
 	err = patchOperations(d, t, func(verb string, op *object, p *policy.Policy) {
 		streamV3(op, streamKindOf(p))
+		httpBodyV3(op, p)
 		headersV3(op, p, verb)
 		op.set("security", requirements(p, names, true))
 	})

@@ -27,6 +27,8 @@ const (
 	serverStream
 	// webSocket methods (client and bidirectional streams) switch the connection to WebSocket.
 	webSocket
+	// rawStream methods stream google.api.HttpBody: the content itself, unframed (httpbody.go).
+	rawStream
 )
 
 // streamKindOf returns the kind of the policy's method; a policy without a descriptor is unary.
@@ -37,6 +39,8 @@ func streamKindOf(p *policy.Policy) streamKind {
 		return unary
 	case md.IsStreamingClient():
 		return webSocket
+	case md.IsStreamingServer() && md.Output().FullName() == httpBodyName:
+		return rawStream
 	case md.IsStreamingServer():
 		return serverStream
 	}
