@@ -24,7 +24,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -243,24 +242,10 @@ backends:
 	if !strings.Contains(extra, "authn:") {
 		yaml += testAuthn
 	}
-	cfg, err := config.Parse([]byte(yaml), nil)
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
 	dialer := grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
 		return listeners[addr].DialContext(ctx)
 	})
-	gw, err := gateway.New(t.Context(), cfg,
-		gateway.WithLogger(slog.New(slog.DiscardHandler)),
-		gateway.WithDialOptions(dialer, grpc.WithTransportCredentials(insecure.NewCredentials())))
-	if err != nil {
-		t.Fatalf("gateway.New: %v", err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
-	env.gw = gw
-	hs := httptest.NewServer(gw.Handler())
-	t.Cleanup(hs.Close)
-	env.url = hs.URL
+	env.gw, env.url = serveGateway(t, yaml, gateway.WithDialOptions(dialer))
 	return env
 }
 
@@ -791,20 +776,30 @@ authn:
 	}
 }
 
-// newGateway builds a gateway from yaml, with its logs discarded, and closes it when the test
-// ends.
-func newGateway(t *testing.T, yaml string) *gateway.Gateway {
+// newGateway builds a gateway from yaml and opts, with its logs discarded unless opts set a
+// logger, and closes it when the test ends.
+func newGateway(t *testing.T, yaml string, opts ...gateway.Option) *gateway.Gateway {
 	t.Helper()
 	cfg, err := config.Parse([]byte(yaml), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gw, err := gateway.New(t.Context(), cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
+	gw, err := gateway.New(t.Context(), cfg, append([]gateway.Option{gateway.WithLogger(slog.New(slog.DiscardHandler))}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = gw.Close() })
 	return gw
+}
+
+// serveGateway builds a gateway as newGateway does and serves its API on a loopback test
+// server, closed when the test ends; it returns the gateway and the server's URL.
+func serveGateway(t *testing.T, yaml string, opts ...gateway.Option) (*gateway.Gateway, string) {
+	t.Helper()
+	gw := newGateway(t, yaml, opts...)
+	hs := httptest.NewServer(gw.Handler())
+	t.Cleanup(hs.Close)
+	return gw, hs.URL
 }
 
 // listenLoopback opens a listener on a free loopback port.

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -18,12 +17,10 @@ import (
 
 	"github.com/coder/websocket"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/archway-gateway/archway/gateway"
-	"github.com/archway-gateway/archway/gateway/config"
 	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
 	"github.com/archway-gateway/archway/internal/testkit"
@@ -93,30 +90,19 @@ func newRecordedEnv(t *testing.T, orders ordersv1.OrderServiceServer) (string, *
 		go func() { _ = srv.Serve(l) }()
 	}
 	t.Cleanup(srv.Stop)
-	cfg, err := config.Parse([]byte(`
+	logs := &testkit.LogBuffer{}
+	dialer := grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
+		return listeners[addr].DialContext(ctx)
+	})
+	_, url := serveGateway(t, `
 admin: {enabled: false}
 log: {access_log: true}
 backends:
   - {name: users, address: "passthrough:///users", services: [storefront.users.v1.UserService]}
   - {name: orders, address: "passthrough:///orders", services: [storefront.orders.v1.OrderService]}
-`+streamAuthn(writeJWKS(t))), nil)
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	logs := &testkit.LogBuffer{}
-	dialer := grpc.WithContextDialer(func(ctx context.Context, addr string) (net.Conn, error) {
-		return listeners[addr].DialContext(ctx)
-	})
-	gw, err := gateway.New(t.Context(), cfg,
-		gateway.WithLogger(slog.New(slog.NewTextHandler(logs, nil))),
-		gateway.WithDialOptions(dialer, grpc.WithTransportCredentials(insecure.NewCredentials())))
-	if err != nil {
-		t.Fatalf("gateway.New: %v", err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
-	hs := httptest.NewServer(gw.Handler())
-	t.Cleanup(hs.Close)
-	return hs.URL, rec, logs
+`+streamAuthn(writeJWKS(t)),
+		gateway.WithLogger(slog.New(slog.NewTextHandler(logs, nil))), gateway.WithDialOptions(dialer))
+	return url, rec, logs
 }
 
 // TestStreamCredentials sends the credential of streams as browsers do, in the query and in a

@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -14,10 +12,7 @@ import (
 
 	"github.com/coder/websocket"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/archway-gateway/archway/gateway"
-	"github.com/archway-gateway/archway/gateway/config"
 	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
 )
 
@@ -67,7 +62,7 @@ func newCapEnv(t *testing.T, backendExtra, extra string) string {
 	ordersv1.RegisterOrderServiceServer(srv, heldOrders{})
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
-	cfg, err := config.Parse([]byte(`
+	_, url := serveGateway(t, `
 admin: {enabled: false}
 log: {access_log: false}
 cache: {enabled: false}
@@ -86,20 +81,8 @@ authn:
       sha256: 62af8704764faf8ea82fc61ce9c4c3908b6cb97d463a634e9e587d7c885db0ef
     - client_id: other
       sha256: 580843d03d2216ff1a275d0991bad66e4d1af871171d929e9de604b7959f9bca
-`+extra), nil)
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	gw, err := gateway.New(t.Context(), cfg,
-		gateway.WithLogger(slog.New(slog.DiscardHandler)),
-		gateway.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials())))
-	if err != nil {
-		t.Fatalf("gateway.New: %v", err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
-	hs := httptest.NewServer(gw.Handler())
-	t.Cleanup(hs.Close)
-	return hs.URL
+`+extra)
+	return url
 }
 
 // watch opens WatchOrder as NDJSON with key and returns the response status; a stream that

@@ -7,9 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"runtime"
 	"strings"
 	"sync/atomic"
@@ -19,11 +17,8 @@ import (
 	"github.com/coder/websocket"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
-	"github.com/archway-gateway/archway/gateway"
-	"github.com/archway-gateway/archway/gateway/config"
 	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
 	"github.com/archway-gateway/archway/internal/testkit"
 )
@@ -87,25 +82,13 @@ func newLimitEnv(t *testing.T, b *limitBackend, extra string) string {
 	ordersv1.RegisterOrderServiceServer(srv, b)
 	go func() { _ = srv.Serve(lis) }()
 	t.Cleanup(srv.Stop)
-	cfg, err := config.Parse([]byte(`
+	_, url := serveGateway(t, `
 admin: {enabled: false}
 log: {access_log: false}
 backends:
   - {name: orders, address: "passthrough:///`+lis.Addr().String()+`", services: [storefront.orders.v1.OrderService]}
-`+testAuthn+extra), nil)
-	if err != nil {
-		t.Fatalf("config: %v", err)
-	}
-	gw, err := gateway.New(t.Context(), cfg,
-		gateway.WithLogger(slog.New(slog.DiscardHandler)),
-		gateway.WithDialOptions(grpc.WithTransportCredentials(insecure.NewCredentials())))
-	if err != nil {
-		t.Fatalf("gateway.New: %v", err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
-	hs := httptest.NewServer(gw.Handler())
-	t.Cleanup(hs.Close)
-	return hs.URL
+`+testAuthn+extra)
+	return url
 }
 
 // frame is what a stream client read: a message (name set) or the end of the stream.

@@ -3,7 +3,6 @@ package gateway_test
 import (
 	"context"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,13 +12,11 @@ import (
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/archway-gateway/archway/gateway"
-	"github.com/archway-gateway/archway/gateway/config"
 	testapiv1 "github.com/archway-gateway/archway/internal/testapi/gen/archway/testapi/v1"
 )
 
@@ -119,33 +116,22 @@ func newFilesEnv(t *testing.T, api string) *filesEnv {
 	t.Cleanup(srv.Stop)
 
 	svc := testapiv1.FileService_ServiceDesc.ServiceName
-	cfg, err := config.Parse([]byte(`
+	yaml := `
 admin: {enabled: false}
 log: {access_log: false}
 backends:
-  - {name: files, address: "passthrough:///files", services: [`+svc+`]}
+  - {name: files, address: "passthrough:///files", services: [` + svc + `]}
 policy: {defaults: {access: public}}
-api: {forward_response_headers: [x-ratelimit-remaining, x-checksum, foo], `+api+`}
-`), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+api: {forward_response_headers: [x-ratelimit-remaining, x-checksum, foo], ` + api + `}
+`
 	dialer := grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })
-	gw, err := gateway.New(t.Context(), cfg,
-		gateway.WithLogger(slog.New(slog.DiscardHandler)),
-		gateway.WithService(svc, testapiv1.RegisterFileServiceHandler),
-		gateway.WithDialOptions(dialer, grpc.WithTransportCredentials(insecure.NewCredentials())))
-	if err != nil {
-		t.Fatalf("gateway.New: %v", err)
-	}
-	t.Cleanup(func() { _ = gw.Close() })
-	hs := httptest.NewServer(gw.Handler())
-	t.Cleanup(hs.Close)
+	gw, url := serveGateway(t, yaml,
+		gateway.WithService(svc, testapiv1.RegisterFileServiceHandler), gateway.WithDialOptions(dialer))
 	h2 := httptest.NewUnstartedServer(gw.Handler())
 	h2.EnableHTTP2 = true
 	h2.StartTLS()
 	t.Cleanup(h2.Close)
-	return &filesEnv{files: files, url: hs.URL, h2url: h2.URL, h2: h2.Client()}
+	return &filesEnv{files: files, url: url, h2url: h2.URL, h2: h2.Client()}
 }
 
 // filesReply is what a test reads of a response: its body is read and closed, so its trailers

@@ -83,7 +83,7 @@ func slotHeld(t *testing.T, addr string) bool {
 // listen.max_in_flight_requests, for ever; listen.response_write_timeout now ends it.
 func TestClientThatStopsReadingFreesItsSlot(t *testing.T) {
 	t.Parallel()
-	env := newTestEnv(t, "listen: {max_in_flight_requests: 1, response_write_timeout: 1s}\n", nil)
+	env := newTestEnv(t, "listen: {max_in_flight_requests: 1, response_write_timeout: 3s}\n", nil)
 	addr := serveSmallBuffers(t, env.gw.Handler())
 	if slotHeld(t, addr) {
 		t.Fatal("shed before any client held the slot")
@@ -104,8 +104,8 @@ func TestStreamThatStopsBeingReadEnds(t *testing.T) {
 	t.Parallel()
 	orders := &fakeOrders{hold: make(chan struct{}), done: make(chan error, 1)}
 	env := newTestEnv(t, `
-listen: {max_in_flight_requests: 1, response_write_timeout: 100ms}
-streaming: {write_idle_timeout: 2s}
+listen: {max_in_flight_requests: 1, response_write_timeout: 1s}
+streaming: {write_idle_timeout: 3s}
 `, orders)
 	addr := serveSmallBuffers(t, env.gw.Handler())
 	// The first event names the order; with a long name it does not fit in the buffers.
