@@ -460,6 +460,9 @@ func (c *Cache) fetch(key string, f *flight, r *http.Request, p *policy.Policy, 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), timeout)
 	req := r.Clone(ctx)
 	req.Header.Del(edge.HeaderGRPCTimeout)
+	// Nor its TE: trailers. The answer is stored and served to callers who did not ask for
+	// trailers, and a stored trailer would outlive the call it belonged to.
+	req.Header.Del("Te")
 	c.fetches.Add(1)
 	go func() {
 		defer c.fetches.Done()

@@ -605,3 +605,37 @@ func TestLogKeysSaysWhatEachKeyHolds(t *testing.T) {
 		t.Errorf("record %v, want %v", records[0], want)
 	}
 }
+
+// TestSharedCallAsksForNoTrailers: the backend's trailers reach a client that sent TE: trailers
+// as HTTP trailers. A cached answer is made once and served to every caller, so the shared call
+// must not ask for them on its first caller's behalf: no caller of a cached read gets another
+// call's trailers.
+func TestSharedCallAsksForNoTrailers(t *testing.T) {
+	c, err := cache.New(testConfig(), cache.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	chain := c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Te") == "trailers" {
+			w.Header().Set(http.TrailerPrefix+"X-Checksum", "first-callers")
+		}
+		_, _ = w.Write([]byte(`{"id":"p1"}`))
+	}))
+	for i, te := range []string{"trailers", ""} {
+		r := httptest.NewRequest(http.MethodGet, "/v1/products/p1", nil)
+		if te != "" {
+			r.Header.Set("Te", te)
+		}
+		rec := httptest.NewRecorder()
+		chain.ServeHTTP(rec, r.WithContext(policy.NewContext(r.Context(), getProduct)))
+		if rec.Code != http.StatusOK {
+			t.Fatalf("read %d: %d %s", i, rec.Code, rec.Body)
+		}
+		for k := range rec.Header() {
+			if strings.HasPrefix(k, http.TrailerPrefix) || k == "Trailer" {
+				t.Errorf("read %d (TE %q) carries %s: a trailer of the shared call", i, te, k)
+			}
+		}
+	}
+}
