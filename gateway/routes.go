@@ -116,6 +116,12 @@ func buildRoutes(services []string) (routeTable, error) {
 	if err != nil {
 		return nil, err
 	}
+	return routesOf(sds)
+}
+
+// routesOf builds the route table of the google.api.http bindings of sds. Two methods that
+// declare the same HTTP method and pattern are an error naming both.
+func routesOf(sds []protoreflect.ServiceDescriptor) (routeTable, error) {
 	t := make(routeTable)
 	for _, sd := range sds {
 		methods := sd.Methods()

@@ -10,8 +10,15 @@ import (
 	"testing"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
+	_ "google.golang.org/protobuf/types/known/emptypb"
 
 	"github.com/archway-gateway/archway/gateway/composite"
 	edgev1 "github.com/archway-gateway/archway/gen/archway/edge/v1"
@@ -104,5 +111,46 @@ func TestQueryProblems(t *testing.T) {
 				t.Errorf("queryProblem(%q) = %q, want %q", tc.key, got, tc.want)
 			}
 		})
+	}
+}
+
+// TestRoutesDeclaredTwiceAreRefused: when two methods declare the same HTTP method and pattern,
+// the mux serves one of them while the table could name the other's policy, so building the
+// table fails and names both.
+func TestRoutesDeclaredTwiceAreRefused(t *testing.T) {
+	get := func(path string) *descriptorpb.MethodOptions {
+		opts := &descriptorpb.MethodOptions{}
+		proto.SetExtension(opts, annotations.E_Http, &annotations.HttpRule{Pattern: &annotations.HttpRule_Get{Get: path}})
+		return opts
+	}
+	method := func(name, path string) *descriptorpb.MethodDescriptorProto {
+		return &descriptorpb.MethodDescriptorProto{
+			Name: proto.String(name), InputType: proto.String(".google.protobuf.Empty"),
+			OutputType: proto.String(".google.protobuf.Empty"), Options: get(path),
+		}
+	}
+	fd, err := protodesc.NewFile(&descriptorpb.FileDescriptorProto{
+		Name: proto.String("twice.proto"), Package: proto.String("twice.v1"), Syntax: proto.String("proto3"),
+		Dependency: []string{"google/protobuf/empty.proto"},
+		Service: []*descriptorpb.ServiceDescriptorProto{{
+			Name: proto.String("ThingService"),
+			Method: []*descriptorpb.MethodDescriptorProto{
+				method("GetThing", "/v1/things/{id}"),
+				method("ListThings", "/v1/things"),
+				method("FetchThing", "/v1/things/{id}"),
+			},
+		}},
+	}, protoregistry.GlobalFiles)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = routesOf([]protoreflect.ServiceDescriptor{fd.Services().Get(0)})
+	if err == nil {
+		t.Fatal("routesOf accepted two methods bound to GET /v1/things/{id}")
+	}
+	for _, want := range []string{"GET /v1/things/{id=*}", "twice.v1.ThingService/GetThing", "twice.v1.ThingService/FetchThing"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
 	}
 }
