@@ -447,8 +447,9 @@ func noSniff(next http.Handler) http.Handler {
 
 // callRoute ends the per-route chain: it rejects query parameters that would be dropped
 // silently, gives server streams a plain error when they fail at once (or serves them as
-// Server-Sent Events), bridges client and bidirectional streams over WebSocket (websocket.go),
-// and runs the rest of the mux's handling.
+// Server-Sent Events), bridges client and bidirectional streams over WebSocket on GET
+// (websocket.go) and reads them as NDJSON on other methods (requeststream.go), and runs the
+// rest of the mux's handling.
 func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 	call, _ := r.Context().Value(muxCallKey{}).(muxCall)
 	rt := call.route
@@ -457,7 +458,11 @@ func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if rt.method.IsStreamingClient() {
-		g.serveWebSocket(w, r, rt)
+		if r.Method == http.MethodGet {
+			g.serveWebSocket(w, r, rt)
+		} else {
+			g.serveRequestStream(w, r, rt)
+		}
 		return
 	}
 	if rt.bodyIsHTTPBody() {

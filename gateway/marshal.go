@@ -147,15 +147,7 @@ func (m *jsonMarshaler) decode(r io.Reader, v any) error {
 		*buf = data
 	}
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return fmt.Errorf("request body is larger than the limit of %d bytes", tooLarge.Limit)
-		}
-		var tooDeep *edge.JSONDepthError
-		if errors.As(err, &tooDeep) {
-			return tooDeep
-		}
-		return errors.New("request body could not be read")
+		return bodyReadError(err)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return errEmptyBody
@@ -169,6 +161,20 @@ func (m *jsonMarshaler) decode(r io.Reader, v any) error {
 		return bodyError(err)
 	}
 	return nil
+}
+
+// bodyReadError words an error reading the request body for clients: the body limit or the
+// JSON depth limit it ran into, or that it could not be read.
+func bodyReadError(err error) error {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return fmt.Errorf("request body is larger than the limit of %d bytes", tooLarge.Limit)
+	}
+	var tooDeep *edge.JSONDepthError
+	if errors.As(err, &tooDeep) {
+		return tooDeep
+	}
+	return errors.New("request body could not be read")
 }
 
 // bodySize returns the size of the body r reads when it is known: the Content-Length of a body

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"io"
 	"log/slog"
@@ -94,12 +95,38 @@ func newMessage(md protoreflect.MessageDescriptor) proto.Message {
 	return dynamicpb.NewMessage(md)
 }
 
+// handshakeError returns what is wrong with the WebSocket handshake of r, "" when nothing is:
+// the checks the WebSocket library makes, so that a bad handshake is refused with a Status
+// rather than the library's plain text.
+func handshakeError(r *http.Request) string {
+	if r.Header.Get("Sec-WebSocket-Version") != "13" {
+		return "the WebSocket handshake must ask for version 13 (Sec-WebSocket-Version)"
+	}
+	keys := r.Header.Values("Sec-WebSocket-Key")
+	if len(keys) != 1 {
+		return "the WebSocket handshake must carry one Sec-WebSocket-Key"
+	}
+	if key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(keys[0])); err != nil || len(key) != 16 {
+		return "the WebSocket handshake's Sec-WebSocket-Key must be 16 bytes in base64"
+	}
+	return ""
+}
+
 // serveWebSocket bridges one client-streaming or bidirectional RPC over WebSocket.
 func (g *Gateway) serveWebSocket(w http.ResponseWriter, r *http.Request, rt *route) {
 	if !edge.IsWebSocketUpgrade(r) {
+		streams := "its requests"
+		if rt.method.IsStreamingServer() {
+			streams = "in both directions"
+		}
 		w.Header().Set("Upgrade", "websocket")
 		edge.WriteStatus(w, http.StatusUpgradeRequired, status.New(codes.FailedPrecondition,
-			"this operation streams in both directions and is served over WebSocket only: open it with a WebSocket client"))
+			"this operation streams "+streams+" and is served on this route over WebSocket only: open it with a WebSocket client"))
+		return
+	}
+	if msg := handshakeError(r); msg != "" {
+		w.Header().Set("Sec-WebSocket-Version", "13")
+		edge.WriteStatus(w, http.StatusBadRequest, status.New(codes.InvalidArgument, msg))
 		return
 	}
 	if !g.originAllowed(r) {

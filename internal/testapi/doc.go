@@ -3,5 +3,6 @@
 // bind theirs: the tests show that such a service is refused at start-up, never served without
 // its policy. FileService (files.proto) takes and returns google.api.HttpBody: raw downloads,
 // streamed downloads and uploads. The generated code is under gen/ (`make generate`, template
-// buf.gen.testapi.yaml).
+// buf.gen.testapi.yaml). TallyService (tally.proto) binds a client stream and a bidirectional
+// stream to POST, whose request bodies are newline-delimited JSON.
 package testapi

@@ -1,0 +1,169 @@
+package gateway
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/archway-gateway/archway/gateway/edge"
+)
+
+// Client-streaming and bidirectional RPCs bound to a method other than GET take their request
+// stream from the request body as newline-delimited JSON, one request message per line, as
+// grpc-gateway's handlers read them. The body passes through the edge chain's body limit and
+// JSON depth limit like any other. A client stream is answered with its one response message;
+// a bidirectional stream with its response messages as NDJSON, written as they come, like a
+// server stream. The GET route of such a method is the WebSocket bridge (websocket.go).
+
+// serveRequestStream serves one client-streaming or bidirectional RPC from an NDJSON body.
+func (g *Gateway) serveRequestStream(w http.ResponseWriter, r *http.Request, rt *route) {
+	if edge.IsWebSocketUpgrade(r) {
+		edge.WriteStatus(w, http.StatusBadRequest, status.New(codes.InvalidArgument,
+			"a WebSocket is opened with GET only: send this request without Upgrade, its body as newline-delimited JSON messages"))
+		return
+	}
+	b, ok := g.backends.ForService(string(rt.method.Parent().FullName()))
+	if !ok {
+		g.handleError(r.Context(), g.mux, nil, w, r, status.Error(codes.Unimplemented, "no backend serves this method"))
+		return
+	}
+	inbound, outbound := runtime.MarshalerForRequest(g.mux, r)
+	ctx, err := runtime.AnnotateContext(r.Context(), g.mux, r, rt.policy.Method, runtime.WithHTTPPathPattern(rt.pattern))
+	if err != nil {
+		g.handleError(r.Context(), g.mux, outbound, w, r, err)
+		return
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	bidi := rt.method.IsStreamingServer()
+	if bidi {
+		if s := edge.StateFrom(r.Context()); s != nil {
+			s.StreamResponse()
+		}
+		// Over HTTP/1.1 the body is read on while responses are written.
+		_ = http.NewResponseController(w).EnableFullDuplex()
+	}
+	stream, err := b.Conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: bidi, ClientStreams: true}, rt.policy.Method)
+	if err != nil {
+		g.handleError(ctx, g.mux, outbound, w, r, err)
+		return
+	}
+	r = withTrailers(r)
+	if bidi {
+		g.serveBidiStream(ctx, cancel, w, r, rt, stream, inbound, outbound)
+		return
+	}
+	if err := sendRequests(inbound, r.Body, stream, rt.method.Input()); err != nil {
+		cancel()
+		g.handleError(ctx, g.mux, outbound, w, r, err)
+		return
+	}
+	resp := newMessage(rt.method.Output())
+	err = stream.RecvMsg(resp)
+	header, _ := stream.Header()
+	ctx = runtime.NewServerMetadataContext(ctx, runtime.ServerMetadata{HeaderMD: header, TrailerMD: stream.Trailer()})
+	if err != nil {
+		g.handleError(ctx, g.mux, outbound, w, r, err)
+		return
+	}
+	runtime.ForwardResponseMessage(ctx, g.mux, outbound, w, r, resp, g.mux.GetForwardResponseOptions()...)
+}
+
+// serveBidiStream sends the request messages while it writes the response messages. A request
+// stream that fails (a malformed line, a body over the limit) ends the call with its error:
+// answered like any failed request when no response message has been written yet, else as the
+// last line of the response stream.
+func (g *Gateway) serveBidiStream(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter, r *http.Request,
+	rt *route, stream grpc.ClientStream, inbound, outbound runtime.Marshaler,
+) {
+	// failed holds the request stream's error, put there before the call is cancelled, so
+	// that a response stream ended by the cancellation reports it.
+	failed := make(chan error, 1)
+	sending := make(chan struct{})
+	go func() {
+		defer close(sending)
+		if err := sendRequests(inbound, r.Body, stream, rt.method.Input()); err != nil {
+			failed <- err
+			cancel()
+		}
+	}()
+	defer func() {
+		// The body is not read once the handler returns: a client still sending is cut off.
+		select {
+		case <-sending:
+		default:
+			cancel()
+			_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+			<-sending
+		}
+	}()
+	recv := func() (proto.Message, error) {
+		msg := newMessage(rt.method.Output())
+		err := stream.RecvMsg(msg)
+		if err == nil {
+			return msg, nil
+		}
+		select {
+		case inErr := <-failed:
+			return nil, inErr
+		default:
+			return nil, err
+		}
+	}
+	first, err := recv()
+	header, _ := stream.Header()
+	ctx = runtime.NewServerMetadataContext(ctx, runtime.ServerMetadata{HeaderMD: header, TrailerMD: stream.Trailer()})
+	if err != nil && !errors.Is(err, io.EOF) {
+		g.handleError(ctx, g.mux, outbound, w, r, err)
+		return
+	}
+	next := func() (proto.Message, error) {
+		if first != nil || err != nil {
+			m, e := first, err
+			first, err = nil, nil
+			return m, e
+		}
+		return recv()
+	}
+	runtime.ForwardResponseStream(ctx, g.mux, outbound, w, r, next, g.mux.GetForwardResponseOptions()...)
+}
+
+// sendRequests decodes the request body, one JSON message per line (blank lines are skipped),
+// and sends each message on stream, then half-closes it. It returns the error that ends the
+// request stream for the client: a line that is not a request message, or a body that breaks
+// a limit. A stream that the backend has ended takes no more messages: the backend's status
+// is the call's outcome, so sendRequests returns nil.
+func sendRequests(m runtime.Marshaler, body io.Reader, stream grpc.ClientStream, md protoreflect.MessageDescriptor) error {
+	br := bufio.NewReader(body)
+	for line := 1; ; line++ {
+		text, readErr := br.ReadBytes('\n')
+		if readErr != nil && !errors.Is(readErr, io.EOF) {
+			return status.Error(codes.InvalidArgument, bodyReadError(readErr).Error())
+		}
+		if data := bytes.TrimSpace(text); len(data) > 0 {
+			msg := newMessage(md)
+			if err := m.Unmarshal(data, msg); err != nil {
+				return status.Error(codes.InvalidArgument, fmt.Sprintf("line %d of the request body: %v", line, bodyError(err)))
+			}
+			if stream.SendMsg(msg) != nil {
+				return nil
+			}
+		}
+		if readErr != nil {
+			_ = stream.CloseSend()
+			return nil
+		}
+	}
+}
