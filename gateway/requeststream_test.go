@@ -204,3 +204,28 @@ func TestRequestStreamPOSTUpgradeRefused(t *testing.T) {
 	code, ctype, body := postStream(t, url, "/v1/tally:running", threeNumbers, false, upgrade)
 	wantStatus(t, code, ctype, body, http.StatusBadRequest, 3, "GET only")
 }
+
+// TestRequestStreamPOSTCountsAsStream: a bidirectional stream on POST is held open while its
+// client sends, and counts against rate_limit.max_streams_per_client like any other stream.
+func TestRequestStreamPOSTCountsAsStream(t *testing.T) {
+	t.Parallel()
+	url := newTallyGateway(t, "rate_limit: {max_streams_per_client: 1}\n")
+	pr, pw := io.Pipe()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url+"/v1/tally:running", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = pw.Write([]byte("{\"value\": 5}\n")) }()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	line, err := bufio.NewReader(resp.Body).ReadString('\n')
+	if err != nil || !strings.Contains(line, `"sum":"5"`) {
+		t.Fatalf("first response line %q (%v), want the running sum 5 while the request streams on", line, err)
+	}
+	code, ctype, body := postStream(t, url, "/v1/tally:running", threeNumbers, true, nil)
+	wantStatus(t, code, ctype, body, http.StatusTooManyRequests, 8, "")
+	_ = pw.Close()
+}

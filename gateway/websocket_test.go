@@ -248,3 +248,28 @@ func TestShutdownClosesBridgedWebSockets(t *testing.T) {
 		t.Fatal("Serve did not return within 15s of shutdown")
 	}
 }
+
+// TestWebSocketBadHandshake: an upgrade request the WebSocket library would refuse in plain
+// text (an unsupported version) is refused with a Status.
+func TestWebSocketBadHandshake(t *testing.T) {
+	t.Parallel()
+	env := newTestEnv(t, "", nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, env.url+"/v1/orders:chat?name=orders/ord-1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = http.Header{
+		"X-Api-Key":             {testAPIKey},
+		"Connection":            {"Upgrade"},
+		"Upgrade":               {"websocket"},
+		"Sec-Websocket-Version": {"8"},
+		"Sec-Websocket-Key":     {"dGhlIHNhbXBsZSBub25jZQ=="},
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, _ := io.ReadAll(resp.Body)
+	wantStatus(t, resp.StatusCode, resp.Header.Get("Content-Type"), string(body), http.StatusBadRequest, 3, "version 13")
+}
