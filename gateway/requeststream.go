@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/utilities"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -39,7 +41,11 @@ func (g *Gateway) serveRequestStream(w http.ResponseWriter, r *http.Request, rt 
 		g.handleError(r.Context(), g.mux, nil, w, r, status.Error(codes.Unimplemented, "no backend serves this method"))
 		return
 	}
-	inbound, outbound := runtime.MarshalerForRequest(g.mux, r)
+	// JSON both ways, whatever the Accept header asks: NDJSON is the only framing of a response
+	// stream here.
+	outbound := runtime.Marshaler(g.json)
+	query := r.URL.Query()
+	r = withTrailers(r)
 	ctx, err := runtime.AnnotateContext(r.Context(), g.mux, r, rt.policy.Method, runtime.WithHTTPPathPattern(rt.pattern))
 	if err != nil {
 		g.handleError(r.Context(), g.mux, outbound, w, r, err)
@@ -60,12 +66,11 @@ func (g *Gateway) serveRequestStream(w http.ResponseWriter, r *http.Request, rt 
 		g.handleError(ctx, g.mux, outbound, w, r, err)
 		return
 	}
-	r = withTrailers(r)
 	if bidi {
-		g.serveBidiStream(ctx, cancel, w, r, rt, stream, inbound, outbound)
+		g.serveBidiStream(ctx, cancel, w, r, rt, stream, query)
 		return
 	}
-	if err := sendRequests(inbound, r.Body, stream, rt.method.Input()); err != nil {
+	if err := g.sendRequests(r.Body, query, stream, rt.method.Input()); err != nil {
 		cancel()
 		g.handleError(ctx, g.mux, outbound, w, r, err)
 		return
@@ -86,15 +91,16 @@ func (g *Gateway) serveRequestStream(w http.ResponseWriter, r *http.Request, rt 
 // answered like any failed request when no response message has been written yet, else as the
 // last line of the response stream.
 func (g *Gateway) serveBidiStream(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter, r *http.Request,
-	rt *route, stream grpc.ClientStream, inbound, outbound runtime.Marshaler,
+	rt *route, stream grpc.ClientStream, query url.Values,
 ) {
+	outbound := runtime.Marshaler(g.json)
 	// failed holds the request stream's error, put there before the call is cancelled, so
 	// that a response stream ended by the cancellation reports it.
 	failed := make(chan error, 1)
 	sending := make(chan struct{})
 	go func() {
 		defer close(sending)
-		if err := sendRequests(inbound, r.Body, stream, rt.method.Input()); err != nil {
+		if err := g.sendRequests(r.Body, query, stream, rt.method.Input()); err != nil {
 			failed <- err
 			cancel()
 		}
@@ -141,11 +147,12 @@ func (g *Gateway) serveBidiStream(ctx context.Context, cancel context.CancelFunc
 }
 
 // sendRequests decodes the request body, one JSON message per line (blank lines are skipped),
-// and sends each message on stream, then half-closes it. It returns the error that ends the
+// sets the query parameters on each message, as the WebSocket bridge does, and sends it on
+// stream; at the end of the body it half-closes stream. It returns the error that ends the
 // request stream for the client: a line that is not a request message, or a body that breaks
 // a limit. A stream that the backend has ended takes no more messages: the backend's status
 // is the call's outcome, so sendRequests returns nil.
-func sendRequests(m runtime.Marshaler, body io.Reader, stream grpc.ClientStream, md protoreflect.MessageDescriptor) error {
+func (g *Gateway) sendRequests(body io.Reader, query url.Values, stream grpc.ClientStream, md protoreflect.MessageDescriptor) error {
 	br := bufio.NewReader(body)
 	for line := 1; ; line++ {
 		text, readErr := br.ReadBytes('\n')
@@ -154,8 +161,11 @@ func sendRequests(m runtime.Marshaler, body io.Reader, stream grpc.ClientStream,
 		}
 		if data := bytes.TrimSpace(text); len(data) > 0 {
 			msg := newMessage(md)
-			if err := m.Unmarshal(data, msg); err != nil {
+			if err := g.json.UnmarshalOptions.Unmarshal(data, msg); err != nil {
 				return status.Error(codes.InvalidArgument, fmt.Sprintf("line %d of the request body: %v", line, bodyError(err)))
+			}
+			if err := runtime.PopulateQueryParameters(msg, query, utilities.NewDoubleArray(nil)); err != nil {
+				return status.Error(codes.InvalidArgument, err.Error())
 			}
 			if stream.SendMsg(msg) != nil {
 				return nil
