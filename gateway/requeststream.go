@@ -58,8 +58,6 @@ func (g *Gateway) serveRequestStream(w http.ResponseWriter, r *http.Request, rt 
 		if s := edge.StateFrom(r.Context()); s != nil {
 			s.StreamResponse()
 		}
-		// Over HTTP/1.1 the body is read on while responses are written.
-		_ = http.NewResponseController(w).EnableFullDuplex()
 	}
 	stream, err := b.Conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: bidi, ClientStreams: true}, rt.policy.Method)
 	if err != nil {
@@ -98,9 +96,33 @@ func (g *Gateway) serveBidiStream(ctx context.Context, cancel context.CancelFunc
 	// that a response stream ended by the cancellation reports it.
 	failed := make(chan error, 1)
 	sending := make(chan struct{})
+	send := func() error { return g.sendRequests(r.Body, query, stream, rt.method.Input()) }
+	if r.ProtoMajor < 2 {
+		// HTTP/1 cannot read a request body while it writes the response (net/http then
+		// discards the rest of the body itself): the whole request stream is read first,
+		// within the body limit, and a failure is answered before any response is written.
+		var msgs []proto.Message
+		err := g.readRequests(r.Body, query, rt.method.Input(), func(m proto.Message) bool {
+			msgs = append(msgs, m)
+			return true
+		})
+		if !errors.Is(err, io.EOF) {
+			cancel()
+			g.handleError(ctx, g.mux, outbound, w, r, err)
+			return
+		}
+		send = func() error {
+			for _, m := range msgs {
+				if stream.SendMsg(m) != nil {
+					return nil
+				}
+			}
+			return stream.CloseSend()
+		}
+	}
 	go func() {
 		defer close(sending)
-		if err := g.sendRequests(r.Body, query, stream, rt.method.Input()); err != nil {
+		if err := send(); err != nil {
 			failed <- err
 			cancel()
 		}
@@ -146,13 +168,25 @@ func (g *Gateway) serveBidiStream(ctx context.Context, cancel context.CancelFunc
 	runtime.ForwardResponseStream(ctx, g.mux, outbound, w, r, next, g.mux.GetForwardResponseOptions()...)
 }
 
-// sendRequests decodes the request body, one JSON message per line (blank lines are skipped),
-// sets the query parameters on each message, as the WebSocket bridge does, and sends it on
-// stream; at the end of the body it half-closes stream. It returns the error that ends the
-// request stream for the client: a line that is not a request message, or a body that breaks
-// a limit. A stream that the backend has ended takes no more messages: the backend's status
-// is the call's outcome, so sendRequests returns nil.
+// sendRequests sends the request messages of the body on stream (see readRequests) and, at the
+// end of the body, half-closes stream. It returns the error that ends the request stream for the
+// client: a line that is not a request message, or a body that breaks a limit. A stream that the
+// backend has ended takes no more messages: the backend's status is the call's outcome, so
+// sendRequests returns nil.
 func (g *Gateway) sendRequests(body io.Reader, query url.Values, stream grpc.ClientStream, md protoreflect.MessageDescriptor) error {
+	err := g.readRequests(body, query, md, func(m proto.Message) bool { return stream.SendMsg(m) == nil })
+	if errors.Is(err, io.EOF) {
+		_ = stream.CloseSend()
+		return nil
+	}
+	return err
+}
+
+// readRequests decodes the request body, one JSON message of type md per line (blank lines are
+// skipped), sets the query parameters on each message, as the WebSocket bridge does, and hands
+// it to each. It returns io.EOF at the end of the body, nil when each returns false, and an
+// INVALID_ARGUMENT status for a line that is not a message or a body that breaks a limit.
+func (g *Gateway) readRequests(body io.Reader, query url.Values, md protoreflect.MessageDescriptor, each func(proto.Message) bool) error {
 	br := bufio.NewReader(body)
 	for line := 1; ; line++ {
 		text, readErr := br.ReadBytes('\n')
@@ -167,13 +201,12 @@ func (g *Gateway) sendRequests(body io.Reader, query url.Values, stream grpc.Cli
 			if err := runtime.PopulateQueryParameters(msg, query, utilities.NewDoubleArray(nil)); err != nil {
 				return status.Error(codes.InvalidArgument, err.Error())
 			}
-			if stream.SendMsg(msg) != nil {
+			if !each(msg) {
 				return nil
 			}
 		}
 		if readErr != nil {
-			_ = stream.CloseSend()
-			return nil
+			return io.EOF
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -57,9 +58,15 @@ func (fakeTally) RunningSum(stream grpc.BidiStreamingServer[testapiv1.Number, te
 	}
 }
 
+// tallyEnv is a gateway serving the TallyService over HTTP/1.1 (url) and HTTP/2 (h2url, h2).
+type tallyEnv struct {
+	url, h2url string
+	h2         *http.Client
+}
+
 // newTallyGateway serves the TallyService (public) behind a gateway; extra is added to the
 // configuration, such as an api section.
-func newTallyGateway(t *testing.T, extra string) string {
+func newTallyGateway(t *testing.T, extra string) *tallyEnv {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer()
@@ -75,17 +82,25 @@ backends:
 policy: {defaults: {access: public}}
 ` + extra
 	dialer := grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })
-	_, url := serveGateway(t, yaml, gateway.WithService(svc, testapiv1.RegisterTallyServiceHandler), gateway.WithDialOptions(dialer))
-	return url
+	gw, url := serveGateway(t, yaml, gateway.WithService(svc, testapiv1.RegisterTallyServiceHandler), gateway.WithDialOptions(dialer))
+	h2 := httptest.NewUnstartedServer(gw.Handler())
+	h2.EnableHTTP2 = true
+	h2.StartTLS()
+	t.Cleanup(h2.Close)
+	return &tallyEnv{url: url, h2url: h2.URL, h2: h2.Client()}
 }
 
 // postStream posts body to url+path; chunked sends it without a Content-Length. It returns
 // the status, the Content-Type and the body.
-func postStream(t *testing.T, url, path, body string, chunked bool, header http.Header) (int, string, string) {
+func postStream(t *testing.T, env *tallyEnv, h2 bool, path, body string, chunked bool, header http.Header) (int, string, string) {
 	t.Helper()
 	var r io.Reader = strings.NewReader(body)
 	if chunked {
 		r = io.MultiReader(r)
+	}
+	url, client := env.url, http.DefaultClient
+	if h2 {
+		url, client = env.h2url, env.h2
 	}
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url+path, r)
 	if err != nil {
@@ -95,7 +110,7 @@ func postStream(t *testing.T, url, path, body string, chunked bool, header http.
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -127,9 +142,9 @@ const threeNumbers = "{\"value\": 1}\n{\"value\": 2}\n\n{\"value\": 3}\n"
 // messages from the body, one JSON message per line, and answers the one response.
 func TestRequestStreamPOSTClientStream(t *testing.T) {
 	t.Parallel()
-	url := newTallyGateway(t, "")
+	env := newTallyGateway(t, "")
 	for _, chunked := range []bool{false, true} {
-		code, _, body := postStream(t, url, "/v1/tally:sum", threeNumbers, chunked, nil)
+		code, _, body := postStream(t, env, false, "/v1/tally:sum", threeNumbers, chunked, nil)
 		var total struct {
 			Sum   string `json:"sum"`
 			Count int    `json:"count"`
@@ -141,29 +156,31 @@ func TestRequestStreamPOSTClientStream(t *testing.T) {
 }
 
 // TestRequestStreamPOSTBidi: a bidirectional method bound to POST reads its request messages
-// from the body and writes its response messages as NDJSON.
+// from the body and writes its response messages as NDJSON, over HTTP/1.1 and HTTP/2.
 func TestRequestStreamPOSTBidi(t *testing.T) {
 	t.Parallel()
-	url := newTallyGateway(t, "")
-	code, ctype, body := postStream(t, url, "/v1/tally:running", threeNumbers, true, nil)
-	if code != http.StatusOK || ctype != "application/x-ndjson" {
-		t.Fatalf("answer %d %q %s, want 200 NDJSON", code, ctype, body)
-	}
-	var sums []string
-	sc := bufio.NewScanner(strings.NewReader(body))
-	for sc.Scan() {
-		var line struct {
-			Result struct {
-				Sum string `json:"sum"`
-			} `json:"result"`
+	env := newTallyGateway(t, "")
+	for _, h2 := range []bool{false, true} {
+		code, ctype, body := postStream(t, env, h2, "/v1/tally:running", threeNumbers, true, nil)
+		if code != http.StatusOK || ctype != "application/x-ndjson" {
+			t.Fatalf("HTTP/2 %v: answer %d %q %s, want 200 NDJSON", h2, code, ctype, body)
 		}
-		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
-			t.Fatalf("line %q: %v", sc.Text(), err)
+		var sums []string
+		sc := bufio.NewScanner(strings.NewReader(body))
+		for sc.Scan() {
+			var line struct {
+				Result struct {
+					Sum string `json:"sum"`
+				} `json:"result"`
+			}
+			if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+				t.Fatalf("line %q: %v", sc.Text(), err)
+			}
+			sums = append(sums, line.Result.Sum)
 		}
-		sums = append(sums, line.Result.Sum)
-	}
-	if strings.Join(sums, ",") != "1,3,6" {
-		t.Fatalf("running sums %v (body %s), want 1,3,6", sums, body)
+		if strings.Join(sums, ",") != "1,3,6" {
+			t.Fatalf("HTTP/2 %v: running sums %v (body %s), want 1,3,6", h2, sums, body)
+		}
 	}
 }
 
@@ -171,10 +188,10 @@ func TestRequestStreamPOSTBidi(t *testing.T) {
 // naming the line, for a client stream and for a bidirectional stream that has not answered.
 func TestRequestStreamPOSTMalformedLine(t *testing.T) {
 	t.Parallel()
-	url := newTallyGateway(t, "")
-	code, ctype, body := postStream(t, url, "/v1/tally:sum", "{\"value\": 1}\n{\"value\": \n", false, nil)
+	env := newTallyGateway(t, "")
+	code, ctype, body := postStream(t, env, false, "/v1/tally:sum", "{\"value\": 1}\n{\"value\": \n", false, nil)
 	wantStatus(t, code, ctype, body, http.StatusBadRequest, 3, "line 2")
-	code, ctype, body = postStream(t, url, "/v1/tally:running", "{\"nope\": 1}\n{\"value\": 2}\n", true, nil)
+	code, ctype, body = postStream(t, env, false, "/v1/tally:running", "{\"nope\": 1}\n{\"value\": 2}\n", true, nil)
 	wantStatus(t, code, ctype, body, http.StatusBadRequest, 3, "line 1")
 }
 
@@ -182,11 +199,17 @@ func TestRequestStreamPOSTMalformedLine(t *testing.T) {
 // it is read (sent without a Content-Length) is a 413 Status.
 func TestRequestStreamPOSTBodyLimit(t *testing.T) {
 	t.Parallel()
-	url := newTallyGateway(t, "api: {max_request_body_bytes: 64}\n")
+	env := newTallyGateway(t, "api: {max_request_body_bytes: 64}\n")
 	long := strings.Repeat("{\"value\": 1}\n", 20)
 	for _, path := range []string{"/v1/tally:sum", "/v1/tally:running"} {
-		code, ctype, body := postStream(t, url, path, long, true, nil)
+		code, ctype, body := postStream(t, env, false, path, long, true, nil)
 		wantStatus(t, code, ctype, body, http.StatusRequestEntityTooLarge, 3, "larger than the limit")
+	}
+	// Over HTTP/2 a bidirectional stream answers while it reads; the fake answers every number,
+	// so the limit ends the stream with its last line.
+	code, _, body := postStream(t, env, true, "/v1/tally:running", long, true, nil)
+	if code != http.StatusRequestEntityTooLarge && (code != http.StatusOK || !strings.Contains(body, `{"error":{"code":3,"message":"request body is larger than the limit`)) {
+		t.Fatalf("HTTP/2: answer %d %s, want 413 or a stream that ends with the limit's error", code, body)
 	}
 }
 
@@ -194,29 +217,29 @@ func TestRequestStreamPOSTBodyLimit(t *testing.T) {
 // cannot be upgraded, is answered with a Status, not the WebSocket library's plain text.
 func TestRequestStreamPOSTUpgradeRefused(t *testing.T) {
 	t.Parallel()
-	url := newTallyGateway(t, "")
+	env := newTallyGateway(t, "")
 	upgrade := http.Header{
 		"Connection":            {"Upgrade"},
 		"Upgrade":               {"websocket"},
 		"Sec-Websocket-Version": {"13"},
 		"Sec-Websocket-Key":     {"dGhlIHNhbXBsZSBub25jZQ=="},
 	}
-	code, ctype, body := postStream(t, url, "/v1/tally:running", threeNumbers, false, upgrade)
+	code, ctype, body := postStream(t, env, false, "/v1/tally:running", threeNumbers, false, upgrade)
 	wantStatus(t, code, ctype, body, http.StatusBadRequest, 3, "GET only")
 }
 
-// TestRequestStreamPOSTCountsAsStream: a bidirectional stream on POST is held open while its
-// client sends, and counts against rate_limit.max_streams_per_client like any other stream.
+// TestRequestStreamPOSTCountsAsStream: a bidirectional stream on POST (over HTTP/2, where it
+// answers while its client sends) is held open while its client sends, and counts against rate_limit.max_streams_per_client like any other stream.
 func TestRequestStreamPOSTCountsAsStream(t *testing.T) {
 	t.Parallel()
-	url := newTallyGateway(t, "rate_limit: {max_streams_per_client: 1}\n")
+	env := newTallyGateway(t, "rate_limit: {max_streams_per_client: 1}\n")
 	pr, pw := io.Pipe()
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url+"/v1/tally:running", pr)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, env.h2url+"/v1/tally:running", pr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	go func() { _, _ = pw.Write([]byte("{\"value\": 5}\n")) }()
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := env.h2.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,7 +248,41 @@ func TestRequestStreamPOSTCountsAsStream(t *testing.T) {
 	if err != nil || !strings.Contains(line, `"sum":"5"`) {
 		t.Fatalf("first response line %q (%v), want the running sum 5 while the request streams on", line, err)
 	}
-	code, ctype, body := postStream(t, url, "/v1/tally:running", threeNumbers, true, nil)
+	code, ctype, body := postStream(t, env, false, "/v1/tally:running", threeNumbers, true, nil)
 	wantStatus(t, code, ctype, body, http.StatusTooManyRequests, 8, "")
 	_ = pw.Close()
+}
+
+// TestRequestStreamPOSTBidiFailsInStream: over HTTP/2, a malformed line after a bidirectional
+// stream has answered ends it with an {"error": Status} line.
+func TestRequestStreamPOSTBidiFailsInStream(t *testing.T) {
+	t.Parallel()
+	env := newTallyGateway(t, "")
+	pr, pw := io.Pipe()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, env.h2url+"/v1/tally:running", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _, _ = pw.Write([]byte("{\"value\": 5}\n")) }()
+	resp, err := env.h2.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	rd := bufio.NewReader(resp.Body)
+	if line, err := rd.ReadString('\n'); err != nil || !strings.Contains(line, `"sum":"5"`) {
+		t.Fatalf("first response line %q (%v), want the running sum 5", line, err)
+	}
+	_, _ = pw.Write([]byte("{\"value\": \"five\"}\n"))
+	_ = pw.Close()
+	rest, _ := io.ReadAll(rd)
+	var last struct {
+		Error struct {
+			Code    int    `json:"code"`
+			Message string `json:"message"`
+		} `json:"error"`
+	}
+	if json.Unmarshal(rest, &last) != nil || last.Error.Code != 3 || !strings.Contains(last.Error.Message, "line 2") {
+		t.Fatalf("rest of the stream %q, want an INVALID_ARGUMENT error line naming line 2", rest)
+	}
 }
