@@ -21,9 +21,12 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/archway-gateway/archway/gateway/config"
 	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
@@ -49,6 +52,30 @@ func FuzzDecodeBody(f *testing.F) {
 		}
 		if msg := err.Error(); !strings.HasPrefix(msg, "invalid JSON body: ") || strings.Contains(msg, "proto:") {
 			t.Fatalf("decode(%q) error %q is not worded for clients", body, msg)
+		}
+	})
+}
+
+// FuzzReadRequests feeds untrusted NDJSON bodies to the decoder of request streams on POST: it
+// must never panic, and a refusal is an INVALID_ARGUMENT status naming the line, worded for
+// clients.
+func FuzzReadRequests(f *testing.F) {
+	for _, seed := range []string{
+		"", "\n\n", "{\"text\": \"a\"}\n{\"text\": \"b\"}", "{\"text\": \"a\"}{\"text\": \"b\"}\n", "{\"text\":\n\"a\"}",
+		"{\"nope\": 1}\n", "[1]\n", "null\n", "\x00\xff\n", "{\"name\": 7}\r\n{}",
+	} {
+		f.Add(seed)
+	}
+	g := &Gateway{json: newJSONMarshaler(true)}
+	md := (&ordersv1.SupportMessage{}).ProtoReflect().Descriptor()
+	f.Fuzz(func(t *testing.T, body string) {
+		err := g.readRequests(strings.NewReader(body), nil, md, func(proto.Message) bool { return true })
+		if errors.Is(err, io.EOF) {
+			return
+		}
+		st, ok := status.FromError(err)
+		if !ok || st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), "line ") || strings.Contains(st.Message(), "proto:") {
+			t.Fatalf("readRequests(%q) = %v, want io.EOF or INVALID_ARGUMENT naming the line", body, err)
 		}
 	})
 }
