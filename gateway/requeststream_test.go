@@ -2,20 +2,15 @@ package gateway_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"io"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/test/bufconn"
 
-	"github.com/archway-gateway/archway/gateway"
 	testapiv1 "github.com/archway-gateway/archway/internal/testapi/gen/archway/testapi/v1"
 )
 
@@ -58,41 +53,17 @@ func (fakeTally) RunningSum(stream grpc.BidiStreamingServer[testapiv1.Number, te
 	}
 }
 
-// tallyEnv is a gateway serving the TallyService over HTTP/1.1 (url) and HTTP/2 (h2url, h2).
-type tallyEnv struct {
-	url, h2url string
-	h2         *http.Client
-}
-
 // newTallyGateway serves the TallyService (public) behind a gateway; extra is added to the
 // configuration, such as an api section.
-func newTallyGateway(t *testing.T, extra string) *tallyEnv {
+func newTallyGateway(t *testing.T, extra string) *testAPIEnv {
 	t.Helper()
-	lis := bufconn.Listen(1 << 20)
-	srv := grpc.NewServer()
-	testapiv1.RegisterTallyServiceServer(srv, fakeTally{})
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-	svc := testapiv1.TallyService_ServiceDesc.ServiceName
-	yaml := `
-admin: {enabled: false}
-log: {access_log: false}
-backends:
-  - {name: tally, address: "passthrough:///tally", services: [` + svc + `]}
-policy: {defaults: {access: public}}
-` + extra
-	dialer := grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })
-	gw, url := serveGateway(t, yaml, gateway.WithService(svc, testapiv1.RegisterTallyServiceHandler), gateway.WithDialOptions(dialer))
-	h2 := httptest.NewUnstartedServer(gw.Handler())
-	h2.EnableHTTP2 = true
-	h2.StartTLS()
-	t.Cleanup(h2.Close)
-	return &tallyEnv{url: url, h2url: h2.URL, h2: h2.Client()}
+	return newTestAPIEnv(t, testapiv1.TallyService_ServiceDesc.ServiceName,
+		func(s *grpc.Server) { testapiv1.RegisterTallyServiceServer(s, fakeTally{}) }, testapiv1.RegisterTallyServiceHandler, extra)
 }
 
 // postStream posts body to url+path; chunked sends it without a Content-Length. It returns
 // the status, the Content-Type and the body.
-func postStream(t *testing.T, env *tallyEnv, h2 bool, path, body string, chunked bool, header http.Header) (int, string, string) {
+func postStream(t *testing.T, env *testAPIEnv, h2 bool, path, body string, chunked bool, header http.Header) (int, string, string) {
 	t.Helper()
 	var r io.Reader = strings.NewReader(body)
 	if chunked {

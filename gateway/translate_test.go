@@ -94,14 +94,46 @@ func (f *fakeFiles) UpdateFile(_ context.Context, req *testapiv1.UpdateFileReque
 	return &testapiv1.File{Name: "files/" + req.GetName(), BodySet: req.File != nil}, nil
 }
 
-// filesEnv is a gateway serving the test API's FileService (public, metadata allowlisted) in
-// front of a fakeFiles on an in-memory listener.
-type filesEnv struct {
-	files *fakeFiles
+// testAPIEnv is a gateway serving one service of the test API (internal/testapi), public, in
+// front of a fake on an in-memory listener.
+type testAPIEnv struct {
 	// url is the gateway's address over HTTP/1.1; h2url and h2 serve it over HTTP/2 (TLS).
 	url   string
 	h2url string
 	h2    *http.Client
+}
+
+// newTestAPIEnv registers the fake with register on an in-memory gRPC server, and serves the
+// service svc through a gateway whose REST handlers come from handlers; extra is added to the
+// configuration.
+func newTestAPIEnv(t *testing.T, svc string, register func(*grpc.Server), handlers gateway.RegisterFunc, extra string) *testAPIEnv {
+	t.Helper()
+	lis := bufconn.Listen(1 << 20)
+	srv := grpc.NewServer()
+	register(srv)
+	go func() { _ = srv.Serve(lis) }()
+	t.Cleanup(srv.Stop)
+	yaml := `
+admin: {enabled: false}
+log: {access_log: false}
+backends:
+  - {name: testapi, address: "passthrough:///testapi", services: [` + svc + `]}
+policy: {defaults: {access: public}}
+` + extra
+	dialer := grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })
+	gw, url := serveGateway(t, yaml, gateway.WithService(svc, handlers), gateway.WithDialOptions(dialer))
+	h2 := httptest.NewUnstartedServer(gw.Handler())
+	h2.EnableHTTP2 = true
+	h2.StartTLS()
+	t.Cleanup(h2.Close)
+	return &testAPIEnv{url: url, h2url: h2.URL, h2: h2.Client()}
+}
+
+// filesEnv is a gateway serving the test API's FileService (public, metadata allowlisted) in
+// front of a fakeFiles.
+type filesEnv struct {
+	*testAPIEnv
+	files *fakeFiles
 }
 
 // newFilesEnv starts the fake and a gateway for it; api holds extra settings of the api section,
@@ -109,29 +141,10 @@ type filesEnv struct {
 func newFilesEnv(t *testing.T, api string) *filesEnv {
 	t.Helper()
 	files := &fakeFiles{uploads: make(chan *httpbody.HttpBody, 1), updates: make(chan *testapiv1.UpdateFileRequest, 1)}
-	lis := bufconn.Listen(1 << 20)
-	srv := grpc.NewServer()
-	testapiv1.RegisterFileServiceServer(srv, files)
-	go func() { _ = srv.Serve(lis) }()
-	t.Cleanup(srv.Stop)
-
-	svc := testapiv1.FileService_ServiceDesc.ServiceName
-	yaml := `
-admin: {enabled: false}
-log: {access_log: false}
-backends:
-  - {name: files, address: "passthrough:///files", services: [` + svc + `]}
-policy: {defaults: {access: public}}
-api: {forward_response_headers: [x-ratelimit-remaining, x-checksum, foo], ` + api + `}
-`
-	dialer := grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })
-	gw, url := serveGateway(t, yaml,
-		gateway.WithService(svc, testapiv1.RegisterFileServiceHandler), gateway.WithDialOptions(dialer))
-	h2 := httptest.NewUnstartedServer(gw.Handler())
-	h2.EnableHTTP2 = true
-	h2.StartTLS()
-	t.Cleanup(h2.Close)
-	return &filesEnv{files: files, url: url, h2url: h2.URL, h2: h2.Client()}
+	env := newTestAPIEnv(t, testapiv1.FileService_ServiceDesc.ServiceName,
+		func(s *grpc.Server) { testapiv1.RegisterFileServiceServer(s, files) }, testapiv1.RegisterFileServiceHandler,
+		"api: {forward_response_headers: [x-ratelimit-remaining, x-checksum, foo], "+api+"}\n")
+	return &filesEnv{testAPIEnv: env, files: files}
 }
 
 // filesReply is what a test reads of a response: its body is read and closed, so its trailers
