@@ -175,9 +175,8 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 			StreamIdle: cfg.Streaming.WriteIdleTimeout.D(),
 			Exchange:   cfg.Listen.WriteTimeout.D(),
 		},
-		// After recover: nosniff on every answer, metrics and the request's trace span, then the
-		// global IP filter.
-		Before: []func(http.Handler) http.Handler{noSniff, edgeFuncs.tel.Middleware, edgeFuncs.ipf.GlobalMiddleware},
+		// After recover: metrics and the request's trace span, then the global IP filter.
+		Before: []func(http.Handler) http.Handler{edgeFuncs.tel.Middleware, edgeFuncs.ipf.GlobalMiddleware},
 	})
 	return g, nil
 }
@@ -431,16 +430,6 @@ func dropCredentials(next http.Handler, apiKeyHeader string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.Header.Del("Authorization")
 		r.Header.Del(apiKeyHeader)
-		next.ServeHTTP(w, r)
-	})
-}
-
-// noSniff tells browsers to take every answer's Content-Type as it is rather than guess one from
-// the body, successes as well as errors (edge.WriteStatus sets it on the errors of the links
-// before this one).
-func noSniff(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Content-Type-Options", "nosniff")
 		next.ServeHTTP(w, r)
 	})
 }

@@ -127,6 +127,7 @@ const maxRequestIDLen = 128
 // (1 to 128 characters of letters, digits and "-._:") is kept, anything else is replaced by a
 // random id. The id is set on the response, left as the request's only X-Request-Id value (so a
 // handler that forwards the header forwards the id, once) and stored in the request's [State].
+// Being the outermost link, it also sets X-Content-Type-Options: nosniff on every answer.
 func RequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ids := r.Header[HeaderRequestID]
@@ -137,11 +138,18 @@ func RequestID(next http.Handler) http.Handler {
 			r.Header[HeaderRequestID] = ids[:1]
 		}
 		id := r.Header[HeaderRequestID][0]
-		w.Header().Set(HeaderRequestID, id)
+		h := w.Header()
+		h.Set(HeaderRequestID, id)
+		// Every answer, success or error, says that its Content-Type is to be believed.
+		h["X-Content-Type-Options"] = noSniff
 		r, _ = WithState(r, id)
 		next.ServeHTTP(w, r)
 	})
 }
+
+// noSniff is the value of X-Content-Type-Options on every answer; shared, since no link appends
+// to it.
+var noSniff = []string{"nosniff"}
 
 func validRequestID(id string) bool {
 	if id == "" || len(id) > maxRequestIDLen {
