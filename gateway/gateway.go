@@ -82,26 +82,24 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 	}
 	var services []string
 	for _, b := range cfg.Backends {
-		for _, svc := range b.Services {
-			if _, ok := o.services[svc]; !ok {
-				return nil, fmt.Errorf("gateway.New: backend %q: service %s has no REST handlers linked into the gateway", b.Name, svc)
-			}
-		}
 		services = append(services, b.Services...)
+	}
+	sds, register, err := servedServices(cfg, o.services, o.logger)
+	if err != nil {
+		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
 	serveComposite, err := compositeWanted(cfg.Composite.Mode, services, o.logger)
 	if err != nil {
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
-	routeServices := services
 	if serveComposite {
-		routeServices = append(slices.Clone(services), composite.ServiceName)
+		csd, err := serviceDescriptors([]string{composite.ServiceName})
+		if err != nil {
+			return nil, fmt.Errorf("gateway.New: %w", err)
+		}
+		sds = append(sds, csd...)
 	}
-	routes, err := buildRoutes(routeServices)
-	if err != nil {
-		return nil, fmt.Errorf("gateway.New: %w", err)
-	}
-	sds, err := serviceDescriptors(routeServices)
+	routes, err := routesOf(sds)
 	if err != nil {
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
@@ -132,7 +130,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 	g.mux = g.newServeMux()
 	for _, b := range backends.All() {
 		for _, svc := range b.Services {
-			if err := g.register(svc, func() error { return o.services[svc](ctx, g.mux, b.Conn) }); err != nil {
+			if err := g.register(svc, func() error { return register[svc](ctx, g.mux, b.Conn) }); err != nil {
 				_ = g.Close()
 				return nil, fmt.Errorf("gateway.New: %w", err)
 			}

@@ -4,18 +4,16 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
-	"regexp"
 	"strings"
 
-	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/archway-gateway/archway/gateway/policy"
+	"github.com/archway-gateway/archway/gateway/transcode"
 )
 
 // route is one HTTP binding of a gRPC method, as declared by its google.api.http annotation.
@@ -63,7 +61,7 @@ func unboundMethods(service string) []string {
 	methods := sds[0].Methods()
 	for i := range methods.Len() {
 		md := methods.Get(i)
-		if rule, ok := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule); !ok || rule == nil {
+		if transcode.Rule(md) == nil {
 			names = append(names, string(md.Name()))
 		}
 	}
@@ -119,23 +117,21 @@ func buildRoutes(services []string) (routeTable, error) {
 	return routesOf(sds)
 }
 
-// routesOf builds the route table of the google.api.http bindings of sds. Two methods that
-// declare the same HTTP method and pattern are an error naming both.
+// routesOf builds the route table of the google.api.http bindings of sds, parsed by
+// transcode.Bindings, the one parser of the rules. Two methods that declare the same HTTP method
+// and pattern are an error naming both.
 func routesOf(sds []protoreflect.ServiceDescriptor) (routeTable, error) {
 	t := make(routeTable)
 	for _, sd := range sds {
 		methods := sd.Methods()
 		for i := range methods.Len() {
 			md := methods.Get(i)
-			rule, ok := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule)
-			if !ok || rule == nil {
-				continue
+			bindings, err := transcode.Bindings(md)
+			if err != nil {
+				return nil, err
 			}
-			for _, b := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
-				r := newRoute(md, b)
-				if r == nil {
-					continue
-				}
+			for _, b := range bindings {
+				r := &route{method: md, httpMethod: b.HTTPMethod, pattern: b.Pattern.String(), body: b.Body, pathFields: b.Path.Fields()}
 				key := routeKey(r.httpMethod, r.pattern)
 				if other, ok := t[key]; ok {
 					// The mux would serve one of the two, and the table could name the
@@ -148,39 +144,6 @@ func routesOf(sds []protoreflect.ServiceDescriptor) (routeTable, error) {
 		}
 	}
 	return t, nil
-}
-
-var pathVariable = regexp.MustCompile(`\{([^}=]+)(=[^}]*)?\}`)
-
-func newRoute(md protoreflect.MethodDescriptor, rule *annotations.HttpRule) *route {
-	var method, template string
-	switch p := rule.GetPattern().(type) {
-	case *annotations.HttpRule_Get:
-		method, template = "GET", p.Get
-	case *annotations.HttpRule_Post:
-		method, template = "POST", p.Post
-	case *annotations.HttpRule_Put:
-		method, template = "PUT", p.Put
-	case *annotations.HttpRule_Patch:
-		method, template = "PATCH", p.Patch
-	case *annotations.HttpRule_Delete:
-		method, template = "DELETE", p.Delete
-	case *annotations.HttpRule_Custom:
-		method, template = p.Custom.GetKind(), p.Custom.GetPath()
-	default:
-		return nil
-	}
-	r := &route{method: md, httpMethod: method, body: rule.GetBody()}
-	// grpc-gateway renders a bare "{id}" as "{id=*}" when it reports the matched pattern.
-	r.pattern = pathVariable.ReplaceAllStringFunc(template, func(v string) string {
-		m := pathVariable.FindStringSubmatch(v)
-		r.pathFields = append(r.pathFields, m[1])
-		if m[2] == "" {
-			return "{" + m[1] + "=*}"
-		}
-		return v
-	})
-	return r
 }
 
 // checkQuery returns an INVALID_ARGUMENT status naming the first query parameter that would

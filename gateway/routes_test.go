@@ -125,13 +125,20 @@ func TestRoutesDeclaredTwiceAreRefused(t *testing.T) {
 	}
 	method := func(name, path string) *descriptorpb.MethodDescriptorProto {
 		return &descriptorpb.MethodDescriptorProto{
-			Name: proto.String(name), InputType: proto.String(".google.protobuf.Empty"),
+			Name: proto.String(name), InputType: proto.String(".twice.v1.ThingRequest"),
 			OutputType: proto.String(".google.protobuf.Empty"), Options: get(path),
 		}
 	}
 	fd, err := protodesc.NewFile(&descriptorpb.FileDescriptorProto{
 		Name: proto.String("twice.proto"), Package: proto.String("twice.v1"), Syntax: proto.String("proto3"),
 		Dependency: []string{"google/protobuf/empty.proto"},
+		MessageType: []*descriptorpb.DescriptorProto{{
+			Name: proto.String("ThingRequest"),
+			Field: []*descriptorpb.FieldDescriptorProto{{
+				Name: proto.String("id"), Number: proto.Int32(1), JsonName: proto.String("id"),
+				Type: descriptorpb.FieldDescriptorProto_TYPE_STRING.Enum(), Label: descriptorpb.FieldDescriptorProto_LABEL_OPTIONAL.Enum(),
+			}},
+		}},
 		Service: []*descriptorpb.ServiceDescriptorProto{{
 			Name: proto.String("ThingService"),
 			Method: []*descriptorpb.MethodDescriptorProto{

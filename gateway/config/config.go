@@ -17,6 +17,11 @@ type Config struct {
 	// API configures how REST/JSON requests are translated to gRPC.
 	API API `yaml:"api"`
 
+	// APIs lists the APIs served from descriptor sets, without generated
+	// code linked into the gateway. By default the list is empty: only the
+	// services linked in are served.
+	APIs []APIEntry `yaml:"apis"`
+
 	// Backends lists the gRPC servers the gateway forwards to, and which
 	// services each one serves. By default the list is empty.
 	Backends []Backend `yaml:"backends"`

@@ -78,6 +78,7 @@ func (c *Config) check() []error {
 	ch.headerNames("api.forward_headers", c.API.ForwardHeaders)
 	ch.headerNames("api.forward_response_headers", c.API.ForwardResponseHeaders)
 
+	ch.apis(c.APIs)
 	ch.backends(c.Backends)
 	c.checkResilience(&ch)
 
