@@ -21,16 +21,17 @@ third_party/.fetched: tools/fetch-protos.sh tools/third_party.sha256
 third_party: third_party/.fetched ## Fetch and verify the third-party protos into third_party/
 
 .PHONY: generate
-generate: third_party/.fetched ## Regenerate gen/ and openapi/ from proto/, and the test API in internal/testapi/
+generate: third_party/.fetched ## Regenerate gen/ and openapi/ from proto/, the test APIs in internal/testapi/ and their descriptor set
 	$(BUF) format -w
 	$(BUF) generate
 	$(BUF) generate --template buf.gen.testapi.yaml
+	$(BUF) build --path internal/testapi/proto/acme -o integration/testdata/warehouse.binpb
 	go run ./internal/cmd/openapidoc -v2 openapi/v2/archway.swagger.json -v3 openapi/v3
 
 .PHONY: check-generated
 check-generated: generate ## Fail if gen/, openapi/ or internal/testapi/ differ from what the committed protos generate
-	@if [ -n "$$(git status --porcelain -- gen openapi proto internal/testapi)" ]; then \
-		git status --porcelain -- gen openapi proto internal/testapi; \
+	@if [ -n "$$(git status --porcelain -- gen openapi proto internal/testapi integration/testdata)" ]; then \
+		git status --porcelain -- gen openapi proto internal/testapi integration/testdata; \
 		echo "proto/, gen/, openapi/ or internal/testapi/ differ from the committed tree after 'make generate':" >&2; \
 		echo "the generated files are stale or not committed yet; commit them with the protos" >&2; exit 1; \
 	fi
