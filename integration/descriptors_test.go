@@ -83,7 +83,9 @@ func (b *warehouseBackend) serve(_ any, stream grpc.ServerStream) error {
 	if inMD, ok := metadata.FromIncomingContext(stream.Context()); ok && len(inMD.Get("x-archway-identity")) > 0 {
 		b.identities <- name
 	}
-	get := func(field string) protoreflect.Value { return in.Get(md.Input().Fields().ByName(protoreflect.Name(field))) }
+	get := func(field string) protoreflect.Value {
+		return in.Get(md.Input().Fields().ByName(protoreflect.Name(field)))
+	}
 	send := func(js string) error {
 		out := dynamicpb.NewMessage(md.Output())
 		if err := protojson.Unmarshal([]byte(js), out); err != nil {
