@@ -84,10 +84,11 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 	for _, b := range cfg.Backends {
 		services = append(services, b.Services...)
 	}
-	sds, register, err := servedServices(cfg, o.services, o.logger)
+	svcs, err := servedServices(cfg, o.services, o.logger)
 	if err != nil {
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
+	sds := svcs.descriptors
 	serveComposite, err := compositeWanted(cfg.Composite.Mode, services, o.logger)
 	if err != nil {
 		return nil, fmt.Errorf("gateway.New: %w", err)
@@ -101,11 +102,11 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 	}
 	routes, err := routesOf(sds)
 	if err != nil {
-		return nil, fmt.Errorf("gateway.New: %w", err)
+		return nil, fmt.Errorf("gateway.New: %w", svcs.named(err))
 	}
 	policies, err := policy.Build(sds, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("gateway.New: %w", err)
+		return nil, fmt.Errorf("gateway.New: %w", svcs.named(err))
 	}
 	if err := routes.attachPolicies(policies, o.logger); err != nil {
 		return nil, fmt.Errorf("gateway.New: %w", err)
@@ -130,7 +131,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 	g.mux = g.newServeMux()
 	for _, b := range backends.All() {
 		for _, svc := range b.Services {
-			if err := g.register(svc, func() error { return register[svc](ctx, g.mux, b.Conn) }); err != nil {
+			if err := g.register(svc, func() error { return svcs.register[svc](ctx, g.mux, b.Conn) }); err != nil {
 				_ = g.Close()
 				return nil, fmt.Errorf("gateway.New: %w", err)
 			}

@@ -118,10 +118,12 @@ func buildRoutes(services []string) (routeTable, error) {
 }
 
 // routesOf builds the route table of the google.api.http bindings of sds, parsed by
-// transcode.Bindings, the one parser of the rules. Two methods that declare the same HTTP method
-// and pattern are an error naming both.
+// transcode.Bindings, the one parser of the rules. Two bindings with the same HTTP method whose
+// templates match the same requests (the same pattern, or the same shape under other variable
+// names, such as "/v1/{name=users/*}" and "/v1/users/{id}") are an error naming both methods.
 func routesOf(sds []protoreflect.ServiceDescriptor) (routeTable, error) {
 	t := make(routeTable)
+	shapes := make(map[string]*route)
 	for _, sd := range sds {
 		methods := sd.Methods()
 		for i := range methods.Len() {
@@ -139,7 +141,13 @@ func routesOf(sds []protoreflect.ServiceDescriptor) (routeTable, error) {
 					return nil, fmt.Errorf("route %s is declared by both %s and %s",
 						key, policy.FullMethodName(other.method), policy.FullMethodName(md))
 				}
+				shape := routeKey(b.HTTPMethod, b.Path.Shape())
+				if other, ok := shapes[shape]; ok {
+					return nil, fmt.Errorf("routes %s (%s) and %s (%s) match the same requests",
+						routeKey(other.httpMethod, other.pattern), policy.FullMethodName(other.method), key, policy.FullMethodName(md))
+				}
 				t[key] = r
+				shapes[shape] = r
 			}
 		}
 	}

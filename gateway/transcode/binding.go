@@ -181,3 +181,13 @@ func (b *Binding) bodyField() protoreflect.FieldDescriptor {
 	}
 	return b.Method.Input().Fields().ByName(protoreflect.Name(b.Body))
 }
+
+// CheckTranslatable reports what of the binding the handlers built from descriptors (Register)
+// do not translate yet: a repeated, map or enum field as the body.
+func (b *Binding) CheckTranslatable() error {
+	if fd := b.bodyField(); fd != nil && !bodyFieldSupported(fd) {
+		return fmt.Errorf("%s: google.api.http: body %q: a %s field as the body is not supported yet for services loaded from descriptors",
+			b.Method.FullName(), b.Body, kindName(fd))
+	}
+	return nil
+}

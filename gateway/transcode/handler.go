@@ -37,9 +37,8 @@ func Register(mux *runtime.ServeMux, conn grpc.ClientConnInterface, sd protorefl
 			return err
 		}
 		for _, b := range bs {
-			if fd := b.bodyField(); fd != nil && !bodyFieldSupported(fd) {
-				return fmt.Errorf("%s: google.api.http: body %q: a %s field as the body is not supported yet for services loaded from descriptors",
-					b.Method.FullName(), b.Body, kindName(fd))
+			if err := b.CheckTranslatable(); err != nil {
+				return err
 			}
 			mux.Handle(b.HTTPMethod, b.Pattern, newHandler(mux, conn, b).serve)
 		}

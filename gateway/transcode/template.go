@@ -328,3 +328,31 @@ func (c *compiler) segment(s Segment) {
 		c.emit(utilities.OpLitPush, c.intern(s.Literal))
 	}
 }
+
+// Shape returns the template with its variables flattened into the segments they match, such as
+// "/v1/users/*:cancel" for both "/v1/{name=users/*}:cancel" and "/v1/users/{id}:cancel": two
+// templates of the same shape match the same requests, whatever their variables bind.
+func (t *Template) Shape() string {
+	var b strings.Builder
+	var write func(segs []Segment)
+	write = func(segs []Segment) {
+		for _, s := range segs {
+			switch {
+			case s.FieldPath != "":
+				write(s.Inner)
+			case s.Wildcard != "":
+				b.WriteString("/" + s.Wildcard)
+			default:
+				b.WriteString("/" + s.Literal)
+			}
+		}
+	}
+	write(t.Segments)
+	if b.Len() == 0 {
+		b.WriteString("/")
+	}
+	if t.Verb != "" {
+		b.WriteString(":" + t.Verb)
+	}
+	return b.String()
+}

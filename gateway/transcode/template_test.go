@@ -117,3 +117,34 @@ func FuzzParseTemplate(f *testing.F) {
 		}
 	})
 }
+
+// TestTemplateShape: templates that match the same requests have the same shape, whatever their
+// variables are named or how much of the path they capture.
+func TestTemplateShape(t *testing.T) {
+	t.Parallel()
+	for _, group := range [][]string{
+		{"/v1/{name=users/*}", "/v1/users/{id}", "/v1/users/*", "/v1/{a=users}/{b}"},
+		{"/v1/{name=orders/*}:cancel", "/v1/orders/{id}:cancel"},
+		{"/v1/{path=**}", "/v1/**"},
+		{"/"},
+	} {
+		want := ""
+		for _, tmpl := range group {
+			parsed, err := transcode.ParseTemplate(tmpl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := parsed.Shape()
+			if want == "" {
+				want = got
+			} else if got != want {
+				t.Errorf("Shape(%q) = %q, want %q as for %q", tmpl, got, want, group[0])
+			}
+		}
+	}
+	a, _ := transcode.ParseTemplate("/v1/{name=users/*}")
+	b, _ := transcode.ParseTemplate("/v1/{name=users/*}:cancel")
+	if a.Shape() == b.Shape() {
+		t.Errorf("a custom verb does not change the shape: %q", a.Shape())
+	}
+}
