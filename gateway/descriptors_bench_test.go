@@ -43,7 +43,7 @@ func BenchmarkDescribed(b *testing.B) {
 }
 
 // benchDescriptorSet writes files and their imports as a descriptor set and returns its path.
-func benchDescriptorSet(b *testing.B, files ...protoreflect.FileDescriptor) string {
+func benchDescriptorSet(b testing.TB, files ...protoreflect.FileDescriptor) string {
 	b.Helper()
 	var set descriptorpb.FileDescriptorSet
 	seen := make(map[string]bool)

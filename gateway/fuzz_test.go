@@ -176,8 +176,8 @@ func (h *panicLog) Handle(_ context.Context, r slog.Record) error {
 
 // fuzzGateway is a gateway in front of every storefront service on an in-memory listener: users
 // echoes, orders and catalog are unimplemented. Every method is public and not rate limited, so
-// that fuzzed requests reach decoding and the backend.
-func fuzzGateway(f *testing.F) (http.Handler, *fuzzUsers, *panicLog) {
+// that fuzzed requests reach decoding and the backend. extra is appended to its configuration.
+func fuzzGateway(f *testing.F, extra ...string) (http.Handler, *fuzzUsers, *panicLog) {
 	f.Helper()
 	users := &fuzzUsers{}
 	lis := bufconn.Listen(1 << 20)
@@ -201,7 +201,7 @@ backends:
   - {name: users, address: "passthrough:///x", services: [storefront.users.v1.UserService]}
   - {name: orders, address: "passthrough:///x", services: [storefront.orders.v1.OrderService]}
   - {name: catalog, address: "passthrough:///x", services: [storefront.catalog.v1.CatalogService]}
-`), nil)
+`+strings.Join(extra, "")), nil)
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -235,10 +235,10 @@ func (h *handler) decode(inbound runtime.Marshaler, req *http.Request, pathParam
 }
 
 func (h *handler) decodeBody(inbound runtime.Marshaler, req *http.Request, in proto.Message) error {
-	switch {
-	case h.b.Body == "":
+	switch h.b.Body {
+	case "":
 		return nil
-	case h.b.Body == "*":
+	case "*":
 		if err := inbound.NewDecoder(req.Body).Decode(in); err != nil && !errors.Is(err, io.EOF) {
 			return status.Errorf(codes.InvalidArgument, "%v", err)
 		}

@@ -169,10 +169,10 @@ func (p *templateParser) segment(inVariable bool) (Segment, error) {
 		end++
 	}
 	text := p.in[p.pos:end]
-	switch {
-	case text == "":
+	switch text {
+	case "":
 		return Segment{}, fmt.Errorf("empty segment at offset %d", p.pos+1)
-	case text == "*" || text == "**":
+	case "*", "**":
 		p.pos = end
 		return Segment{Wildcard: text}, nil
 	}
