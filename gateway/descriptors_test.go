@@ -270,3 +270,6 @@ func comparableHeader(h http.Header) http.Header {
 	}
 	return out
 }
+
+// requestIDs matches the request id that system errors name, which differs between two answers.
+var requestIDs = regexp.MustCompile(`request id [0-9A-Z]+`)
