@@ -36,9 +36,9 @@ func TestDescriptorSetMatchesGeneratedTestAPI(t *testing.T) {
 		header                          http.Header
 	}
 	for _, svc := range []struct {
-		name               string
+		name                 string
 		generated, described *testAPIEnv
-		requests           []request
+		requests             []request
 	}{
 		{
 			name: "files", generated: filesEnv(""), described: filesEnv(apis),
