@@ -479,29 +479,42 @@ func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 // api.unknown_query_parameters is "reject", a query parameter that would be dropped (see
 // route.checkQuery).
 func (g *Gateway) checkParameters(r *http.Request, call muxCall) error {
-	for name, v := range call.params {
-		if !utf8.ValidString(v) {
-			return badRequest("path parameter", name, invalidUTF8)
-		}
+	if name, ok := firstInvalidUTF8(call.params); ok {
+		return badRequest("path parameter", name, invalidUTF8)
 	}
 	if r.URL.RawQuery == "" {
 		return nil
 	}
 	values := r.URL.Query()
-	for key, vs := range values {
-		if !utf8.ValidString(key) {
-			return badRequest("query parameter", key, invalidUTF8)
-		}
-		for _, v := range vs {
-			if !utf8.ValidString(v) {
-				return badRequest("query parameter", key, invalidUTF8)
-			}
-		}
+	if key, ok := firstInvalidUTF8(values); ok {
+		return badRequest("query parameter", key, invalidUTF8)
 	}
 	if g.cfg.API.UnknownQueryParameters == "reject" {
 		return call.route.checkQuery(values)
 	}
 	return nil
+}
+
+// firstInvalidUTF8 returns the first key in byte order (whatever the map's order, so that the
+// same request always gets the same answer) whose name or one of whose values is not UTF-8.
+func firstInvalidUTF8[V string | []string](params map[string]V) (string, bool) {
+	bad, found := "", false
+	for key, v := range params {
+		if found && key >= bad {
+			continue
+		}
+		invalid := !utf8.ValidString(key)
+		switch v := any(v).(type) {
+		case string:
+			invalid = invalid || !utf8.ValidString(v)
+		case []string:
+			invalid = invalid || slices.ContainsFunc(v, func(s string) bool { return !utf8.ValidString(s) })
+		}
+		if invalid {
+			bad, found = key, true
+		}
+	}
+	return bad, found
 }
 
 // invalidUTF8 is the reason given for a parameter whose value is not UTF-8.

@@ -158,11 +158,18 @@ func routesOf(sds []protoreflect.ServiceDescriptor) (routeTable, error) {
 // not set a field of the request message: an unknown name, a path into a scalar, a field that
 // the path or the body already binds, or any parameter on a route whose body is the whole
 // request. grpc-gateway itself drops such parameters silently.
+//
+// When several parameters are refused, the first in byte order is named, so that the same
+// request always gets the same answer (url.Values is a map).
 func (r *route) checkQuery(values url.Values) error {
+	var bad, why string
 	for key := range values {
-		if reason := r.queryProblem(key); reason != "" {
-			return badRequest("query parameter", key, reason)
+		if reason := r.queryProblem(key); reason != "" && (why == "" || key < bad) {
+			bad, why = key, reason
 		}
+	}
+	if why != "" {
+		return badRequest("query parameter", bad, why)
 	}
 	return nil
 }
