@@ -1,4 +1,4 @@
-package forwarded_test
+package identity_test
 
 import (
 	"context"
@@ -23,8 +23,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
-	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+	"github.com/archway-gateway/archway/identity"
 )
 
 func TestMain(m *testing.M) {
@@ -38,7 +38,7 @@ type whoami struct {
 }
 
 func (whoami) GetUser(ctx context.Context, _ *usersv1.GetUserRequest) (*usersv1.User, error) {
-	id, ok := forwarded.IdentityFrom(ctx)
+	id, ok := identity.FromContext(ctx)
 	if !ok {
 		return nil, status.Error(codes.Internal, "no identity in the context")
 	}
@@ -52,7 +52,7 @@ var notHealth = selector.MatchFunc(func(_ context.Context, c interceptors.CallMe
 
 // serve runs a gRPC server whose calls, except health checks, need an envelope signed by s,
 // over bufconn until the test ends, and returns a connection to it with dialOpts.
-func serve(t *testing.T, s *forwarded.Signer, dialOpts ...grpc.DialOption) *grpc.ClientConn {
+func serve(t *testing.T, s *identity.Signer, dialOpts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer(
@@ -86,15 +86,15 @@ func serve(t *testing.T, s *forwarded.Signer, dialOpts ...grpc.DialOption) *grpc
 type sourceKey struct{}
 
 // fromTest is a Source that reads the identity a test put in the context.
-func fromTest(ctx context.Context) (forwarded.Identity, bool) {
-	id, ok := ctx.Value(sourceKey{}).(forwarded.Identity)
+func fromTest(ctx context.Context) (identity.Identity, bool) {
+	id, ok := ctx.Value(sourceKey{}).(identity.Identity)
 	return id, ok
 }
 
-func withInterceptors(s *forwarded.Signer) []grpc.DialOption {
+func withInterceptors(s *identity.Signer) []grpc.DialOption {
 	return []grpc.DialOption{
-		grpc.WithChainUnaryInterceptor(forwarded.UnaryClientInterceptor(s, fromTest)),
-		grpc.WithChainStreamInterceptor(forwarded.StreamClientInterceptor(s, fromTest)),
+		grpc.WithChainUnaryInterceptor(identity.UnaryClientInterceptor(s, fromTest)),
+		grpc.WithChainStreamInterceptor(identity.StreamClientInterceptor(s, fromTest)),
 	}
 }
 
@@ -102,20 +102,20 @@ func TestBackendAcceptsOnlyTheGatewaysCalls(t *testing.T) {
 	t.Parallel()
 	s := signer(t, secret, epoch)
 	// The server's clock runs now: the client's signer must stamp envelopes with the real time.
-	live, err := forwarded.NewSigner(secret)
+	live, err := identity.NewSigner(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
 	plain := serve(t, live)
 	signed := serve(t, live, withInterceptors(live)...)
 	stale := serve(t, live, withInterceptors(s)...)
-	wrongKey, err := forwarded.NewSigner(strings.Repeat("w", 32))
+	wrongKey, err := identity.NewSigner(strings.Repeat("w", 32))
 	if err != nil {
 		t.Fatal(err)
 	}
 	forged := serve(t, live, withInterceptors(wrongKey)...)
 
-	ada := forwarded.Identity{Subject: "ada", Scopes: []string{"users.read"}, Kind: "jwt"}
+	ada := identity.Identity{Subject: "ada", Scopes: []string{"users.read"}, Kind: "jwt"}
 	for _, tc := range []struct {
 		name      string
 		conn      *grpc.ClientConn
@@ -131,7 +131,7 @@ func TestBackendAcceptsOnlyTheGatewaysCalls(t *testing.T) {
 		{"other secret", forged, t.Context(), codes.Unauthenticated, "", nil},
 		{"client-sent envelope is replaced", signed, metadata.AppendToOutgoingContext(
 			context.WithValue(t.Context(), sourceKey{}, ada),
-			forwarded.MetadataKey, "v1.forged", forwarded.SignatureKey, "forged"), codes.OK, "ada", []string{"users.read"}},
+			identity.MetadataKey, "v1.forged", identity.SignatureKey, "forged"), codes.OK, "ada", []string{"users.read"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -140,7 +140,7 @@ func TestBackendAcceptsOnlyTheGatewaysCalls(t *testing.T) {
 				t.Fatalf("GetUser: %v, want code %v", err, tc.wantCode)
 			}
 			if err != nil {
-				if msg := status.Convert(err).Message(); strings.Contains(msg, "forwarded identity:") {
+				if msg := status.Convert(err).Message(); strings.Contains(msg, "identity:") {
 					t.Errorf("message %q leaks the verifier's error", msg)
 				}
 				return
@@ -154,7 +154,7 @@ func TestBackendAcceptsOnlyTheGatewaysCalls(t *testing.T) {
 
 func TestHealthNeedsNoEnvelope(t *testing.T) {
 	t.Parallel()
-	live, err := forwarded.NewSigner(secret)
+	live, err := identity.NewSigner(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +166,7 @@ func TestHealthNeedsNoEnvelope(t *testing.T) {
 
 func TestStreamsCarryTheEnvelope(t *testing.T) {
 	t.Parallel()
-	live, err := forwarded.NewSigner(secret)
+	live, err := identity.NewSigner(secret)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package forwarded
+package identity
 
 // ReplayCacheLen returns how many nonces s remembers.
 func (s *Signer) ReplayCacheLen() int {
