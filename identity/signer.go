@@ -28,6 +28,10 @@ const (
 // output, as RFC 2104 recommends.
 const MinSecretLen = 32
 
+// sigEncoding decodes signatures: unpadded base64url, whose unused bits must be zero, so that a
+// signature has one spelling.
+var sigEncoding = base64.RawURLEncoding.Strict()
+
 // maxEnvelopeLen bounds the envelope Verify reads, before it computes anything.
 const maxEnvelopeLen = 8 << 10
 
@@ -233,7 +237,7 @@ func (s *Signer) Verify(method, envelope, signature string) (Identity, error) {
 	if len(envelope) > maxEnvelopeLen || len(signature) != sigLen {
 		return Identity{}, ErrBadSignature
 	}
-	got, err := base64.RawURLEncoding.DecodeString(signature)
+	got, err := sigEncoding.DecodeString(signature)
 	want := s.mac(method, envelope)
 	if err != nil || !hmac.Equal(got, want[:]) {
 		return Identity{}, ErrBadSignature

@@ -110,6 +110,7 @@ func TestVerifyRejects(t *testing.T) {
 		{"tampered envelope", s, method, flip(env), sig, identity.ErrBadSignature},
 		{"tampered signature", s, method, env, flip(sig), identity.ErrBadSignature},
 		{"signature too long", s, method, env, sig + "A", identity.ErrBadSignature},
+		{"signature with unused bits set", s, method, env, spareBits(sig), identity.ErrBadSignature},
 		{"other method", s, "/storefront.users.v1.UserService/DeleteUser", env, sig, identity.ErrBadSignature},
 		{"other secret", signer(t, strings.Repeat("x", 32), epoch), method, env, sig, identity.ErrBadSignature},
 		{"expired", signer(t, secret, epoch.Add(identity.DefaultMaxAge+identity.DefaultClockSkew+time.Second)), method, env, sig, identity.ErrExpired},
@@ -124,6 +125,14 @@ func TestVerifyRejects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// spareBits spells sig, 43 characters of unpadded base64url, with one of the two unused bits
+// of its last character flipped: the same 32 bytes to a lenient decoder.
+func spareBits(sig string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	i := strings.IndexByte(alphabet, sig[len(sig)-1])
+	return sig[:len(sig)-1] + string(alphabet[i^1])
 }
 
 func TestVerifyAcceptsWithinLimits(t *testing.T) {
