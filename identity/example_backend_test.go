@@ -58,17 +58,17 @@ func ExampleSigner_AuthFunc() {
 		fmt.Println(err)
 		return
 	}
-	defer signed.Close()
+	defer func() { _ = signed.Close() }()
 	unsigned, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer unsigned.Close()
+	defer func() { _ = unsigned.Close() }()
 
 	for _, conn := range []*grpc.ClientConn{signed, unsigned} {
 		var caller wrapperspb.StringValue
-		if err := conn.Invoke(context.Background(), "/example.v1.WhoAmI/Get", &emptypb.Empty{}, &caller); err != nil {
+		if err := conn.Invoke(context.Background(), whoAmIMethod, &emptypb.Empty{}, &caller); err != nil {
 			fmt.Println(status.Code(err), status.Convert(err).Message())
 			continue
 		}
@@ -91,25 +91,31 @@ func (whoAmI) Get(ctx context.Context) (*wrapperspb.StringValue, error) {
 	return wrapperspb.String(fmt.Sprint(id.Subject, " ", id.Scopes, " ", id.RequestID)), nil
 }
 
+// whoAmIServer is the server API of the WhoAmI service.
+type whoAmIServer interface {
+	Get(ctx context.Context) (*wrapperspb.StringValue, error)
+}
+
+// whoAmIMethod is the full name of the WhoAmI service's one method.
+const whoAmIMethod = "/example.v1.WhoAmI/Get"
+
 // whoAmIDesc describes the service by hand, as protoc-gen-go-grpc would from
 //
 //	service WhoAmI { rpc Get(google.protobuf.Empty) returns (google.protobuf.StringValue); }
 var whoAmIDesc = grpc.ServiceDesc{
 	ServiceName: "example.v1.WhoAmI",
-	HandlerType: (*interface {
-		Get(context.Context) (*wrapperspb.StringValue, error)
-	})(nil),
+	HandlerType: (*whoAmIServer)(nil),
 	Methods: []grpc.MethodDesc{{
 		MethodName: "Get",
 		Handler: func(srv any, ctx context.Context, dec func(any) error, interceptor grpc.UnaryServerInterceptor) (any, error) {
 			if err := dec(new(emptypb.Empty)); err != nil {
 				return nil, err
 			}
-			get := func(ctx context.Context, _ any) (any, error) { return srv.(whoAmI).Get(ctx) }
+			get := func(ctx context.Context, _ any) (any, error) { return srv.(whoAmIServer).Get(ctx) }
 			if interceptor == nil {
 				return get(ctx, nil)
 			}
-			return interceptor(ctx, nil, &grpc.UnaryServerInfo{Server: srv, FullMethod: "/example.v1.WhoAmI/Get"}, get)
+			return interceptor(ctx, nil, &grpc.UnaryServerInfo{Server: srv, FullMethod: whoAmIMethod}, get)
 		},
 	}},
 }

@@ -15,8 +15,8 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
 	"github.com/archway-gateway/archway/identity"
 )
 
@@ -123,15 +123,14 @@ func TestReplayCacheIsBounded(t *testing.T) {
 	}
 }
 
-// flaky answers GetUser UNAVAILABLE the first time, after the identity was verified, and with
-// the request id the identity carries after that.
+// flaky answers UNAVAILABLE the first time, after the identity was verified, and with the
+// subject and request id of the identity, separated by "|", after that.
 type flaky struct {
-	usersv1.UnimplementedUserServiceServer
 	mu    sync.Mutex
 	calls int
 }
 
-func (f *flaky) GetUser(ctx context.Context, _ *usersv1.GetUserRequest) (*usersv1.User, error) {
+func (f *flaky) Get(ctx context.Context) (*wrapperspb.StringValue, error) {
 	f.mu.Lock()
 	f.calls++
 	first := f.calls == 1
@@ -140,11 +139,11 @@ func (f *flaky) GetUser(ctx context.Context, _ *usersv1.GetUserRequest) (*usersv
 		return nil, status.Error(codes.Unavailable, "try again")
 	}
 	id, _ := identity.FromContext(ctx)
-	return &usersv1.User{DisplayName: id.Subject, Email: id.RequestID}, nil
+	return wrapperspb.String(id.Subject + "|" + id.RequestID), nil
 }
 
-// retryConfig retries GetUser on UNAVAILABLE, as the gateway retries idempotent methods.
-const retryConfig = `{"methodConfig": [{"name": [{"service": "storefront.users.v1.UserService", "method": "GetUser"}],
+// retryConfig retries WhoAmI on UNAVAILABLE, as the gateway retries idempotent methods.
+const retryConfig = `{"methodConfig": [{"name": [{"service": "example.v1.WhoAmI", "method": "Get"}],
   "retryPolicy": {"maxAttempts": 3, "initialBackoff": "0.01s", "maxBackoff": "0.01s", "backoffMultiplier": 1,
   "retryableStatusCodes": ["UNAVAILABLE"]}}]}`
 
@@ -168,13 +167,13 @@ func TestRetriesAndCapturedEnvelopes(t *testing.T) {
 	}
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(capture, auth.UnaryServerInterceptor(live.AuthFunc())))
-	usersv1.RegisterUserServiceServer(srv, &flaky{})
+	srv.RegisterService(&whoAmIDesc, &flaky{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = srv.Serve(lis)
 	}()
-	dial := func(opts ...grpc.DialOption) usersv1.UserServiceClient {
+	dial := func(opts ...grpc.DialOption) *grpc.ClientConn {
 		conn, err := grpc.NewClient("passthrough:///bufconn", append([]grpc.DialOption{
 			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -183,7 +182,7 @@ func TestRetriesAndCapturedEnvelopes(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = conn.Close() })
-		return usersv1.NewUserServiceClient(conn)
+		return conn
 	}
 	t.Cleanup(func() {
 		srv.Stop()
@@ -194,12 +193,12 @@ func TestRetriesAndCapturedEnvelopes(t *testing.T) {
 
 	// The first attempt fails after its envelope was accepted; the retry must carry its own.
 	ctx := context.WithValue(t.Context(), sourceKey{}, identity.Identity{Subject: "ada", Kind: "jwt", RequestID: "req-1"})
-	u, err := gateway.GetUser(ctx, &usersv1.GetUserRequest{Name: "users/x"})
+	who, err := askWhoAmI(ctx, gateway)
 	if err != nil {
-		t.Fatalf("GetUser with a retry: %v", err)
+		t.Fatalf("Get with a retry: %v", err)
 	}
-	if u.GetDisplayName() != "ada" || u.GetEmail() != "req-1" {
-		t.Errorf("backend saw subject %q request id %q, want ada req-1", u.GetDisplayName(), u.GetEmail())
+	if who != "ada|req-1" {
+		t.Errorf("backend saw %q, want ada|req-1 (subject|request id)", who)
 	}
 	mu.Lock()
 	attempts := captured
@@ -225,14 +224,14 @@ func TestRetriesAndCapturedEnvelopes(t *testing.T) {
 		{"replayed with two request ids", metadata.Pairs(identity.MetadataKey, env, identity.SignatureKey, sig,
 			identity.RequestIDKey, "req-1", identity.RequestIDKey, "req-2")},
 	} {
-		_, err := attacker.GetUser(metadata.NewOutgoingContext(t.Context(), tc.md), &usersv1.GetUserRequest{Name: "users/x"})
+		_, err := askWhoAmI(metadata.NewOutgoingContext(t.Context(), tc.md), attacker)
 		if status.Code(err) != codes.Unauthenticated {
 			t.Errorf("%s: %v, want UNAUTHENTICATED", tc.name, err)
 		}
 	}
-	fresh, freshSig := live.Sign("/storefront.users.v1.UserService/GetUser", identity.Identity{Subject: "ada", RequestID: "req-1"})
-	_, err = attacker.GetUser(metadata.NewOutgoingContext(t.Context(), metadata.Pairs(
-		identity.MetadataKey, fresh, identity.SignatureKey, freshSig, identity.RequestIDKey, "req-2")), &usersv1.GetUserRequest{Name: "users/x"})
+	fresh, freshSig := live.Sign(whoAmIMethod, identity.Identity{Subject: "ada", RequestID: "req-1"})
+	_, err = askWhoAmI(metadata.NewOutgoingContext(t.Context(), metadata.Pairs(
+		identity.MetadataKey, fresh, identity.SignatureKey, freshSig, identity.RequestIDKey, "req-2")), attacker)
 	if status.Code(err) != codes.Unauthenticated {
 		t.Errorf("an unused envelope for request req-1 on request req-2: %v, want UNAUTHENTICATED", err)
 	}
