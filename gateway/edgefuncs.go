@@ -10,7 +10,6 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/archway-gateway/archway/gateway/authn"
-	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	"github.com/archway-gateway/archway/gateway/cache"
 	"github.com/archway-gateway/archway/gateway/composite"
 	"github.com/archway-gateway/archway/gateway/config"
@@ -18,6 +17,7 @@ import (
 	"github.com/archway-gateway/archway/gateway/ipfilter"
 	"github.com/archway-gateway/archway/gateway/ratelimit"
 	"github.com/archway-gateway/archway/gateway/telemetry"
+	"github.com/archway-gateway/archway/identity"
 )
 
 // edgeFunctions are the edge functions built from the configuration, and what they hold open.
@@ -29,7 +29,7 @@ type edgeFunctions struct {
 	authn  *authn.Authenticator
 	// signer signs the caller's identity onto every backend call; nil when
 	// authn.identity_secret is not set.
-	signer  *forwarded.Signer
+	signer  *identity.Signer
 	limiter *ratelimit.Limiter
 	cache   *cache.Cache
 	// redis is the client of the shared store, when rate_limit.store or cache.store is
@@ -60,7 +60,7 @@ func newEdgeFunctions(ctx context.Context, cfg *config.Config, o *options) (_ *e
 		return nil, err
 	}
 	if secret := cfg.Authn.IdentitySecret; secret != "" {
-		if e.signer, err = forwarded.NewSigner(secret); err != nil {
+		if e.signer, err = identity.NewSigner(secret); err != nil {
 			return nil, err
 		}
 	} else {

@@ -252,6 +252,8 @@ func (g *Gateway) newServeMux() *runtime.ServeMux {
 		// Composite responses with degraded parts say so in a header; creates answer 201. The
 		// header must be set first: created writes the status line.
 		runtime.WithForwardResponseOption(composite.SetPartialHeader),
+		// Raw google.api.HttpBody content runs in a sandbox if a browser renders it.
+		runtime.WithForwardResponseOption(sandboxRawContent),
 		runtime.WithForwardResponseOption(g.created),
 		// Per matched route: answer Allow probes, record the route, check the query string.
 		runtime.WithMiddlewares(probeMiddleware, g.routeMiddleware),

@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"google.golang.org/genproto/googleapis/api/httpbody"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/archway-gateway/archway/gateway/edge"
@@ -22,6 +23,12 @@ import (
 // stream that fails after its first bytes is cut off (the connection is reset) rather than
 // ended with an error object, which would read as part of the content.
 //
+// The content type is the backend's choice, so the content may be HTML or SVG with scripts in
+// it, served from the API's own origin. Raw content is therefore sent with
+// "Content-Security-Policy: sandbox": a browser that renders it runs it in a unique origin, with
+// no access to the API's cookies, storage or documentation pages (nosniff is set on every
+// answer by edge.RequestID).
+//
 // A request whose body binds HttpBody (`body: "*"` on an HttpBody request, or `body: "field"`
 // naming an HttpBody field) takes the raw body as data and the request's Content-Type as
 // content_type; the body limit (api.max_request_body_bytes) applies as to JSON, and the JSON
@@ -32,6 +39,17 @@ var httpBodyName = (&httpbody.HttpBody{}).ProtoReflect().Descriptor().FullName()
 
 // octetStream is the content type of an HttpBody that names none.
 const octetStream = "application/octet-stream"
+
+// sandboxRawContent is a forward-response option: a unary HttpBody answer is sent sandboxed.
+func sandboxRawContent(_ context.Context, w http.ResponseWriter, resp proto.Message) error {
+	if _, ok := resp.(*httpbody.HttpBody); ok {
+		sandbox(w.Header())
+	}
+	return nil
+}
+
+// sandbox sets the Content-Security-Policy of raw content (see the top of this file).
+func sandbox(h http.Header) { h.Set("Content-Security-Policy", "sandbox") }
 
 func httpBodyContentType(hb *httpbody.HttpBody) string {
 	if ct := hb.GetContentType(); ct != "" {
@@ -128,6 +146,7 @@ func (w *rawStreamWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter
 // serveRawStream runs a server stream of HttpBody (see the top of this file).
 func serveRawStream(w http.ResponseWriter, r *http.Request, call muxCall) {
 	r.Header.Set("Accept", httpBodyStreamMIME)
+	sandbox(w.Header())
 	state := &rawStream{}
 	r = r.WithContext(context.WithValue(r.Context(), rawStreamKey{}, state))
 	call.next(&streamWriter{ResponseWriter: &rawStreamWriter{ResponseWriter: w, state: state}}, r, call.params)

@@ -255,7 +255,8 @@ func TestTrailerKeepsItsOwnValue(t *testing.T) {
 
 // TestHTTPBodyDownload: a method returning google.api.HttpBody answers with the bare data and
 // its content type; a stream of them sends the chunks back to back under the first one's
-// content type, Server-Sent Events asked for or not.
+// content type, Server-Sent Events asked for or not. Both are sandboxed, since the backend
+// chooses the content type; a JSON answer is not.
 func TestHTTPBodyDownload(t *testing.T) {
 	t.Parallel()
 	env := newFilesEnv(t, "")
@@ -270,6 +271,9 @@ func TestHTTPBodyDownload(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/png" || string(body) != want {
 			t.Errorf("stream (Accept %q): answer %d, Content-Type %q, body %q; want 200 image/png %q",
 				accept, resp.StatusCode, resp.Header.Get("Content-Type"), body, want)
+		}
+		if got := resp.Header.Get("Content-Security-Policy"); got != "sandbox" {
+			t.Errorf("stream (Accept %q): Content-Security-Policy %q, want sandbox", accept, got)
 		}
 	}
 }
@@ -314,6 +318,9 @@ func TestHTTPBodyUpload(t *testing.T) {
 		resp, body := env.send(t, false, method, path, "image/x-test", content, nil)
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s: answer %d %s", path, resp.StatusCode, body)
+		}
+		if csp := resp.Header.Get("Content-Security-Policy"); csp != "" {
+			t.Errorf("%s: the JSON answer has Content-Security-Policy %q", path, csp)
 		}
 		got := <-env.files.uploads
 		if got.GetContentType() != "image/x-test" || string(got.GetData()) != content {

@@ -28,9 +28,9 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+	"github.com/archway-gateway/archway/identity"
 	"github.com/archway-gateway/archway/internal/apitest"
 	"github.com/archway-gateway/archway/internal/testkit"
 )
@@ -358,17 +358,17 @@ var identitySecret = rand.Text() + rand.Text()
 // operator, an administrator with every scope, onto every call as the gateway would.
 func dialBackend(t *testing.T, addr string) *grpc.ClientConn {
 	t.Helper()
-	signer, err := forwarded.NewSigner(identitySecret)
+	signer, err := identity.NewSigner(identitySecret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	operator := func(context.Context) (forwarded.Identity, bool) {
-		return forwarded.Identity{Subject: "integration-test", ClientID: "integration-test", Kind: "api_key",
+	operator := func(context.Context) (identity.Identity, bool) {
+		return identity.Identity{Subject: "integration-test", ClientID: "integration-test", Kind: "api_key",
 			Scopes: []string{"users.read", "users.write", "users.admin", "orders.write", "orders.admin", "catalog.write"}}, true
 	}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithChainUnaryInterceptor(forwarded.UnaryClientInterceptor(signer, operator)),
-		grpc.WithChainStreamInterceptor(forwarded.StreamClientInterceptor(signer, operator)))
+		grpc.WithChainUnaryInterceptor(identity.UnaryClientInterceptor(signer, operator)),
+		grpc.WithChainStreamInterceptor(identity.StreamClientInterceptor(signer, operator)))
 	if err != nil {
 		t.Fatal(err)
 	}

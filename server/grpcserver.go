@@ -19,8 +19,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+	"github.com/archway-gateway/archway/identity"
 )
 
 // validatedByHandler lists the request types that the validation link passes through unchecked
@@ -38,17 +38,17 @@ var validatedByHandler = []protoreflect.FullName{
 //
 // logger receives one record per finished call and one per recovered panic; nil discards them.
 // identity verifies the identity the gateway forwards: with it, every call except health checks
-// and reflection must carry a valid envelope (see package forwarded) or fails with
+// and reflection must carry a valid envelope (see package identity) or fails with
 // UNAUTHENTICATED; nil accepts every call, for tests and for the -insecure-no-identity mode.
 // opts are passed to grpc.NewServer after the interceptors.
-func NewGRPCServer(logger *slog.Logger, identity *forwarded.Signer, register func(grpc.ServiceRegistrar), opts ...grpc.ServerOption) *grpc.Server {
+func NewGRPCServer(logger *slog.Logger, identity *identity.Signer, register func(grpc.ServiceRegistrar), opts ...grpc.ServerOption) *grpc.Server {
 	srv, _ := newGRPCServer(logger, identity, register, Fault{}, opts...)
 	return srv
 }
 
 // newGRPCServer is NewGRPCServer with a test fault, which adds a last link to the chain when it
 // is not the zero Fault. It also returns the health service, for Storefront.Shutdown to drain.
-func newGRPCServer(logger *slog.Logger, identity *forwarded.Signer, register func(grpc.ServiceRegistrar), fault Fault, opts ...grpc.ServerOption) (*grpc.Server, *drainingHealth) {
+func newGRPCServer(logger *slog.Logger, identity *identity.Signer, register func(grpc.ServiceRegistrar), fault Fault, opts ...grpc.ServerOption) (*grpc.Server, *drainingHealth) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -74,7 +74,7 @@ func newGRPCServer(logger *slog.Logger, identity *forwarded.Signer, register fun
 	}
 	if identity != nil {
 		// auth: only calls that came through the gateway, with its signed identity, go on;
-		// the identity is in the context for forwarded.IdentityFrom. Health checks and
+		// the identity is in the context for identity.FromContext. Health checks and
 		// reflection need none.
 		unary = append(unary, selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(identity.AuthFunc()), notHealthOrReflection))
 		stream = append(stream, selector.StreamServerInterceptor(auth.StreamServerInterceptor(identity.AuthFunc()), notHealthOrReflection))

@@ -11,9 +11,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
-	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+	"github.com/archway-gateway/archway/identity"
 	"github.com/archway-gateway/archway/server"
 	"github.com/archway-gateway/archway/server/internal/servertest"
 )
@@ -24,16 +24,16 @@ const identitySecret = "storefront-test-secret-0123456789abcdef"
 // ada-lovelace.
 func asGateway(t *testing.T, addr string) *grpc.ClientConn {
 	t.Helper()
-	s, err := forwarded.NewSigner(identitySecret)
+	s, err := identity.NewSigner(identitySecret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ada := func(context.Context) (forwarded.Identity, bool) {
-		return forwarded.Identity{Subject: "ada-lovelace", Scopes: []string{"orders.write"}, Kind: "jwt"}, true
+	ada := func(context.Context) (identity.Identity, bool) {
+		return identity.Identity{Subject: "ada-lovelace", Scopes: []string{"orders.write"}, Kind: "jwt"}, true
 	}
 	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithChainUnaryInterceptor(forwarded.UnaryClientInterceptor(s, ada)),
-		grpc.WithChainStreamInterceptor(forwarded.StreamClientInterceptor(s, ada)))
+		grpc.WithChainUnaryInterceptor(identity.UnaryClientInterceptor(s, ada)),
+		grpc.WithChainStreamInterceptor(identity.StreamClientInterceptor(s, ada)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,10 +15,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 
-	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
 	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+	"github.com/archway-gateway/archway/identity"
 	"github.com/archway-gateway/archway/server/catalog"
 	"github.com/archway-gateway/archway/server/orders"
 	"github.com/archway-gateway/archway/server/users"
@@ -64,7 +64,7 @@ type Options struct {
 	Faults map[string]Fault
 	// IdentitySecret is the secret shared with the gateway, at least 32 bytes long: every call
 	// except health checks and reflection must then carry the identity the gateway signed
-	// with it (see package gateway/authn/forwarded), and orders signs the identity it received
+	// with it (see package identity), and orders signs the identity it received
 	// onto its calls to the catalog; users and orders then let a caller see and change only
 	// their own user and orders, unless the caller holds users.admin or orders.admin (see
 	// package server/internal/authz). By default empty: every call is accepted and served as an
@@ -112,9 +112,9 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	var identity *forwarded.Signer
+	var signer *identity.Signer
 	if opts.IdentitySecret != "" {
-		if identity, err = forwarded.NewSigner(opts.IdentitySecret); err != nil {
+		if signer, err = identity.NewSigner(opts.IdentitySecret); err != nil {
 			return nil, fmt.Errorf("server.Start: IdentitySecret: %w", err)
 		}
 	}
@@ -146,7 +146,7 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 		catalogOpts: opts.Catalog,
 	}
 	var ordersOpts []orders.Option
-	if identity == nil {
+	if signer == nil {
 		// No identity is verified, so none reaches the services: they serve every call.
 		sf.usersOpts = append(sf.usersOpts, users.WithInsecureNoIdentity())
 		ordersOpts = append(ordersOpts, orders.WithInsecureNoIdentity())
@@ -165,11 +165,11 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 		if opts.TracerProvider != nil {
 			dialOpts = append(dialOpts, tracingDialOption(opts.TracerProvider))
 		}
-		if identity != nil {
+		if signer != nil {
 			// Orders calls the catalog for the caller it serves: forward that caller's identity.
 			dialOpts = append(dialOpts,
-				grpc.WithChainUnaryInterceptor(forwarded.UnaryClientInterceptor(identity, forwarded.IdentityFrom)),
-				grpc.WithChainStreamInterceptor(forwarded.StreamClientInterceptor(identity, forwarded.IdentityFrom)))
+				grpc.WithChainUnaryInterceptor(identity.UnaryClientInterceptor(signer, identity.FromContext)),
+				grpc.WithChainStreamInterceptor(identity.StreamClientInterceptor(signer, identity.FromContext)))
 		}
 		conn, err := grpc.NewClient(target, dialOpts...)
 		if err != nil {
@@ -204,7 +204,7 @@ func Start(ctx context.Context, opts Options) (*Storefront, error) {
 		if !fault.IsZero() {
 			svcLogger.WarnContext(ctx, "test faults injected into every call", slog.String("fault", fault.String()))
 		}
-		srv, hs := newGRPCServer(svcLogger, identity, sf.registrar(name), fault, serverOpts...)
+		srv, hs := newGRPCServer(svcLogger, signer, sf.registrar(name), fault, serverOpts...)
 		sf.servers = append(sf.servers, srv)
 		sf.health = append(sf.health, hs)
 		sf.addrs[name] = l.Addr().String()

@@ -14,7 +14,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/archway-gateway/archway/gateway/authn/forwarded"
+	"github.com/archway-gateway/archway/identity"
 	"github.com/archway-gateway/archway/server"
 )
 
@@ -72,9 +72,9 @@ func run(ctx context.Context, args, environ []string, stderr io.Writer) error {
 	case secret != "" && *insecureNoIdentity:
 		return errors.New("-insecure-no-identity contradicts " + envIdentitySecret + ": unset one of them")
 	case secret == "" && !*insecureNoIdentity:
-		return fmt.Errorf("%s is not set: set it to the gateway's authn.identity_secret (at least %d bytes), or pass -insecure-no-identity to accept calls from anyone", envIdentitySecret, forwarded.MinSecretLen)
-	case secret != "" && len(secret) < forwarded.MinSecretLen:
-		return fmt.Errorf("%s must be at least %d bytes long, got %d", envIdentitySecret, forwarded.MinSecretLen, len(secret))
+		return fmt.Errorf("%s is not set: set it to the gateway's authn.identity_secret (at least %d bytes), or pass -insecure-no-identity to accept calls from anyone", envIdentitySecret, identity.MinSecretLen)
+	case secret != "" && len(secret) < identity.MinSecretLen:
+		return fmt.Errorf("%s must be at least %d bytes long, got %d", envIdentitySecret, identity.MinSecretLen, len(secret))
 	case secret == "":
 		logger.Warn("accepting every call as an administrator's: the gateway's identity is not checked (-insecure-no-identity)")
 	}

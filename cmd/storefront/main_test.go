@@ -15,8 +15,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
-	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
+	"github.com/archway-gateway/archway/identity"
 	"github.com/archway-gateway/archway/internal/testkit"
 )
 
@@ -149,18 +149,18 @@ func TestRunRequiresTheGatewaysIdentity(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	signer, err := forwarded.NewSigner(testSecret)
+	signer, err := identity.NewSigner(testSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	anonymous := func(context.Context) (forwarded.Identity, bool) { return forwarded.Identity{}, false }
+	anonymous := func(context.Context) (identity.Identity, bool) { return identity.Identity{}, false }
 	for _, tc := range []struct {
 		name string
 		opts []grpc.DialOption
 		want codes.Code
 	}{
 		{"direct", nil, codes.Unauthenticated},
-		{"signed", []grpc.DialOption{grpc.WithChainUnaryInterceptor(forwarded.UnaryClientInterceptor(signer, anonymous))}, codes.OK},
+		{"signed", []grpc.DialOption{grpc.WithChainUnaryInterceptor(identity.UnaryClientInterceptor(signer, anonymous))}, codes.OK},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			conn, err := grpc.NewClient(addr, append(tc.opts, grpc.WithTransportCredentials(insecure.NewCredentials()))...)

@@ -56,6 +56,7 @@
 // # Forwarded identity
 //
 // [UnaryClientInterceptor] and [StreamClientInterceptor] sign the identity of the request (or
-// an anonymous one) onto every backend call, as described in package forwarded, which backends
-// import to verify it.
+// an anonymous one) onto every backend call, as package identity (the top-level package
+// github.com/archway-gateway/archway/identity, which backends import to verify it) and
+// docs/identity.md describe.
 package authn

@@ -17,9 +17,9 @@ import (
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/archway-gateway/archway/gateway/authn"
-	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	"github.com/archway-gateway/archway/gateway/edge"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+	"github.com/archway-gateway/archway/identity"
 )
 
 // echoIdentity answers GetUser with the forwarded identity it received.
@@ -28,7 +28,7 @@ type echoIdentity struct {
 }
 
 func (echoIdentity) GetUser(ctx context.Context, _ *usersv1.GetUserRequest) (*usersv1.User, error) {
-	id, ok := forwarded.IdentityFrom(ctx)
+	id, ok := identity.FromContext(ctx)
 	if !ok {
 		return nil, status.Error(codes.Internal, "no identity")
 	}
@@ -37,7 +37,7 @@ func (echoIdentity) GetUser(ctx context.Context, _ *usersv1.GetUserRequest) (*us
 
 // backend runs a users backend that requires the envelope of s and returns a client whose
 // connection carries the gateway's interceptors.
-func backend(t *testing.T, s *forwarded.Signer) usersv1.UserServiceClient {
+func backend(t *testing.T, s *identity.Signer) usersv1.UserServiceClient {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(auth.UnaryServerInterceptor(s.AuthFunc())))
@@ -65,7 +65,7 @@ func backend(t *testing.T, s *forwarded.Signer) usersv1.UserServiceClient {
 
 func TestClientInterceptorsForwardTheIdentity(t *testing.T) {
 	t.Parallel()
-	s, err := forwarded.NewSigner(strings.Repeat("s", 32))
+	s, err := identity.NewSigner(strings.Repeat("s", 32))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,7 +93,7 @@ func TestClientInterceptorsForwardTheIdentity(t *testing.T) {
 		{"outside a request", context.Background(), "", "", "", " "},
 		{"client-sent identity is replaced", metadata.NewOutgoingContext(
 			requestContext(&edge.Identity{Subject: "demo", ClientID: "demo", Kind: "api_key"}),
-			metadata.Pairs(forwarded.MetadataKey, "v1.forged", forwarded.SignatureKey, "forged")), "demo", "api_key", "demo", " req-1"},
+			metadata.Pairs(identity.MetadataKey, "v1.forged", identity.SignatureKey, "forged")), "demo", "api_key", "demo", " req-1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -150,7 +150,7 @@ func addHeaders(op *object, p *policy.Policy, verb string, ifNoneMatch *object, 
 	if responses == nil {
 		return
 	}
-	if cachedRead(p, verb, streamKindOf(p)) {
+	if cachedRead(p, verb, streamKindOf(p, verb)) {
 		addParameter(op, ifNoneMatch)
 		names := []string{etagHeader, cacheControlHeader, ageHeader}
 		headers := func() []*object {

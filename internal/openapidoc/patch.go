@@ -152,7 +152,7 @@ func PatchV2(doc []byte, t *policy.Table) ([]byte, error) {
 		return nil, fmt.Errorf("openapidoc.PatchV2: the document has no securityDefinitions (the openapiv2_swagger option of archway/policy/v1/policy.proto declares them)")
 	}
 	err = patchOperations(d, t, func(verb string, op *object, p *policy.Policy) {
-		streamV2(op, streamKindOf(p))
+		streamV2(op, streamKindOf(p, verb))
 		httpBodyV2(op, p)
 		headersV2(op, p, verb)
 		op.set("security", requirements(p, schemes, false))
@@ -199,7 +199,7 @@ func PatchV3(doc, v2 []byte, t *policy.Table) ([]byte, error) {
 		return nil, fmt.Errorf("openapidoc.PatchV3: %w", err)
 	}
 	err = patchOperations(d, t, func(verb string, op *object, p *policy.Policy) {
-		streamV3(op, streamKindOf(p))
+		streamV3(op, streamKindOf(p, verb))
 		httpBodyV3(op, p)
 		headersV3(op, p, verb)
 		op.set("security", requirements(p, names, true))

@@ -11,6 +11,7 @@ import (
 	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
 	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
 	"github.com/archway-gateway/archway/internal/openapidoc"
+	testapiv1 "github.com/archway-gateway/archway/internal/testapi/gen/archway/testapi/v1"
 )
 
 // squeeze drops the white space of a JSON text, so that checks ignore indentation.
@@ -178,5 +179,65 @@ func TestPatchDocumentsStreams(t *testing.T) {
 	again, err := openapidoc.PatchV3(gotV3, gotV2, tb)
 	if err != nil || string(again) != string(gotV3) {
 		t.Errorf("patching twice changed the document (err %v):\n%s", err, again)
+	}
+}
+
+// TestPatchDocumentsRequestStreams: a client stream and a bidirectional stream bound to POST
+// (the test API's TallyService, in the shapes the generators write) take a newline-delimited
+// JSON body, the bidirectional one answers NDJSON too, and neither is described as a WebSocket.
+func TestPatchDocumentsRequestStreams(t *testing.T) {
+	t.Parallel()
+	tb, err := policy.Build([]protoreflect.ServiceDescriptor{testapiv1.File_archway_testapi_v1_tally_proto.Services().Get(0)}, config.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v2 := `{"swagger": "2.0", "info": {"title": "T", "version": "1"}, "paths": {
+  "/v1/tally:running": {"post": {"operationId": "TallyService_RunningSum",
+    "responses": {"200": {"description": "A successful response.(streaming responses)", "schema": {"properties": {"result": {"$ref": "#/definitions/v1Total"}}}}},
+    "parameters": [{"name": "body", "description": "One number of a tally. (streaming inputs)", "in": "body", "required": true, "schema": {"$ref": "#/definitions/v1Number"}}]}},
+  "/v1/tally:sum": {"post": {"operationId": "TallyService_Sum",
+    "responses": {"200": {"description": "A successful response.", "schema": {"$ref": "#/definitions/v1Total"}}},
+    "parameters": [{"name": "body", "description": "One number of a tally. (streaming inputs)", "in": "body", "required": true, "schema": {"$ref": "#/definitions/v1Number"}}]}}
+}, "securityDefinitions": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-Api-Key"}}}`
+	v3 := `{"openapi": "3.1.0", "info": {"title": "tally"}, "paths": {
+  "/v1/tally:sum": {"post": {"operationId": "TallyService_Sum",
+    "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}, "required": true},
+    "responses": {"200": {"description": "A total.", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/archway.testapi.v1.Total"}}}}}}},
+  "/v1/tally:running": {"post": {"operationId": "TallyService_RunningSum",
+    "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}, "required": true},
+    "responses": {"200": {"description": "A total. (streaming responses)", "content": {"application/json": {"schema": {"type": "object"}}}}}}}
+}}`
+	gotV2, err := openapidoc.PatchV2([]byte(v2), tb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gotV3, err := openapidoc.PatchV3([]byte(v3), gotV2, tb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, s3 := squeeze(string(gotV2)), squeeze(string(gotV3))
+	for _, c := range []struct {
+		name, doc string
+		want      []string
+		count     map[string]int
+	}{
+		{"v2", s2, []string{`"produces":["application/json","application/x-ndjson"]`},
+			map[string]int{`"consumes":["application/x-ndjson"]`: 2, "one message per line": 2, "or an `error`": 1}},
+		{"v3", s3, []string{`"200":{"description":"A total.","content":{"application/json"`},
+			map[string]int{`"requestBody":{"content":{"application/x-ndjson"`: 2, `"content":{"application/x-ndjson":{"schema":{"type":"object"}}}`: 3, "one message per line": 2}},
+	} {
+		for _, want := range c.want {
+			if !strings.Contains(c.doc, squeeze(want)) {
+				t.Errorf("%s lacks %s:\n%s", c.name, want, c.doc)
+			}
+		}
+		for want, n := range c.count {
+			if got := strings.Count(c.doc, squeeze(want)); got != n {
+				t.Errorf("%s has %s %d times, want %d:\n%s", c.name, want, got, n, c.doc)
+			}
+		}
+		if strings.Contains(c.doc, `"101"`) || strings.Contains(c.doc, "event-stream") {
+			t.Errorf("%s describes a POST request stream as a WebSocket or an event stream:\n%s", c.name, c.doc)
+		}
 	}
 }

@@ -11,8 +11,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
+	"github.com/archway-gateway/archway/identity"
 	"github.com/archway-gateway/archway/server/internal/servertest"
 	"github.com/archway-gateway/archway/server/orders"
 )
@@ -20,9 +20,9 @@ import (
 // The callers of the authorization tests. ada-lovelace owns orders/ord-1001, -1007, -1014 and
 // -1024 (PENDING); grace-hopper owns orders/ord-1022 (PAID).
 var (
-	ada       = forwarded.Identity{Subject: "ada-lovelace", Scopes: []string{"orders.write"}, Kind: "jwt"}
-	scopeless = forwarded.Identity{Subject: "grace-hopper", Kind: "jwt"}
-	admin     = forwarded.Identity{Subject: "fulfilment", Scopes: []string{"orders.write", orders.AdminScope}, Kind: "jwt"}
+	ada       = identity.Identity{Subject: "ada-lovelace", Scopes: []string{"orders.write"}, Kind: "jwt"}
+	scopeless = identity.Identity{Subject: "grace-hopper", Kind: "jwt"}
+	admin     = identity.Identity{Subject: "fulfilment", Scopes: []string{"orders.write", orders.AdminScope}, Kind: "jwt"}
 )
 
 const (
@@ -137,7 +137,7 @@ func TestAdminSeesEveryOrder(t *testing.T) {
 func TestOrdersCallersWithoutAccess(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	_, err := f.client.GetOrder(servertest.As(t.Context(), forwarded.Identity{}), &ordersv1.GetOrderRequest{Name: adaPending})
+	_, err := f.client.GetOrder(servertest.As(t.Context(), identity.Identity{}), &ordersv1.GetOrderRequest{Name: adaPending})
 	servertest.Code(t, err, codes.Unauthenticated)
 	_, err = f.client.CancelOrder(servertest.As(t.Context(), scopeless), &ordersv1.CancelOrderRequest{Name: gracePaid})
 	servertest.Code(t, err, codes.PermissionDenied)
@@ -151,7 +151,7 @@ func TestOrdersCallersWithoutAccess(t *testing.T) {
 func TestCountOrdersIsPublic(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t)
-	resp, err := f.client.CountOrders(servertest.As(t.Context(), forwarded.Identity{}), &ordersv1.CountOrdersRequest{ProductId: "sku-espresso-250"})
+	resp, err := f.client.CountOrders(servertest.As(t.Context(), identity.Identity{}), &ordersv1.CountOrdersRequest{ProductId: "sku-espresso-250"})
 	if err != nil || resp.GetTotalSize() != 4 {
 		t.Errorf("CountOrders = %v, %v; want 4 orders of every user", resp, err)
 	}

@@ -8,8 +8,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+	"github.com/archway-gateway/archway/identity"
 	"github.com/archway-gateway/archway/server/internal/servertest"
 	"github.com/archway-gateway/archway/server/users"
 )
@@ -17,8 +17,8 @@ import (
 // The callers of the authorization tests: an ordinary user with every non-admin scope, and one
 // with none.
 var (
-	ada       = forwarded.Identity{Subject: "ada-lovelace", Scopes: []string{"users.read", "users.write"}, Kind: "jwt"}
-	scopeless = forwarded.Identity{Subject: "ada-lovelace", Kind: "jwt"}
+	ada       = identity.Identity{Subject: "ada-lovelace", Scopes: []string{"users.read", "users.write"}, Kind: "jwt"}
+	scopeless = identity.Identity{Subject: "ada-lovelace", Kind: "jwt"}
 )
 
 // TestOtherUsersAreNotFound checks that an ordinary caller cannot read, list, update or delete
@@ -96,7 +96,7 @@ func TestOwnUser(t *testing.T) {
 func TestAdminSeesEveryUser(t *testing.T) {
 	t.Parallel()
 	c := newClient(t)
-	ctx := servertest.As(t.Context(), forwarded.Identity{Subject: "support-desk", Scopes: []string{"users.read", "users.write", users.AdminScope}, Kind: "jwt"})
+	ctx := servertest.As(t.Context(), identity.Identity{Subject: "support-desk", Scopes: []string{"users.read", "users.write", users.AdminScope}, Kind: "jwt"})
 	if u, err := c.GetUser(ctx, &usersv1.GetUserRequest{Name: "users/grace-hopper"}); err != nil || u.GetEmail() != "grace@example.com" {
 		t.Errorf("GetUser = %v, %v", u, err)
 	}
@@ -116,7 +116,7 @@ func TestCallersWithoutAccess(t *testing.T) {
 	t.Parallel()
 	c := newClient(t)
 	own := &usersv1.GetUserRequest{Name: "users/ada-lovelace"}
-	_, err := c.GetUser(servertest.As(t.Context(), forwarded.Identity{}), own)
+	_, err := c.GetUser(servertest.As(t.Context(), identity.Identity{}), own)
 	servertest.Code(t, err, codes.Unauthenticated)
 	// The scope of the route, checked by the service too: the caller may see the user, so the
 	// answer is PERMISSION_DENIED.
@@ -137,7 +137,7 @@ func TestCallersWithoutAccess(t *testing.T) {
 func TestCreateOwnUser(t *testing.T) {
 	t.Parallel()
 	c := newClient(t)
-	radia := servertest.As(t.Context(), forwarded.Identity{Subject: "radia-perlman", Scopes: []string{"users.write"}, Kind: "jwt"})
+	radia := servertest.As(t.Context(), identity.Identity{Subject: "radia-perlman", Scopes: []string{"users.write"}, Kind: "jwt"})
 	req := &usersv1.CreateUserRequest{User: &usersv1.User{DisplayName: "Radia Perlman", Email: "radia@example.com"}}
 	u, err := c.CreateUser(radia, req)
 	if err != nil || u.GetName() != "users/radia-perlman" {
@@ -145,6 +145,6 @@ func TestCreateOwnUser(t *testing.T) {
 	}
 	_, err = c.CreateUser(radia, &usersv1.CreateUserRequest{User: &usersv1.User{DisplayName: "Radia", Email: "radia2@example.com"}})
 	servertest.Code(t, err, codes.AlreadyExists)
-	_, err = c.CreateUser(servertest.As(t.Context(), forwarded.Identity{Subject: "auth0|5f1c", Scopes: []string{"users.write"}, Kind: "jwt"}), req)
+	_, err = c.CreateUser(servertest.As(t.Context(), identity.Identity{Subject: "auth0|5f1c", Scopes: []string{"users.write"}, Kind: "jwt"}), req)
 	servertest.Code(t, err, codes.FailedPrecondition)
 }

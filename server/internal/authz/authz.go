@@ -13,8 +13,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
-	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	policyv1 "github.com/archway-gateway/archway/gen/archway/policy/v1"
+	"github.com/archway-gateway/archway/identity"
 )
 
 // Route is what the contract declares about who may call a method: its archway.policy.v1.route
@@ -44,7 +44,7 @@ func RouteOf(fullMethod string) Route {
 
 // Caller is the verified caller of a storefront call.
 type Caller struct {
-	id forwarded.Identity
+	id identity.Identity
 	// everything: the server verifies no identity (the storefront's insecure mode), so every
 	// call is served as an administrator's.
 	everything bool
@@ -56,7 +56,7 @@ type Caller struct {
 // one of route's scopes. With unverified (a server that verifies no identity), a call without an
 // identity is served as an administrator's, holding every scope and seeing everything.
 func Authorize(ctx context.Context, route Route, unverified bool) (Caller, error) {
-	id, ok := forwarded.IdentityFrom(ctx)
+	id, ok := identity.FromContext(ctx)
 	switch {
 	case !ok && unverified:
 		return Caller{everything: true}, nil

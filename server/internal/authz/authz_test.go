@@ -7,9 +7,9 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 	catalogv1 "github.com/archway-gateway/archway/gen/storefront/catalog/v1"
 	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
+	"github.com/archway-gateway/archway/identity"
 	"github.com/archway-gateway/archway/server/internal/authz"
 )
 
@@ -17,7 +17,7 @@ func TestAuthorize(t *testing.T) {
 	t.Parallel()
 	cancel := authz.RouteOf(ordersv1.OrderService_CancelOrder_FullMethodName)
 	public := authz.RouteOf(catalogv1.CatalogService_GetProduct_FullMethodName)
-	as := func(id forwarded.Identity) context.Context { return forwarded.NewContext(t.Context(), id) }
+	as := func(id identity.Identity) context.Context { return identity.NewContext(t.Context(), id) }
 	for _, tc := range []struct {
 		name       string
 		ctx        context.Context
@@ -25,10 +25,10 @@ func TestAuthorize(t *testing.T) {
 		unverified bool
 		want       codes.Code
 	}{
-		{"the route's scope", as(forwarded.Identity{Subject: "ada", Scopes: []string{"orders.write"}}), cancel, false, codes.OK},
-		{"scope missing", as(forwarded.Identity{Subject: "ada", Scopes: []string{"orders.admin"}}), cancel, false, codes.PermissionDenied},
-		{"anonymous", as(forwarded.Identity{}), cancel, false, codes.Unauthenticated},
-		{"anonymous, public route", as(forwarded.Identity{}), public, false, codes.OK},
+		{"the route's scope", as(identity.Identity{Subject: "ada", Scopes: []string{"orders.write"}}), cancel, false, codes.OK},
+		{"scope missing", as(identity.Identity{Subject: "ada", Scopes: []string{"orders.admin"}}), cancel, false, codes.PermissionDenied},
+		{"anonymous", as(identity.Identity{}), cancel, false, codes.Unauthenticated},
+		{"anonymous, public route", as(identity.Identity{}), public, false, codes.OK},
 		{"no identity", t.Context(), public, false, codes.Unauthenticated},
 		{"no identity, unverified server", t.Context(), cancel, true, codes.OK},
 	} {
@@ -50,7 +50,7 @@ func TestCallerUser(t *testing.T) {
 		{"auth0|5f1c", ""},
 		{"ada/../grace-hopper", ""},
 	} {
-		c, err := authz.Authorize(forwarded.NewContext(t.Context(), forwarded.Identity{Subject: tc.subject}), route, false)
+		c, err := authz.Authorize(identity.NewContext(t.Context(), identity.Identity{Subject: tc.subject}), route, false)
 		if err != nil {
 			t.Fatal(err)
 		}

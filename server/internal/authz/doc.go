@@ -5,7 +5,7 @@
 // The model, which docs/authentication.md describes for teams that copy it:
 //
 //   - The gateway authenticates the caller and checks the route's scopes; it signs the caller's
-//     identity onto every backend call (package gateway/authn/forwarded), and the server chain
+//     identity onto every backend call (package identity), and the server chain
 //     verifies it and puts it in the context.
 //   - [Authorize] reads that identity and checks again what the contract declares for the method
 //     (the archway.policy.v1.route option: public or not, and its scopes). A route can only

@@ -13,13 +13,13 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
-	"github.com/archway-gateway/archway/gateway/authn/forwarded"
+	"github.com/archway-gateway/archway/identity"
 	"github.com/archway-gateway/archway/server"
 )
 
 // Admin is the identity that a call through a connection from Dial carries when its context
 // holds none (see As): an administrator with every scope of the storefront APIs.
-var Admin = forwarded.Identity{
+var Admin = identity.Identity{
 	Subject:  "admin",
 	ClientID: "servertest",
 	Scopes:   []string{"users.read", "users.write", "users.admin", "orders.write", "orders.admin", "catalog.write"},
@@ -27,10 +27,10 @@ var Admin = forwarded.Identity{
 }
 
 // As returns a copy of ctx in which a call through a connection from Dial carries id, such as
-// forwarded.Identity{Subject: "ada-lovelace", Scopes: []string{"orders.write"}}, or the zero
+// identity.Identity{Subject: "ada-lovelace", Scopes: []string{"orders.write"}}, or the zero
 // Identity for an anonymous caller.
-func As(ctx context.Context, id forwarded.Identity) context.Context {
-	return forwarded.NewContext(ctx, id)
+func As(ctx context.Context, id identity.Identity) context.Context {
+	return identity.NewContext(ctx, id)
 }
 
 // identitySecret is the secret with which Dial's connections sign identities and its servers
@@ -45,7 +45,7 @@ const identitySecret = "servertest-identity-secret-0123456789abcdef"
 // ends.
 func Dial(t testing.TB, register func(grpc.ServiceRegistrar)) *grpc.ClientConn {
 	t.Helper()
-	signer, err := forwarded.NewSigner(identitySecret)
+	signer, err := identity.NewSigner(identitySecret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,8 +58,8 @@ func Dial(t testing.TB, register func(grpc.ServiceRegistrar)) *grpc.ClientConn {
 	conn, err := grpc.NewClient("passthrough:///bufconn",
 		grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithChainUnaryInterceptor(forwarded.UnaryClientInterceptor(signer, callerOrAdmin)),
-		grpc.WithChainStreamInterceptor(forwarded.StreamClientInterceptor(signer, callerOrAdmin)))
+		grpc.WithChainUnaryInterceptor(identity.UnaryClientInterceptor(signer, callerOrAdmin)),
+		grpc.WithChainStreamInterceptor(identity.StreamClientInterceptor(signer, callerOrAdmin)))
 	if err != nil {
 		t.Fatalf("grpc.NewClient: %v", err)
 	}
@@ -74,8 +74,8 @@ func Dial(t testing.TB, register func(grpc.ServiceRegistrar)) *grpc.ClientConn {
 }
 
 // callerOrAdmin returns the identity of As in ctx, or Admin.
-func callerOrAdmin(ctx context.Context) (forwarded.Identity, bool) {
-	if id, ok := forwarded.IdentityFrom(ctx); ok {
+func callerOrAdmin(ctx context.Context) (identity.Identity, bool) {
+	if id, ok := identity.FromContext(ctx); ok {
 		return id, true
 	}
 	return Admin, true

@@ -1,4 +1,4 @@
-package forwarded
+package identity
 
 import (
 	"context"
@@ -21,10 +21,10 @@ func NewContext(ctx context.Context, id Identity) context.Context {
 	return context.WithValue(ctx, identityKey{}, id)
 }
 
-// IdentityFrom returns the identity that [Signer.AuthFunc] verified for the call whose context
+// FromContext returns the identity that [Signer.AuthFunc] verified for the call whose context
 // is ctx, and false when there is none (the auth interceptor did not run, as for health
 // checks). An anonymous caller's identity is returned with true; see [Identity.Anonymous].
-func IdentityFrom(ctx context.Context) (Identity, bool) {
+func FromContext(ctx context.Context) (Identity, bool) {
 	id, ok := ctx.Value(identityKey{}).(Identity)
 	return id, ok
 }
@@ -43,7 +43,7 @@ const RequestIDKey = "x-request-id"
 // (auth.UnaryServerInterceptor and auth.StreamServerInterceptor). It verifies the call's
 // envelope against the called method (see [Signer.Verify]: once, and while it is fresh), checks
 // that the call's [RequestIDKey] metadata is the request id the envelope was signed for (none
-// for none), and puts the identity in the context, for [IdentityFrom]. A call without exactly
+// for none), and puts the identity in the context, for [FromContext]. A call without exactly
 // one envelope and one signature, with several request ids, or whose envelope does not verify
 // or was seen before, fails with UNAUTHENTICATED; a call that cannot be checked for a replay
 // because the replay cache is full fails with UNAVAILABLE.

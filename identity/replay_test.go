@@ -1,4 +1,4 @@
-package forwarded_test
+package identity_test
 
 import (
 	"context"
@@ -15,9 +15,9 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/archway-gateway/archway/gateway/authn/forwarded"
-	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+	"github.com/archway-gateway/archway/identity"
 )
 
 // clock is a settable clock for a Signer.
@@ -39,10 +39,10 @@ func (c *clock) advance(d time.Duration) {
 }
 
 // clocked returns a Signer for secret on a clock that starts at epoch.
-func clocked(t *testing.T, opts ...forwarded.Option) (*forwarded.Signer, *clock) {
+func clocked(t *testing.T, opts ...identity.Option) (*identity.Signer, *clock) {
 	t.Helper()
 	c := &clock{at: epoch}
-	s, err := forwarded.NewSigner(secret, append([]forwarded.Option{forwarded.WithClock(c.now)}, opts...)...)
+	s, err := identity.NewSigner(secret, append([]identity.Option{identity.WithClock(c.now)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func clocked(t *testing.T, opts ...forwarded.Option) (*forwarded.Signer, *clock)
 func TestEachEnvelopeIsGoodForOneCall(t *testing.T) {
 	t.Parallel()
 	s, c := clocked(t)
-	ada := forwarded.Identity{Subject: "ada", Kind: "jwt", Issuer: "https://login.example/", RequestID: "req-1"}
+	ada := identity.Identity{Subject: "ada", Kind: "jwt", Issuer: "https://login.example/", RequestID: "req-1"}
 	env, sig := s.Sign(method, ada)
 	if env2, _ := s.Sign(method, ada); env2 == env {
 		t.Fatalf("two envelopes of the same identity and method are equal: %q", env)
@@ -64,17 +64,17 @@ func TestEachEnvelopeIsGoodForOneCall(t *testing.T) {
 	if got.Issuer != ada.Issuer || got.RequestID != ada.RequestID {
 		t.Errorf("Verify = %+v, want issuer %q and request id %q", got, ada.Issuer, ada.RequestID)
 	}
-	if _, err := s.Verify(method, env, sig); !errors.Is(err, forwarded.ErrReplayed) {
+	if _, err := s.Verify(method, env, sig); !errors.Is(err, identity.ErrReplayed) {
 		t.Errorf("replay with the same method: %v, want ErrReplayed", err)
 	}
-	if _, err := s.Verify("/storefront.users.v1.UserService/DeleteUser", env, sig); !errors.Is(err, forwarded.ErrBadSignature) {
+	if _, err := s.Verify("/storefront.users.v1.UserService/DeleteUser", env, sig); !errors.Is(err, identity.ErrBadSignature) {
 		t.Errorf("replay with another method: %v, want ErrBadSignature", err)
 	}
 
 	// An envelope never used is refused once its lifetime, seconds by default, is over.
 	env, sig = s.Sign(method, ada)
 	c.advance(10 * time.Second)
-	if _, err := s.Verify(method, env, sig); !errors.Is(err, forwarded.ErrExpired) {
+	if _, err := s.Verify(method, env, sig); !errors.Is(err, identity.ErrExpired) {
 		t.Errorf("after its lifetime: %v, want ErrExpired", err)
 	}
 }
@@ -82,10 +82,10 @@ func TestEachEnvelopeIsGoodForOneCall(t *testing.T) {
 func TestReplayCacheIsBounded(t *testing.T) {
 	t.Parallel()
 	const size = 100
-	s, c := clocked(t, forwarded.WithReplayCacheSize(size))
-	lifetime := forwarded.DefaultMaxAge + forwarded.DefaultClockSkew
+	s, c := clocked(t, identity.WithReplayCacheSize(size))
+	lifetime := identity.DefaultMaxAge + identity.DefaultClockSkew
 	verify := func() error {
-		env, sig := s.Sign(method, forwarded.Identity{Subject: "ada"})
+		env, sig := s.Sign(method, identity.Identity{Subject: "ada"})
 		_, err := s.Verify(method, env, sig)
 		return err
 	}
@@ -95,7 +95,7 @@ func TestReplayCacheIsBounded(t *testing.T) {
 		}
 	}
 	// Full of nonces still within their lifetime: refused, since a replay could not be told.
-	if err := verify(); !errors.Is(err, forwarded.ErrReplayCacheFull) {
+	if err := verify(); !errors.Is(err, identity.ErrReplayCacheFull) {
 		t.Fatalf("envelope %d: %v, want ErrReplayCacheFull", size, err)
 	}
 	if n := s.ReplayCacheLen(); n != size {
@@ -123,15 +123,14 @@ func TestReplayCacheIsBounded(t *testing.T) {
 	}
 }
 
-// flaky answers GetUser UNAVAILABLE the first time, after the identity was verified, and with
-// the request id the identity carries after that.
+// flaky answers UNAVAILABLE the first time, after the identity was verified, and with the
+// subject and request id of the identity, separated by "|", after that.
 type flaky struct {
-	usersv1.UnimplementedUserServiceServer
 	mu    sync.Mutex
 	calls int
 }
 
-func (f *flaky) GetUser(ctx context.Context, _ *usersv1.GetUserRequest) (*usersv1.User, error) {
+func (f *flaky) Get(ctx context.Context) (*wrapperspb.StringValue, error) {
 	f.mu.Lock()
 	f.calls++
 	first := f.calls == 1
@@ -139,18 +138,18 @@ func (f *flaky) GetUser(ctx context.Context, _ *usersv1.GetUserRequest) (*usersv
 	if first {
 		return nil, status.Error(codes.Unavailable, "try again")
 	}
-	id, _ := forwarded.IdentityFrom(ctx)
-	return &usersv1.User{DisplayName: id.Subject, Email: id.RequestID}, nil
+	id, _ := identity.FromContext(ctx)
+	return wrapperspb.String(id.Subject + "|" + id.RequestID), nil
 }
 
-// retryConfig retries GetUser on UNAVAILABLE, as the gateway retries idempotent methods.
-const retryConfig = `{"methodConfig": [{"name": [{"service": "storefront.users.v1.UserService", "method": "GetUser"}],
+// retryConfig retries WhoAmI on UNAVAILABLE, as the gateway retries idempotent methods.
+const retryConfig = `{"methodConfig": [{"name": [{"service": "example.v1.WhoAmI", "method": "Get"}],
   "retryPolicy": {"maxAttempts": 3, "initialBackoff": "0.01s", "maxBackoff": "0.01s", "backoffMultiplier": 1,
   "retryableStatusCodes": ["UNAVAILABLE"]}}]}`
 
 func TestRetriesAndCapturedEnvelopes(t *testing.T) {
 	t.Parallel()
-	live, err := forwarded.NewSigner(secret)
+	live, err := identity.NewSigner(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -168,13 +167,13 @@ func TestRetriesAndCapturedEnvelopes(t *testing.T) {
 	}
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(capture, auth.UnaryServerInterceptor(live.AuthFunc())))
-	usersv1.RegisterUserServiceServer(srv, &flaky{})
+	srv.RegisterService(&whoAmIDesc, &flaky{})
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		_ = srv.Serve(lis)
 	}()
-	dial := func(opts ...grpc.DialOption) usersv1.UserServiceClient {
+	dial := func(opts ...grpc.DialOption) *grpc.ClientConn {
 		conn, err := grpc.NewClient("passthrough:///bufconn", append([]grpc.DialOption{
 			grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) }),
 			grpc.WithTransportCredentials(insecure.NewCredentials()),
@@ -183,7 +182,7 @@ func TestRetriesAndCapturedEnvelopes(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = conn.Close() })
-		return usersv1.NewUserServiceClient(conn)
+		return conn
 	}
 	t.Cleanup(func() {
 		srv.Stop()
@@ -193,13 +192,13 @@ func TestRetriesAndCapturedEnvelopes(t *testing.T) {
 	attacker := dial()
 
 	// The first attempt fails after its envelope was accepted; the retry must carry its own.
-	ctx := context.WithValue(t.Context(), sourceKey{}, forwarded.Identity{Subject: "ada", Kind: "jwt", RequestID: "req-1"})
-	u, err := gateway.GetUser(ctx, &usersv1.GetUserRequest{Name: "users/x"})
+	ctx := context.WithValue(t.Context(), sourceKey{}, identity.Identity{Subject: "ada", Kind: "jwt", RequestID: "req-1"})
+	who, err := askWhoAmI(ctx, gateway)
 	if err != nil {
-		t.Fatalf("GetUser with a retry: %v", err)
+		t.Fatalf("Get with a retry: %v", err)
 	}
-	if u.GetDisplayName() != "ada" || u.GetEmail() != "req-1" {
-		t.Errorf("backend saw subject %q request id %q, want ada req-1", u.GetDisplayName(), u.GetEmail())
+	if who != "ada|req-1" {
+		t.Errorf("backend saw %q, want ada|req-1 (subject|request id)", who)
 	}
 	mu.Lock()
 	attempts := captured
@@ -207,32 +206,32 @@ func TestRetriesAndCapturedEnvelopes(t *testing.T) {
 	if len(attempts) != 2 {
 		t.Fatalf("the backend got %d attempts, want 2", len(attempts))
 	}
-	if a, b := attempts[0].Get(forwarded.MetadataKey), attempts[1].Get(forwarded.MetadataKey); len(a) != 1 || len(b) != 1 || a[0] == b[0] {
+	if a, b := attempts[0].Get(identity.MetadataKey), attempts[1].Get(identity.MetadataKey); len(a) != 1 || len(b) != 1 || a[0] == b[0] {
 		t.Errorf("the attempts carried envelopes %q and %q, want one each, different", a, b)
 	}
-	if rid := attempts[1].Get(forwarded.RequestIDKey); len(rid) != 1 || rid[0] != "req-1" {
+	if rid := attempts[1].Get(identity.RequestIDKey); len(rid) != 1 || rid[0] != "req-1" {
 		t.Errorf("x-request-id = %q, want the identity's request id", rid)
 	}
 
 	// Whoever captured an envelope cannot use it again, nor for another request id.
-	env, sig := attempts[1].Get(forwarded.MetadataKey)[0], attempts[1].Get(forwarded.SignatureKey)[0]
+	env, sig := attempts[1].Get(identity.MetadataKey)[0], attempts[1].Get(identity.SignatureKey)[0]
 	for _, tc := range []struct {
 		name string
 		md   metadata.MD
 	}{
-		{"replayed", metadata.Pairs(forwarded.MetadataKey, env, forwarded.SignatureKey, sig, forwarded.RequestIDKey, "req-1")},
-		{"replayed without the request id", metadata.Pairs(forwarded.MetadataKey, env, forwarded.SignatureKey, sig)},
-		{"replayed with two request ids", metadata.Pairs(forwarded.MetadataKey, env, forwarded.SignatureKey, sig,
-			forwarded.RequestIDKey, "req-1", forwarded.RequestIDKey, "req-2")},
+		{"replayed", metadata.Pairs(identity.MetadataKey, env, identity.SignatureKey, sig, identity.RequestIDKey, "req-1")},
+		{"replayed without the request id", metadata.Pairs(identity.MetadataKey, env, identity.SignatureKey, sig)},
+		{"replayed with two request ids", metadata.Pairs(identity.MetadataKey, env, identity.SignatureKey, sig,
+			identity.RequestIDKey, "req-1", identity.RequestIDKey, "req-2")},
 	} {
-		_, err := attacker.GetUser(metadata.NewOutgoingContext(t.Context(), tc.md), &usersv1.GetUserRequest{Name: "users/x"})
+		_, err := askWhoAmI(metadata.NewOutgoingContext(t.Context(), tc.md), attacker)
 		if status.Code(err) != codes.Unauthenticated {
 			t.Errorf("%s: %v, want UNAUTHENTICATED", tc.name, err)
 		}
 	}
-	fresh, freshSig := live.Sign("/storefront.users.v1.UserService/GetUser", forwarded.Identity{Subject: "ada", RequestID: "req-1"})
-	_, err = attacker.GetUser(metadata.NewOutgoingContext(t.Context(), metadata.Pairs(
-		forwarded.MetadataKey, fresh, forwarded.SignatureKey, freshSig, forwarded.RequestIDKey, "req-2")), &usersv1.GetUserRequest{Name: "users/x"})
+	fresh, freshSig := live.Sign(whoAmIMethod, identity.Identity{Subject: "ada", RequestID: "req-1"})
+	_, err = askWhoAmI(metadata.NewOutgoingContext(t.Context(), metadata.Pairs(
+		identity.MetadataKey, fresh, identity.SignatureKey, freshSig, identity.RequestIDKey, "req-2")), attacker)
 	if status.Code(err) != codes.Unauthenticated {
 		t.Errorf("an unused envelope for request req-1 on request req-2: %v, want UNAUTHENTICATED", err)
 	}

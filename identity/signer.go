@@ -1,4 +1,4 @@
-package forwarded
+package identity
 
 import (
 	"bytes"
@@ -28,6 +28,10 @@ const (
 // output, as RFC 2104 recommends.
 const MinSecretLen = 32
 
+// sigEncoding decodes signatures: unpadded base64url, whose unused bits must be zero, so that a
+// signature has one spelling.
+var sigEncoding = base64.RawURLEncoding.Strict()
+
 // maxEnvelopeLen bounds the envelope Verify reads, before it computes anything.
 const maxEnvelopeLen = 8 << 10
 
@@ -41,18 +45,18 @@ const (
 // The errors Verify returns, wrapped. Their text is fit for logs, not for clients.
 var (
 	// ErrMissing: the call carries no envelope, or no signature.
-	ErrMissing = errors.New("no forwarded identity")
+	ErrMissing = errors.New("identity: no envelope in the call")
 	// ErrBadSignature: the signature does not match the envelope, the method and the secret.
-	ErrBadSignature = errors.New("forwarded identity: bad signature")
+	ErrBadSignature = errors.New("identity: bad signature")
 	// ErrMalformed: the envelope is signed but cannot be decoded.
-	ErrMalformed = errors.New("forwarded identity: malformed")
+	ErrMalformed = errors.New("identity: malformed")
 	// ErrExpired: the envelope is older than the maximum age, or too far in the future.
-	ErrExpired = errors.New("forwarded identity: expired")
+	ErrExpired = errors.New("identity: expired")
 	// ErrReplayed: an envelope with the same nonce was accepted before.
-	ErrReplayed = errors.New("forwarded identity: replayed")
+	ErrReplayed = errors.New("identity: replayed")
 	// ErrReplayCacheFull: the envelope may be good, but the nonces of as many envelopes as the
 	// replay cache holds are still within their lifetime, so it cannot be checked for a replay.
-	ErrReplayCacheFull = errors.New("forwarded identity: replay cache full")
+	ErrReplayCacheFull = errors.New("identity: replay cache full")
 )
 
 // Identity is the caller of a call that came through the gateway.
@@ -117,7 +121,7 @@ type macState struct {
 // NewSigner returns a Signer for secret, which must be at least [MinSecretLen] bytes long.
 func NewSigner(secret string, opts ...Option) (*Signer, error) {
 	if len(secret) < MinSecretLen {
-		return nil, fmt.Errorf("forwarded.NewSigner: the secret must be at least %d bytes long, got %d", MinSecretLen, len(secret))
+		return nil, fmt.Errorf("identity.NewSigner: the secret must be at least %d bytes long, got %d", MinSecretLen, len(secret))
 	}
 	o := defaultOptions()
 	for _, opt := range opts {
@@ -233,7 +237,7 @@ func (s *Signer) Verify(method, envelope, signature string) (Identity, error) {
 	if len(envelope) > maxEnvelopeLen || len(signature) != sigLen {
 		return Identity{}, ErrBadSignature
 	}
-	got, err := base64.RawURLEncoding.DecodeString(signature)
+	got, err := sigEncoding.DecodeString(signature)
 	want := s.mac(method, envelope)
 	if err != nil || !hmac.Equal(got, want[:]) {
 		return Identity{}, ErrBadSignature

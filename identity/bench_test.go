@@ -1,19 +1,19 @@
-package forwarded_test
+package identity_test
 
 import (
 	"strings"
 	"testing"
 
-	"github.com/archway-gateway/archway/gateway/authn/forwarded"
+	"github.com/archway-gateway/archway/identity"
 )
 
 // BenchmarkSign measures what every backend call pays for its signed identity.
 func BenchmarkSign(b *testing.B) {
-	s, err := forwarded.NewSigner(strings.Repeat("s", forwarded.MinSecretLen))
+	s, err := identity.NewSigner(strings.Repeat("s", identity.MinSecretLen))
 	if err != nil {
 		b.Fatal(err)
 	}
-	id := forwarded.Identity{Subject: "ada", ClientID: "web", Scopes: []string{"users.read", "orders.write"}, Kind: "jwt"}
+	id := identity.Identity{Subject: "ada", ClientID: "web", Scopes: []string{"users.read", "orders.write"}, Kind: "jwt"}
 	b.ReportAllocs()
 	for b.Loop() {
 		if env, sig := s.Sign("/storefront.users.v1.UserService/GetUser", id); env == "" || sig == "" {

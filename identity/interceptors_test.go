@@ -1,4 +1,4 @@
-package forwarded_test
+package identity_test
 
 import (
 	"context"
@@ -22,27 +22,33 @@ import (
 	reflectionpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/archway-gateway/archway/gateway/authn/forwarded"
-	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
+	"github.com/archway-gateway/archway/identity"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// whoami answers GetUser with the forwarded identity: the subject as the display name, the
-// scopes as tags, the kind as the email.
-type whoami struct {
-	usersv1.UnimplementedUserServiceServer
-}
+// echoCaller answers with the identity the server verified: subject, scopes and kind, separated
+// by "|".
+type echoCaller struct{}
 
-func (whoami) GetUser(ctx context.Context, _ *usersv1.GetUserRequest) (*usersv1.User, error) {
-	id, ok := forwarded.IdentityFrom(ctx)
+func (echoCaller) Get(ctx context.Context) (*wrapperspb.StringValue, error) {
+	id, ok := identity.FromContext(ctx)
 	if !ok {
 		return nil, status.Error(codes.Internal, "no identity in the context")
 	}
-	return &usersv1.User{DisplayName: id.Subject, Tags: id.Scopes, Email: id.Kind}, nil
+	return wrapperspb.String(id.Subject + "|" + strings.Join(id.Scopes, " ") + "|" + id.Kind), nil
+}
+
+// askWhoAmI calls the WhoAmI service on conn and returns its answer.
+func askWhoAmI(ctx context.Context, conn *grpc.ClientConn) (string, error) {
+	var out wrapperspb.StringValue
+	err := conn.Invoke(ctx, whoAmIMethod, &emptypb.Empty{}, &out)
+	return out.GetValue(), err
 }
 
 // notHealth selects every call except health checks, as a backend's chain does.
@@ -52,14 +58,14 @@ var notHealth = selector.MatchFunc(func(_ context.Context, c interceptors.CallMe
 
 // serve runs a gRPC server whose calls, except health checks, need an envelope signed by s,
 // over bufconn until the test ends, and returns a connection to it with dialOpts.
-func serve(t *testing.T, s *forwarded.Signer, dialOpts ...grpc.DialOption) *grpc.ClientConn {
+func serve(t *testing.T, s *identity.Signer, dialOpts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
 	lis := bufconn.Listen(1 << 20)
 	srv := grpc.NewServer(
 		grpc.ChainUnaryInterceptor(selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(s.AuthFunc()), notHealth)),
 		grpc.ChainStreamInterceptor(selector.StreamServerInterceptor(auth.StreamServerInterceptor(s.AuthFunc()), notHealth)),
 	)
-	usersv1.RegisterUserServiceServer(srv, whoami{})
+	srv.RegisterService(&whoAmIDesc, echoCaller{})
 	healthpb.RegisterHealthServer(srv, health.NewServer())
 	reflection.Register(srv)
 	done := make(chan struct{})
@@ -86,15 +92,15 @@ func serve(t *testing.T, s *forwarded.Signer, dialOpts ...grpc.DialOption) *grpc
 type sourceKey struct{}
 
 // fromTest is a Source that reads the identity a test put in the context.
-func fromTest(ctx context.Context) (forwarded.Identity, bool) {
-	id, ok := ctx.Value(sourceKey{}).(forwarded.Identity)
+func fromTest(ctx context.Context) (identity.Identity, bool) {
+	id, ok := ctx.Value(sourceKey{}).(identity.Identity)
 	return id, ok
 }
 
-func withInterceptors(s *forwarded.Signer) []grpc.DialOption {
+func withInterceptors(s *identity.Signer) []grpc.DialOption {
 	return []grpc.DialOption{
-		grpc.WithChainUnaryInterceptor(forwarded.UnaryClientInterceptor(s, fromTest)),
-		grpc.WithChainStreamInterceptor(forwarded.StreamClientInterceptor(s, fromTest)),
+		grpc.WithChainUnaryInterceptor(identity.UnaryClientInterceptor(s, fromTest)),
+		grpc.WithChainStreamInterceptor(identity.StreamClientInterceptor(s, fromTest)),
 	}
 }
 
@@ -102,51 +108,51 @@ func TestBackendAcceptsOnlyTheGatewaysCalls(t *testing.T) {
 	t.Parallel()
 	s := signer(t, secret, epoch)
 	// The server's clock runs now: the client's signer must stamp envelopes with the real time.
-	live, err := forwarded.NewSigner(secret)
+	live, err := identity.NewSigner(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
 	plain := serve(t, live)
 	signed := serve(t, live, withInterceptors(live)...)
 	stale := serve(t, live, withInterceptors(s)...)
-	wrongKey, err := forwarded.NewSigner(strings.Repeat("w", 32))
+	wrongKey, err := identity.NewSigner(strings.Repeat("w", 32))
 	if err != nil {
 		t.Fatal(err)
 	}
 	forged := serve(t, live, withInterceptors(wrongKey)...)
 
-	ada := forwarded.Identity{Subject: "ada", Scopes: []string{"users.read"}, Kind: "jwt"}
+	ada := identity.Identity{Subject: "ada", Scopes: []string{"users.read"}, Kind: "jwt"}
 	for _, tc := range []struct {
-		name      string
-		conn      *grpc.ClientConn
-		ctx       context.Context
-		wantCode  codes.Code
-		wantSub   string
-		wantScope []string
+		name     string
+		conn     *grpc.ClientConn
+		ctx      context.Context
+		wantCode codes.Code
+		// want is what the backend saw: subject|scopes|kind.
+		want string
 	}{
-		{"no envelope", plain, t.Context(), codes.Unauthenticated, "", nil},
-		{"signed identity", signed, context.WithValue(t.Context(), sourceKey{}, ada), codes.OK, "ada", []string{"users.read"}},
-		{"anonymous envelope", signed, t.Context(), codes.OK, "", nil},
-		{"expired envelope", stale, t.Context(), codes.Unauthenticated, "", nil},
-		{"other secret", forged, t.Context(), codes.Unauthenticated, "", nil},
+		{"no envelope", plain, t.Context(), codes.Unauthenticated, ""},
+		{"signed identity", signed, context.WithValue(t.Context(), sourceKey{}, ada), codes.OK, "ada|users.read|jwt"},
+		{"anonymous envelope", signed, t.Context(), codes.OK, "||"},
+		{"expired envelope", stale, t.Context(), codes.Unauthenticated, ""},
+		{"other secret", forged, t.Context(), codes.Unauthenticated, ""},
 		{"client-sent envelope is replaced", signed, metadata.AppendToOutgoingContext(
 			context.WithValue(t.Context(), sourceKey{}, ada),
-			forwarded.MetadataKey, "v1.forged", forwarded.SignatureKey, "forged"), codes.OK, "ada", []string{"users.read"}},
+			identity.MetadataKey, "v1.forged", identity.SignatureKey, "forged"), codes.OK, "ada|users.read|jwt"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			u, err := usersv1.NewUserServiceClient(tc.conn).GetUser(tc.ctx, &usersv1.GetUserRequest{Name: "users/x"})
+			who, err := askWhoAmI(tc.ctx, tc.conn)
 			if code := status.Code(err); code != tc.wantCode {
-				t.Fatalf("GetUser: %v, want code %v", err, tc.wantCode)
+				t.Fatalf("Get: %v, want code %v", err, tc.wantCode)
 			}
 			if err != nil {
-				if msg := status.Convert(err).Message(); strings.Contains(msg, "forwarded identity:") {
+				if msg := status.Convert(err).Message(); strings.Contains(msg, "identity:") {
 					t.Errorf("message %q leaks the verifier's error", msg)
 				}
 				return
 			}
-			if u.GetDisplayName() != tc.wantSub || strings.Join(u.GetTags(), " ") != strings.Join(tc.wantScope, " ") {
-				t.Errorf("backend saw subject %q scopes %q, want %q %q", u.GetDisplayName(), u.GetTags(), tc.wantSub, tc.wantScope)
+			if who != tc.want {
+				t.Errorf("backend saw %q, want %q (subject|scopes|kind)", who, tc.want)
 			}
 		})
 	}
@@ -154,7 +160,7 @@ func TestBackendAcceptsOnlyTheGatewaysCalls(t *testing.T) {
 
 func TestHealthNeedsNoEnvelope(t *testing.T) {
 	t.Parallel()
-	live, err := forwarded.NewSigner(secret)
+	live, err := identity.NewSigner(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +172,7 @@ func TestHealthNeedsNoEnvelope(t *testing.T) {
 
 func TestStreamsCarryTheEnvelope(t *testing.T) {
 	t.Parallel()
-	live, err := forwarded.NewSigner(secret)
+	live, err := identity.NewSigner(secret)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,7 @@
-// Package forwarded carries the caller's identity from the Archway gateway to the gRPC backends
-// behind it, and lets a backend accept only calls that came through the gateway.
+// Package identity carries the caller's identity from the Archway gateway to the gRPC backends
+// behind it, and lets a backend accept only calls that came through the gateway. It is what a
+// backend imports to verify the gateway's signature, and what the gateway signs with: one
+// definition of the format for both sides. It imports nothing of the gateway.
 //
 // The gateway authenticates HTTP clients (bearer tokens, API keys) at the edge; a backend cannot
 // see those credentials and should not have to verify them again. Instead, every call the
@@ -13,10 +15,11 @@
 // subject is unique only within its issuer), the id of the request the call is made for
 // ("rid"), a nonce ("jti") and when the envelope was made ("iat", Unix seconds). Anonymous
 // callers get an envelope too, with an empty subject, so that a backend can refuse every call
-// that did not come through the gateway.
+// that did not come through the gateway. docs/identity.md in the repository specifies the
+// format, with test vectors (testdata/vectors.json), for backends written in other languages.
 //
 // An envelope is good for one call, and for seconds:
-//   - the signature covers the gRPC method (such as "/storefront.users.v1.UserService/GetUser"),
+//   - the signature covers the gRPC method (such as "/acme.inventory.v1.WarehouseService/GetWarehouse"),
 //     so an envelope captured on the way to one method cannot be used for another;
 //   - the call's x-request-id metadata must be the request id the envelope was signed for;
 //   - it expires after a short maximum age plus the allowed clock skew (5 and 2 seconds by
@@ -35,16 +38,15 @@
 // [StreamClientInterceptor], which sign every attempt of a call (a retry too) with an envelope
 // of its own, as per-RPC credentials, and drop any envelope already in the call's metadata. A
 // backend verifies with [Signer.AuthFunc], the auth function of go-grpc-middleware's auth
-// interceptors, and reads the caller with [IdentityFrom]:
+// interceptors, and reads the caller with [FromContext]; the example of [Signer.AuthFunc] wires
+// a server:
 //
-//	signer, err := forwarded.NewSigner(os.Getenv("STOREFRONT_IDENTITY_SECRET"))
+//	signer, err := identity.NewSigner(os.Getenv("IDENTITY_SECRET")) // the gateway's authn.identity_secret
 //	...
 //	grpc.NewServer(grpc.ChainUnaryInterceptor(
 //		selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(signer.AuthFunc()), notHealth),
 //	))
 //
 // A backend that calls another backend forwards the identity it received with the same client
-// interceptors and [IdentityFrom] as the source.
-//
-// This package imports no HTTP code of the gateway, so backends can depend on it alone.
-package forwarded
+// interceptors and [FromContext] as the source.
+package identity
