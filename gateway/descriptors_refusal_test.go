@@ -1,9 +1,12 @@
 package gateway_test
 
 import (
+	"encoding/json"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -245,5 +248,55 @@ backends:
 		if resp.StatusCode != want {
 			t.Errorf("GET %s without credentials answered %d %s, want %d", path, resp.StatusCode, body, want)
 		}
+	}
+}
+
+// TestOpenAPIIndexListsLoadedAPIs: /openapi/ lists the published documents and every served API,
+// a service loaded from a descriptor set included, with its routes and their access, although no
+// document describes it; a linked service names its document.
+func TestOpenAPIIndexListsLoadedAPIs(t *testing.T) {
+	t.Parallel()
+	set := writeSet(t, "things.binpb", false, thingsFile("acme.things.v1",
+		thingMethod{name: "GetThing", rule: getRule("/v1/things/{id}"), policy: &policyv1.RoutePolicy{Access: policyv1.Access_ACCESS_PUBLIC}},
+		thingMethod{name: "AddThing", rule: &annotations.HttpRule{Pattern: &annotations.HttpRule_Post{Post: "/v1/things"}, Body: "*"},
+			policy: &policyv1.RoutePolicy{Scopes: []string{"things.write"}}}))
+	_, url := serveGateway(t, "admin: {enabled: false}\nlog: {access_log: false}\napis:\n  - descriptor_set: "+set+`
+backends:
+  - name: things
+    address: 127.0.0.1:1
+    services: [acme.things.v1.ThingService]
+  - name: users
+    address: 127.0.0.1:1
+    services: [storefront.users.v1.UserService]
+`+testAuthn)
+	resp, err := http.Get(url + "/openapi/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	var index struct {
+		Documents []string `json:"documents"`
+		APIs      []struct {
+			Service, Source, Document string
+			Routes                    []struct {
+				Method, Pattern, RPC string
+				Authenticated        bool
+				Scopes               []string
+			}
+		} `json:"apis"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&index); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /openapi/: %d, %v", resp.StatusCode, err)
+	}
+	if !slices.Contains(index.Documents, "/openapi/v2/archway.swagger.json") {
+		t.Errorf("documents %q do not list the v2 document", index.Documents)
+	}
+	got, _ := json.Marshal(index.APIs)
+	want := `[{"Service":"acme.things.v1.ThingService","Source":"descriptor_set","Document":"","Routes":[` +
+		`{"Method":"POST","Pattern":"/v1/things","RPC":"/acme.things.v1.ThingService/AddThing","Authenticated":true,"Scopes":["things.write"]},` +
+		`{"Method":"GET","Pattern":"/v1/things/{id=*}","RPC":"/acme.things.v1.ThingService/GetThing","Authenticated":false,"Scopes":null}]},` +
+		`{"Service":"storefront.users.v1.UserService","Source":"linked","Document":"/openapi/v3/storefront/users/v1/users.openapi.json","Routes":[`
+	if !strings.HasPrefix(string(got), want) {
+		t.Errorf("apis = %s\nwant it to start with %s", got, want)
 	}
 }

@@ -37,6 +37,8 @@ type Gateway struct {
 	logger   *slog.Logger
 	backends *backend.Set
 	routes   routeTable
+	// sources holds the descriptor set of each service loaded from one, by full name.
+	sources map[string]string
 	// creates holds the full names of the methods whose successful POST answers 201 Created.
 	creates map[string]bool
 	mux     *runtime.ServeMux
@@ -124,7 +126,7 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 		_ = edgeFuncs.close()
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
-	g := &Gateway{cfg: cfg, logger: o.logger, backends: backends, routes: routes, creates: createMethods(routes), edge: edgeFuncs}
+	g := &Gateway{cfg: cfg, logger: o.logger, backends: backends, routes: routes, sources: svcs.sources, creates: createMethods(routes), edge: edgeFuncs}
 	g.routeChain = g.newRouteChain()
 	g.wsOrigins = edge.NewCORS(cfg.CORS)
 	g.goingAway, g.stopBridges = context.WithCancel(context.Background())
@@ -644,7 +646,11 @@ func (g *Gateway) routesWithHealth(policies *policy.Table) (http.Handler, error)
 		if err != nil {
 			return nil, err
 		}
-		mux.Handle(openAPIPrefix, getOnly(serveDocuments(docs)))
+		index, err := newAPIIndex(docs, g.routes, g.sources)
+		if err != nil {
+			return nil, err
+		}
+		mux.Handle(openAPIPrefix, getOnly(withIndex(index, serveDocuments(docs))))
 		mux.Handle(g.cfg.Docs.Path, getOnly(page))
 		mux.Handle(g.cfg.Docs.Path+"/", getOnly(page))
 	}
