@@ -483,7 +483,7 @@ func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 // api.unknown_query_parameters is "reject", a query parameter that would be dropped (see
 // route.checkQuery).
 func (g *Gateway) checkParameters(r *http.Request, call muxCall) error {
-	if name, ok := firstInvalidUTF8(call.params); ok {
+	if name, ok := firstInvalidPathUTF8(call.params); ok {
 		return badRequest("path parameter", name, invalidUTF8)
 	}
 	if r.URL.RawQuery == "" {
@@ -501,25 +501,28 @@ func (g *Gateway) checkParameters(r *http.Request, call muxCall) error {
 
 // firstInvalidUTF8 returns the first key in byte order (whatever the map's order, so that the
 // same request always gets the same answer) whose name or one of whose values is not UTF-8.
-func firstInvalidUTF8[V string | []string](params map[string]V) (string, bool) {
+func firstInvalidUTF8(values url.Values) (string, bool) {
 	bad, found := "", false
-	for key, v := range params {
-		if found && key >= bad {
-			continue
-		}
-		invalid := !utf8.ValidString(key)
-		switch v := any(v).(type) {
-		case string:
-			invalid = invalid || !utf8.ValidString(v)
-		case []string:
-			invalid = invalid || slices.ContainsFunc(v, func(s string) bool { return !utf8.ValidString(s) })
-		}
-		if invalid {
+	for key, vs := range values {
+		if (!found || key < bad) && (!utf8.ValidString(key) || slices.ContainsFunc(vs, notUTF8)) {
 			bad, found = key, true
 		}
 	}
 	return bad, found
 }
+
+// firstInvalidPathUTF8 is firstInvalidUTF8 for path parameters.
+func firstInvalidPathUTF8(params map[string]string) (string, bool) {
+	bad, found := "", false
+	for name, v := range params {
+		if (!found || name < bad) && notUTF8(v) {
+			bad, found = name, true
+		}
+	}
+	return bad, found
+}
+
+func notUTF8(s string) bool { return !utf8.ValidString(s) }
 
 // invalidUTF8 is the reason given for a parameter whose value is not UTF-8.
 const invalidUTF8 = "the value is not valid UTF-8 (after percent-decoding)"

@@ -27,5 +27,9 @@ func TestRefusedParameterIsAlwaysTheSame(t *testing.T) {
 		if !ok || key != "a" {
 			t.Fatalf("firstInvalidUTF8 = %q, %v, want \"a\"", key, ok)
 		}
+		name, ok := firstInvalidPathUTF8(map[string]string{"z": "\xff", "y": "\xfe", "x": "ok"})
+		if !ok || name != "y" {
+			t.Fatalf("firstInvalidPathUTF8 = %q, %v, want \"y\"", name, ok)
+		}
 	}
 }
