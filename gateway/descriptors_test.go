@@ -224,6 +224,10 @@ func TestDescriptorSetMatchesGeneratedHandlers(t *testing.T) {
 		{method: "GET", path: "/v1/orders/ord-1001:watch", header: map[string]string{"Accept": "text/event-stream"}},
 		{method: "GET", path: "/v1/orders/ord-9999:watch"},
 		{method: "GET", path: "/v1/orders/ord-1001"},
+		// The composites, served in-process in both, over backends served both ways.
+		{method: "GET", path: "/v1/users/ada-lovelace:overview"},
+		{method: "GET", path: "/v1/products/sku-espresso-250:page"},
+		{method: "GET", path: "/v1/users/nobody:overview"},
 		// Headers, credentials, methods.
 		{method: "GET", path: "/v1/users/ada-lovelace", header: map[string]string{"X-Api-Key": ""}},
 		{method: "GET", path: "/v1/users/ada-lovelace", header: map[string]string{"X-Api-Key": "wrong"}},
