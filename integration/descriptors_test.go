@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -76,6 +77,9 @@ func (b *warehouseBackend) serve(_ any, stream grpc.ServerStream) error {
 	if svc != string(b.service.FullName()) || md == nil {
 		return status.Errorf(codes.Unimplemented, "unknown method %s", full)
 	}
+	if md.IsStreamingClient() {
+		return b.scan(stream, md)
+	}
 	in := dynamicpb.NewMessage(md.Input())
 	if err := stream.RecvMsg(in); err != nil {
 		return err
@@ -118,6 +122,28 @@ func (b *warehouseBackend) serve(_ any, stream grpc.ServerStream) error {
 		return nil
 	}
 	return status.Errorf(codes.Unimplemented, "%s", name)
+}
+
+// scan serves ScanItems: after each request message, the running count of its SKU.
+func (b *warehouseBackend) scan(stream grpc.ServerStream, md protoreflect.MethodDescriptor) error {
+	counts := make(map[string]int64)
+	for {
+		in := dynamicpb.NewMessage(md.Input())
+		if err := stream.RecvMsg(in); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return err
+		}
+		sku := in.Get(md.Input().Fields().ByName("sku")).String()
+		counts[sku]++
+		out := dynamicpb.NewMessage(md.Output())
+		if err := protojson.Unmarshal(fmt.Appendf(nil, `{"sku":%q,"count":"%d"}`, sku, counts[sku]), out); err != nil {
+			return err
+		}
+		if err := stream.SendMsg(out); err != nil {
+			return err
+		}
+	}
 }
 
 // TestBinaryServesAnAPIItNeverSaw runs the unmodified archway binary with only a descriptor set
@@ -198,6 +224,10 @@ backends:
 		{"405 with Allow", "DELETE", "/v1/warehouses/north", testAPIKey, "", 405, ""},
 		{"server stream", "GET", "/v1/warehouses/north:watch", testAPIKey, "", 200,
 			"{\"result\":{\"sku\":\"sku-0\"}}\n{\"result\":{\"sku\":\"sku-1\",\"count\":\"10\"}}\n"},
+		{"bidirectional stream from an NDJSON body", "POST", "/v1/warehouses:scan", testAPIKey,
+			"{\"sku\":\"a\"}\n{\"sku\":\"b\"}\n{\"sku\":\"a\"}\n", 200,
+			"{\"result\":{\"sku\":\"a\",\"count\":\"1\"}}\n{\"result\":{\"sku\":\"b\",\"count\":\"1\"}}\n{\"result\":{\"sku\":\"a\",\"count\":\"2\"}}\n"},
+		{"bad line in a request stream", "POST", "/v1/warehouses:scan", testAPIKey, "{\"sku\":\"a\"}\n{\"colour\":1}\n", 400, ""},
 	}
 	for _, tc := range tests {
 		code, header, body := call(tc.method, tc.path, tc.key, tc.body)
