@@ -1,7 +1,17 @@
 package forwarded_test
 
 import (
+	"context"
 	"fmt"
+	"log"
+	"os"
+	"strings"
+
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/auth"
+	"github.com/grpc-ecosystem/go-grpc-middleware/v2/interceptors/selector"
+	"google.golang.org/grpc"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/archway-gateway/archway/gateway/authn/forwarded"
 )
@@ -29,4 +39,28 @@ func ExampleSigner() {
 	// ada [users.read] jwt <nil>
 	// forwarded identity: bad signature
 	// forwarded identity: replayed
+}
+
+// A backend verifies the identity the gateway signed with go-grpc-middleware's auth interceptor
+// and Signer.AuthFunc, skipping health checks and reflection, and its handlers read the verified
+// identity from their context. (Not run: it needs the secret the gateway shares.)
+func ExampleSigner_AuthFunc() {
+	signer, err := forwarded.NewSigner(os.Getenv("STOREFRONT_IDENTITY_SECRET")) // ≥ 32 bytes
+	if err != nil {
+		log.Fatal(err)
+	}
+	notHealthOrReflection := selector.MatchFunc(func(_ context.Context, c interceptors.CallMeta) bool {
+		return c.Service != healthpb.Health_ServiceDesc.ServiceName && !strings.HasPrefix(c.Service, "grpc.reflection.")
+	})
+	srv := grpc.NewServer(
+		grpc.ChainUnaryInterceptor(
+			selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(signer.AuthFunc()), notHealthOrReflection),
+		),
+	)
+	defer srv.Stop()
+	handler := func(ctx context.Context) string {
+		id, _ := forwarded.IdentityFrom(ctx) // in the handler: id.Issuer, id.Subject, id.Scopes, id.Anonymous()
+		return id.Subject
+	}
+	_ = handler
 }
