@@ -58,9 +58,12 @@ func ExampleSigner_AuthFunc() {
 		),
 	)
 	defer srv.Stop()
-	handler := func(ctx context.Context) string {
-		id, _ := forwarded.IdentityFrom(ctx) // in the handler: id.Issuer, id.Subject, id.Scopes, id.Anonymous()
-		return id.Subject
-	}
-	_ = handler
+	// The link puts the verified identity in the handler's context, as NewContext does here.
+	fmt.Println(subject(forwarded.NewContext(context.Background(), forwarded.Identity{Subject: "ada"})))
+}
+
+// subject is what a handler of the backend reads of the caller.
+func subject(ctx context.Context) string {
+	id, _ := forwarded.IdentityFrom(ctx) // in the handler: id.Issuer, id.Subject, id.Scopes, id.Anonymous()
+	return id.Subject
 }
