@@ -134,9 +134,17 @@ func (g *Gateway) handleRoutingError(ctx context.Context, _ *runtime.ServeMux, _
 	if probe, ok := ctx.Value(probeKey{}).(*[]string); ok && probe != nil {
 		return
 	}
+	var allowed []string
+	if httpStatus == http.StatusMethodNotAllowed {
+		// The mux answers 405 when another method's verb-less pattern takes the request's
+		// custom verb as part of a resource id ("u1:reopen"); a verb no route declares is
+		// an unknown operation.
+		if allowed = g.allowedMethods(r); len(allowed) == 0 {
+			httpStatus = http.StatusNotFound
+		}
+	}
 	switch httpStatus {
 	case http.StatusMethodNotAllowed:
-		allowed := g.allowedMethods(r)
 		w.Header().Set("Allow", strings.Join(allowed, ", "))
 		edge.WriteStatus(w, http.StatusMethodNotAllowed, status.New(codes.Unimplemented,
 			fmt.Sprintf("method %s is not allowed for this path; allowed: %s", r.Method, strings.Join(allowed, ", "))))
@@ -147,11 +155,18 @@ func (g *Gateway) handleRoutingError(ctx context.Context, _ *runtime.ServeMux, _
 	}
 }
 
-// allowedMethods returns, sorted, the methods under which the mux routes r's path.
+// allowedMethods returns, sorted, the methods under which the mux routes r's path and custom
+// verb. When the last segment of the path has a colon, only patterns that declare a verb count:
+// a pattern without one would take "u1:reopen" as a resource id, and a verb that no route of
+// the path declares makes the operation unknown (404), not a wrong method.
 func (g *Gateway) allowedMethods(r *http.Request) []string {
+	last := r.URL.EscapedPath()
+	last = last[strings.LastIndexByte(last, '/')+1:]
+	needVerb := strings.IndexByte(last, ':') > 0
 	var allowed []string
 	for _, m := range allowProbeMethods {
-		if g.routable(r.Context(), m, r.URL.RequestURI()) {
+		verbs := g.routedVerbs(r.Context(), m, r.URL.RequestURI())
+		if len(verbs) > 0 && (!needVerb || slices.ContainsFunc(verbs, func(v string) bool { return v != "" })) {
 			allowed = append(allowed, m)
 		}
 	}
@@ -159,24 +174,32 @@ func (g *Gateway) allowedMethods(r *http.Request) []string {
 	return allowed
 }
 
-// routable reports whether the mux has a route for method and path, by replaying it under a
-// probe marker: the probe middleware records the match without calling the handler, and the
-// routing error handler stays silent.
+// routable reports whether the mux has a route for method and path.
 func (g *Gateway) routable(ctx context.Context, method, path string) bool {
+	return len(g.routedVerbs(ctx, method, path)) > 0
+}
+
+// routedVerbs returns the custom verb ("" for none) of the pattern under which the mux routes
+// method and path, or nil when it routes them nowhere. It replays the request under a probe
+// marker: the probe middleware records the match without calling the handler, and the routing
+// error handler stays silent.
+func (g *Gateway) routedVerbs(ctx context.Context, method, path string) []string {
 	var found []string
 	req, err := http.NewRequestWithContext(context.WithValue(ctx, probeKey{}, &found), method, path, http.NoBody)
 	if err != nil {
-		return false
+		return nil
 	}
 	g.mux.ServeHTTP(discardWriter{}, req)
-	return len(found) > 0
+	return found
 }
 
-// probeMiddleware short-circuits probe requests made by allowedMethods.
+// probeMiddleware short-circuits probe requests made by routedVerbs, recording the custom verb
+// of the matched pattern.
 func probeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request, params map[string]string) {
 		if probe, ok := r.Context().Value(probeKey{}).(*[]string); ok && probe != nil {
-			*probe = append(*probe, r.Method)
+			p, _ := runtime.HTTPPattern(r.Context())
+			*probe = append(*probe, p.Verb())
 			return
 		}
 		next(w, r, params)

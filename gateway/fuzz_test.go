@@ -319,6 +319,7 @@ func FuzzParameters(f *testing.F) {
 		{"a/b", "page_token", "\x00"}, {"\xc0\xaf", "read_mask", "name,\xff"}, {"x", "\xff", "1"},
 		{"", "created_after", "2026-01-01T00:00:00Z\xff"}, {"é", "country_code", "\x80"}, {"ü\xff", "state", "\xff"},
 		{"x", "update_mask", "display_name\xff"}, {"..", "page_size", "1\xff"}, {"a:b", "tags", "é"},
+		{"x", "updateMask", "displayName,address.postalCode"}, {"x", "state", "USER_STATE_BOGUS"}, {"x", "pageSize", "-2147483649"},
 	} {
 		f.Add(seed[0], seed[1], seed[2])
 	}

@@ -479,7 +479,9 @@ func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 
 // checkParameters returns an INVALID_ARGUMENT status naming the first path or query parameter
 // that the mux would not decode into the request faithfully: a value that is not UTF-8 (a proto
-// string cannot hold it, so the call to the backend could not even be encoded) and, when
+// string cannot hold it, so the call to the backend could not even be encoded), a value its
+// field's type cannot hold (route.checkQueryValues, which also turns FieldMask values into proto
+// names) and, when
 // api.unknown_query_parameters is "reject", a query parameter that would be dropped (see
 // route.checkQuery).
 func (g *Gateway) checkParameters(r *http.Request, call muxCall) error {
@@ -492,6 +494,9 @@ func (g *Gateway) checkParameters(r *http.Request, call muxCall) error {
 	values := r.URL.Query()
 	if key, ok := firstInvalidUTF8(values); ok {
 		return badRequest("query parameter", key, invalidUTF8)
+	}
+	if err := call.route.checkQueryValues(r, values); err != nil {
+		return err
 	}
 	if g.cfg.API.UnknownQueryParameters == "reject" {
 		return call.route.checkQuery(values)

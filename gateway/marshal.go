@@ -153,7 +153,7 @@ func (m *jsonMarshaler) decode(r io.Reader, v any) error {
 		return errEmptyBody
 	}
 	if msg, ok := protoTarget(v); ok {
-		err = m.UnmarshalOptions.Unmarshal(data, msg)
+		err = m.UnmarshalOptions.Unmarshal(maskPathsAsJSON(data, msg.ProtoReflect().Descriptor()), msg)
 	} else {
 		err = m.Unmarshal(data, v)
 	}

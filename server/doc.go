@@ -5,8 +5,9 @@
 // first, is: recovery (a panic becomes INTERNAL with a generic message and is logged with its
 // stack), logging (one record per finished call), auth (when an identity secret is set, every
 // call but health checks and reflection must carry the identity the gateway signed, see
-// package identity; otherwise UNAUTHENTICATED), and validation (the buf.validate rules of the
-// request, checked with protovalidate; violations become INVALID_ARGUMENT with a
+// package identity; otherwise UNAUTHENTICATED), and validation (package server/validation:
+// the buf.validate rules of the request, checked with protovalidate, of a masked update only those
+// of the fields in its update_mask; violations become INVALID_ARGUMENT with a
 // google.rpc.BadRequest detail holding one field violation per rule violation, such as
 // "user.email"). Only in tests, a fault link comes last: Options.Faults (or the storefront
 // binary's -test-faults flag) delays, holds or fails every call of a service, and logs what the

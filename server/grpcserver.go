@@ -17,19 +17,10 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/reflect/protoreflect"
 
-	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
 	"github.com/archway-gateway/archway/identity"
+	"github.com/archway-gateway/archway/server/validation"
 )
-
-// validatedByHandler lists the request types that the validation link passes through unchecked
-// because their handler validates them itself. UpdateUserRequest carries a partial user: its
-// unmasked fields are empty, and the User rules (display_name and email required) would reject
-// every partial update, so the users service validates the user after applying the mask.
-var validatedByHandler = []protoreflect.FullName{
-	(&usersv1.UpdateUserRequest{}).ProtoReflect().Descriptor().FullName(),
-}
 
 // NewGRPCServer returns a gRPC server with the storefront's interceptor chain, on which register
 // has registered the services to serve. It also registers the gRPC health service, reporting
@@ -79,10 +70,11 @@ func newGRPCServer(logger *slog.Logger, identity *identity.Signer, register func
 		unary = append(unary, selector.UnaryServerInterceptor(auth.UnaryServerInterceptor(identity.AuthFunc()), notHealthOrReflection))
 		stream = append(stream, selector.StreamServerInterceptor(auth.StreamServerInterceptor(identity.AuthFunc()), notHealthOrReflection))
 	}
-	// validation: the buf.validate rules of the request; violations become INVALID_ARGUMENT
-	// with a google.rpc.BadRequest detail.
-	unary = append(unary, unaryValidate(validator))
-	stream = append(stream, streamValidate(validator))
+	// validation: the buf.validate rules of the request, of a masked update only those of the
+	// fields in its mask (package validation); violations become INVALID_ARGUMENT with a
+	// google.rpc.BadRequest detail.
+	unary = append(unary, validation.UnaryServerInterceptor(validator))
+	stream = append(stream, validation.StreamServerInterceptor(validator))
 	if !fault.IsZero() {
 		// test faults, only when configured: delay or fail the storefront's calls (never
 		// health or reflection) after validation, right before the service.

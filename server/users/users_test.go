@@ -348,7 +348,7 @@ func TestUpdateUser(t *testing.T) {
 			code: codes.InvalidArgument, violations: []string{"user.display_name"}},
 		{name: "unspecified state", user: &usersv1.User{Name: "users/ada-lovelace"}, paths: []string{"state"},
 			code: codes.InvalidArgument, violations: []string{"user.state"}},
-		{name: "bad name", user: &usersv1.User{Name: "ada"}, paths: []string{"display_name"},
+		{name: "bad name", user: &usersv1.User{Name: "ada", DisplayName: "Ada"}, paths: []string{"display_name"},
 			code: codes.InvalidArgument, violations: []string{"user.name"}},
 		{name: "missing user", code: codes.InvalidArgument, violations: []string{"user"}},
 		{name: "email taken", user: &usersv1.User{Name: "users/ada-lovelace", Email: "Grace@example.com"}, paths: []string{"email"},

@@ -5,15 +5,20 @@
 //	go run ./internal/cmd/openapidoc -v2 openapi/v2/archway.swagger.json -v3 openapi/v3
 //
 // The policies are those of the services linked into the gateway, under the default
-// configuration: the annotations, with policy.defaults filling what they leave unset.
+// configuration: the annotations, with policy.defaults filling what they leave unset. A document
+// without paths, or with an operation of a service whose REST handlers are not linked into the
+// gateway (generated before it was registered), fails the run with a message naming the
+// document and the operations, and no document is written.
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"google.golang.org/genproto/googleapis/api/annotations"
@@ -50,17 +55,16 @@ func realMain(args []string) error {
 	if err != nil {
 		return err
 	}
-	if v2, _, err = openapidoc.Restrict(v2, table); err != nil {
-		return fmt.Errorf("%s: %w", *v2Path, err)
+	if v2, err = restrict(*v2Path, v2, table); err != nil {
+		return err
 	}
 	v2, err = openapidoc.PatchV2(v2, table)
 	if err != nil {
 		return fmt.Errorf("%s: %w", *v2Path, err)
 	}
-	if err := os.WriteFile(*v2Path, v2, 0o644); err != nil {
-		return err
-	}
-	return filepath.WalkDir(*v3Dir, func(path string, d fs.DirEntry, err error) error {
+	// Every document is checked before any is written, so a refused run leaves them as they were.
+	out := map[string][]byte{*v2Path: v2}
+	err = filepath.WalkDir(*v3Dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".json") {
 			return err
 		}
@@ -68,15 +72,82 @@ func realMain(args []string) error {
 		if err != nil {
 			return err
 		}
-		if doc, _, err = openapidoc.Restrict(doc, table); err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+		if doc, err = restrict(path, doc, table); err != nil {
+			return err
 		}
 		doc, err = openapidoc.PatchV3(doc, v2, table)
 		if err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
-		return os.WriteFile(path, doc, 0o644)
+		out[path] = doc
+		return nil
 	})
+	if err != nil {
+		return err
+	}
+	for path, doc := range out {
+		if err := os.WriteFile(path, doc, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// restrict is openapidoc.Restrict for a document that must keep every operation: a document
+// without paths, or with an operation of a service whose REST handlers are not linked into the
+// gateway, is an error naming them. The generators write every annotated service's operations,
+// and Restrict would drop those of an unlinked service without a word, down to an empty
+// document when it was the file's only service.
+func restrict(path string, doc []byte, table *policy.Table) ([]byte, error) {
+	before, err := operationIDs(doc)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(before) == 0 {
+		return nil, fmt.Errorf("%s: the document has no paths: is every service of its proto file bound to HTTP (google.api.http)?", path)
+	}
+	out, _, err := openapidoc.Restrict(doc, table)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	after, err := operationIDs(out)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var dropped []string
+	for _, id := range before {
+		if !slices.Contains(after, id) {
+			dropped = append(dropped, id)
+		}
+	}
+	if len(dropped) > 0 {
+		return nil, fmt.Errorf("%s: operations %s belong to services with no REST handlers linked into the gateway; "+
+			"register their services (gateway/services.go) and run make generate again", path, strings.Join(dropped, ", "))
+	}
+	return out, nil
+}
+
+// operationIDs returns the operationId of every operation of an OpenAPI document (v2 or v3).
+func operationIDs(doc []byte) ([]string, error) {
+	var d struct {
+		Paths map[string]map[string]json.RawMessage `json:"paths"`
+	}
+	if err := json.Unmarshal(doc, &d); err != nil {
+		return nil, fmt.Errorf("not an OpenAPI document: %w", err)
+	}
+	var ids []string
+	for _, item := range d.Paths {
+		for _, raw := range item {
+			var op struct {
+				OperationID string `json:"operationId"`
+			}
+			if json.Unmarshal(raw, &op) == nil && op.OperationID != "" {
+				ids = append(ids, op.OperationID)
+			}
+		}
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // httpServices returns every linked service with a method bound to HTTP.
