@@ -166,6 +166,8 @@ func TestDescriptorSetMatchesGeneratedHandlers(t *testing.T) {
 		{method: "PATCH", path: "/v1/users/ada-lovelace", body: `{"displayName":"Ada King"}`},
 		{method: "PATCH", path: "/v1/users/ada-lovelace?updateMask=email", body: `{"displayName":"Ada K","email":"ada.king@example.org"}`},
 		{method: "PATCH", path: "/v1/users/ada-lovelace?update_mask=tags", body: `{"tags":["a"]}`},
+		{method: "PATCH", path: "/v1/users/ada-lovelace?updateMask=displayName,address.city", body: `{"displayName":"Ada B","address":{"city":"Leeds"}}`},
+		{method: "PATCH", path: "/v1/users/ada-lovelace?updateMask=nope", body: `{"displayName":"Ada C"}`},
 		{method: "PATCH", path: "/v1/users/ada-lovelace", body: `{"displayName":""}`},
 		{method: "PATCH", path: "/v1/users/ada-lovelace", body: `{"address":{"city":"Paris"}}`},
 		{method: "PATCH", path: "/v1/users/nobody", body: `{"displayName":"X"}`},
