@@ -155,6 +155,7 @@ func PatchV2(doc []byte, t *policy.Table) ([]byte, error) {
 		streamV2(op, streamKindOf(p, verb))
 		httpBodyV2(op, p)
 		headersV2(op, p, verb)
+		errorsV2(op, p, verb)
 		op.set("security", requirements(p, schemes, false))
 		if len(p.Scopes) > 0 {
 			op.set(ScopesExtension, toAny(p.Scopes))
@@ -202,6 +203,7 @@ func PatchV3(doc, v2 []byte, t *policy.Table) ([]byte, error) {
 		streamV3(op, streamKindOf(p, verb))
 		httpBodyV3(op, p)
 		headersV3(op, p, verb)
+		errorsV3(op, p, verb)
 		op.set("security", requirements(p, names, true))
 	})
 	if err != nil {
