@@ -26,6 +26,11 @@
 // definitions (openapiv2_schema and openapiv2_field), which protoc-gen-openapiv3 has no option
 // for.
 //
+// Every operation documents the error statuses the gateway can answer it with, from its route
+// policy and binding (errors.go), each with the google.rpc.Status schema and its header fields
+// (WWW-Authenticate, Retry-After, RateLimit-*). Describe writes the API's title, description,
+// version, license, contact and servers, from the gateway's configuration (config.OpenAPI).
+//
 // The documents keep the generators' key order; the output depends only on the input, so
 // running the step twice changes nothing.
 package openapidoc

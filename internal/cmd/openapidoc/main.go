@@ -5,7 +5,8 @@
 //	go run ./internal/cmd/openapidoc -v2 openapi/v2/archway.swagger.json -v3 openapi/v3
 //
 // The policies are those of the services linked into the gateway, under the default
-// configuration: the annotations, with policy.defaults filling what they leave unset.
+// configuration: the annotations, with policy.defaults filling what they leave unset. The
+// info and servers are the defaults of docs.openapi.
 package main
 
 import (
@@ -42,10 +43,12 @@ func realMain(args []string) error {
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
-	table, err := policy.Build(httpServices(), config.Default())
+	cfg := config.Default()
+	table, err := policy.Build(httpServices(), cfg)
 	if err != nil {
 		return err
 	}
+	description := openapidoc.FromConfig(cfg.Docs.OpenAPI)
 	v2, err := os.ReadFile(*v2Path)
 	if err != nil {
 		return err
@@ -55,6 +58,9 @@ func realMain(args []string) error {
 	}
 	v2, err = openapidoc.PatchV2(v2, table)
 	if err != nil {
+		return fmt.Errorf("%s: %w", *v2Path, err)
+	}
+	if v2, err = openapidoc.Describe(v2, description); err != nil {
 		return fmt.Errorf("%s: %w", *v2Path, err)
 	}
 	if err := os.WriteFile(*v2Path, v2, 0o644); err != nil {
@@ -73,6 +79,9 @@ func realMain(args []string) error {
 		}
 		doc, err = openapidoc.PatchV3(doc, v2, table)
 		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if doc, err = openapidoc.Describe(doc, description); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		return os.WriteFile(path, doc, 0o644)
