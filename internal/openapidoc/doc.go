@@ -28,7 +28,9 @@
 //
 // Every operation documents the error statuses the gateway can answer it with, from its route
 // policy and binding (errors.go), each with the google.rpc.Status schema and its header fields
-// (WWW-Authenticate, Retry-After, RateLimit-*). Describe writes the API's title, description,
+// (WWW-Authenticate, Retry-After, RateLimit-*); the schemas and query parameters carry the
+// buf.validate rules of their fields that JSON Schema can say (rules.go); the v3 documents take
+// the v2 document's paths, parameter names and operation ids (align.go). Describe writes the API's title, description,
 // version, license, contact and servers, from the gateway's configuration (config.OpenAPI).
 //
 // The documents keep the generators' key order; the output depends only on the input, so

@@ -170,6 +170,7 @@ func PatchV2(doc []byte, t *policy.Table) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("openapidoc.PatchV2: %w", err)
 	}
+	rulesV2(d, t)
 	return encode(d)
 }
 
@@ -219,6 +220,7 @@ func PatchV3(doc, v2 []byte, t *policy.Table) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("openapidoc.PatchV3: %w", err)
 	}
+	rulesV3(d, t)
 	return encode(d)
 }
 
