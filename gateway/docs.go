@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/edge"
 	"github.com/archway-gateway/archway/gateway/policy"
 	"github.com/archway-gateway/archway/internal/openapidoc"
@@ -35,8 +36,10 @@ type document struct {
 // fits it to this gateway: without the operations of the services it does not serve (a v3
 // document left with none is not served), and with each operation's security and scopes, and
 // the 201 of creates, from policies, the live route policy table, so that overrides in
-// policy.routes show in the documents (see internal/openapidoc).
-func openAPIDocuments(policies *policy.Table) (map[string]document, error) {
+// policy.routes show in the documents (see internal/openapidoc), and with the title,
+// description, version, license, contact and servers of docs.openapi.
+func openAPIDocuments(policies *policy.Table, about config.OpenAPI) (map[string]document, error) {
+	description := openapidoc.FromConfig(about)
 	docs := make(map[string]document)
 	add := func(name string, body []byte) {
 		sum := sha256.Sum256(body)
@@ -50,6 +53,9 @@ func openAPIDocuments(policies *policy.Table) (map[string]document, error) {
 		return nil, fmt.Errorf("openapi documents: %s: %w", openapi.V2, err)
 	}
 	if v2, err = openapidoc.PatchV2(v2, policies); err != nil {
+		return nil, fmt.Errorf("openapi documents: %s: %w", openapi.V2, err)
+	}
+	if v2, err = openapidoc.Describe(v2, description); err != nil {
 		return nil, fmt.Errorf("openapi documents: %s: %w", openapi.V2, err)
 	}
 	add(openapi.V2, v2)
@@ -66,6 +72,9 @@ func openAPIDocuments(policies *policy.Table) (map[string]document, error) {
 			return err
 		}
 		if body, err = openapidoc.PatchV3(body, v2, policies); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if body, err = openapidoc.Describe(body, description); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		add(name, body)
@@ -102,8 +111,9 @@ func serveDocuments(docs map[string]document) http.Handler {
 }
 
 // docsPage is the interactive docs page (Swagger UI from github.com/swaggest/swgui, which
-// embeds its assets) at base, with a selector of every document: the merged v2 document first.
-func docsPage(base string, docs map[string]document) (http.Handler, error) {
+// embeds its assets) at base, titled title, with a selector of every document: the merged v2
+// document first.
+func docsPage(base, title string, docs map[string]document) (http.Handler, error) {
 	type specURL struct {
 		URL  string `json:"url"`
 		Name string `json:"name"`
@@ -128,7 +138,7 @@ func docsPage(base string, docs map[string]document) (http.Handler, error) {
 		return nil, fmt.Errorf("docs page: %w", err)
 	}
 	return v5emb.NewHandlerWithConfig(swgui.Config{
-		Title:       "Archway storefront API",
+		Title:       title,
 		SwaggerJSON: openAPIPrefix + openapi.V2,
 		BasePath:    base,
 		ShowTopBar:  true,

@@ -174,8 +174,8 @@ policy:
 		{"v2, scoped made public", v2.Paths.Value("/v1/users/{user}").Delete, []string{}, nil},
 		{"v2, untouched", v2.Paths.Value("/v1/products").Get, []string{}, nil},
 		{"v3, public made authenticated", catalog.Paths.Value("/v1/products/{id}").Get, []string{"apiKey catalog.read", "bearer catalog.read"}, nil},
-		{"v3, scoped made public", users.Paths.Value("/v1/users/{name}").Delete, []string{}, nil},
-		{"v3, untouched", users.Paths.Value("/v1/users/{name}").Get, []string{"apiKey", "bearer"}, nil},
+		{"v3, scoped made public", users.Paths.Value("/v1/users/{user}").Delete, []string{}, nil},
+		{"v3, untouched", users.Paths.Value("/v1/users/{user}").Get, []string{"apiKey", "bearer"}, nil},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -646,11 +646,11 @@ func (g *Gateway) routesWithHealth(policies *policy.Table) (http.Handler, error)
 	mux.Handle("/healthz", getOnly(http.HandlerFunc(g.serveHealthz)))
 	mux.Handle("/readyz", getOnly(http.HandlerFunc(g.serveReadyz)))
 	if g.cfg.Docs.Enabled {
-		docs, err := openAPIDocuments(policies)
+		docs, err := openAPIDocuments(policies, g.cfg.Docs.OpenAPI)
 		if err != nil {
 			return nil, err
 		}
-		page, err := docsPage(g.cfg.Docs.Path, docs)
+		page, err := docsPage(g.cfg.Docs.Path, g.cfg.Docs.OpenAPI.Title, docs)
 		if err != nil {
 			return nil, err
 		}

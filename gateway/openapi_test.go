@@ -50,8 +50,8 @@ func TestOpenAPIDocumentsValidate(t *testing.T) {
 	t.Run("v2", func(t *testing.T) {
 		t.Parallel()
 		doc := loadV2(t)
-		if doc.Swagger != "2.0" || doc.Info.Title != "Archway storefront API" || doc.Info.Version == "" || doc.Info.Description == "" {
-			t.Errorf("info = %+v (swagger %q), want the title, version and description of policy.proto's openapiv2_swagger option", doc.Info, doc.Swagger)
+		if doc.Swagger != "2.0" || doc.Info.Title != "Archway API" || doc.Info.Version == "" || doc.Info.Description == "" {
+			t.Errorf("info = %+v (swagger %q), want the title, version and description of docs.openapi's defaults", doc.Info, doc.Swagger)
 		}
 		v3, err := openapi2conv.ToV3(doc)
 		if err != nil {
@@ -78,8 +78,11 @@ func TestOpenAPIDocumentsValidate(t *testing.T) {
 			if err := doc.Validate(t.Context()); err != nil {
 				t.Errorf("validate: %v", err)
 			}
-			if !strings.HasPrefix(doc.Info.Title, "Archway storefront API: ") || len(doc.Components.SecuritySchemes) != 2 {
+			if !strings.HasPrefix(doc.Info.Title, "Archway API: ") || len(doc.Components.SecuritySchemes) != 2 {
 				t.Errorf("info title %q, %d security schemes; want the v2 document's title and both schemes", doc.Info.Title, len(doc.Components.SecuritySchemes))
+			}
+			if len(doc.Servers) == 0 || doc.Servers[0].URL != "/" {
+				t.Errorf("servers %+v, want the default server \"/\"", doc.Servers)
 			}
 			for path, item := range doc.Paths.Map() {
 				for verb, op := range item.Operations() {

@@ -96,7 +96,7 @@ func TestDefault(t *testing.T) {
 			PoolTimeout:  config.Duration(250 * time.Millisecond),
 		},
 		Authn: config.Authn{ClockSkew: config.Duration(30 * time.Second), APIKeyHeader: "X-Api-Key", FailedAttempts: config.FailedAttempts{Requests: 60, Per: config.Duration(time.Minute), Burst: 30, MaxAddresses: 100000}},
-		Docs:  config.Docs{Enabled: true, Path: "/docs"},
+		Docs:  config.Docs{Enabled: true, Path: "/docs", OpenAPI: config.Default().Docs.OpenAPI},
 		Streaming: config.Streaming{
 			SSEHeartbeat:     config.Duration(15 * time.Second),
 			WriteIdleTimeout: config.Duration(30 * time.Second),

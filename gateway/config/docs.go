@@ -15,14 +15,19 @@ type Docs struct {
 	// "/docs"; its assets are served under it. It must not be /openapi, /healthz, /readyz or
 	// under /v1/, where the API is. By default "/docs".
 	Path string `yaml:"path"`
+
+	// OpenAPI is what the published documents say about the API as a whole: title,
+	// description, version, license, contact and servers. By default see [OpenAPI].
+	OpenAPI OpenAPI `yaml:"openapi"`
 }
 
 func defaultDocs() Docs {
-	return Docs{Enabled: true, Path: "/docs"}
+	return Docs{Enabled: true, Path: "/docs", OpenAPI: defaultOpenAPI()}
 }
 
 // check checks the docs section.
 func (d *Docs) check(ch *checker) {
+	d.OpenAPI.check(ch)
 	if !d.Enabled {
 		return
 	}

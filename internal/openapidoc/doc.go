@@ -26,6 +26,13 @@
 // definitions (openapiv2_schema and openapiv2_field), which protoc-gen-openapiv3 has no option
 // for.
 //
+// Every operation documents the error statuses the gateway can answer it with, from its route
+// policy and binding (errors.go), each with the google.rpc.Status schema and its header fields
+// (WWW-Authenticate, Retry-After, RateLimit-*); the schemas and query parameters carry the
+// buf.validate rules of their fields that JSON Schema can say (rules.go); the v3 documents take
+// the v2 document's paths, parameter names and operation ids (align.go). Describe writes the API's title, description,
+// version, license, contact and servers, from the gateway's configuration (config.OpenAPI).
+//
 // The documents keep the generators' key order; the output depends only on the input, so
 // running the step twice changes nothing.
 package openapidoc

@@ -155,6 +155,8 @@ func PatchV2(doc []byte, t *policy.Table) ([]byte, error) {
 		streamV2(op, streamKindOf(p, verb))
 		httpBodyV2(op, p)
 		headersV2(op, p, verb)
+		errorsV2(op, p, verb)
+		fieldMasksV2(op, p)
 		op.set("security", requirements(p, schemes, false))
 		if len(p.Scopes) > 0 {
 			op.set(ScopesExtension, toAny(p.Scopes))
@@ -162,9 +164,13 @@ func PatchV2(doc []byte, t *policy.Table) ([]byte, error) {
 			op.del(ScopesExtension)
 		}
 	})
+	if err == nil {
+		err = describeIDParams(d, t)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("openapidoc.PatchV2: %w", err)
 	}
+	rulesV2(d, t)
 	return encode(d)
 }
 
@@ -195,6 +201,9 @@ func PatchV3(doc, v2 []byte, t *policy.Table) ([]byte, error) {
 	schemes := v3Schemes(src.obj("securityDefinitions"))
 	components.set("securitySchemes", schemes)
 	names := schemeNames(schemes)
+	if err := alignV3(d, src); err != nil {
+		return nil, fmt.Errorf("openapidoc.PatchV3: %w", err)
+	}
 	if err := mergeSamePaths(d); err != nil {
 		return nil, fmt.Errorf("openapidoc.PatchV3: %w", err)
 	}
@@ -202,11 +211,16 @@ func PatchV3(doc, v2 []byte, t *policy.Table) ([]byte, error) {
 		streamV3(op, streamKindOf(p, verb))
 		httpBodyV3(op, p)
 		headersV3(op, p, verb)
+		errorsV3(op, p, verb)
 		op.set("security", requirements(p, names, true))
 	})
+	if err == nil {
+		err = describeIDParams(d, t)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("openapidoc.PatchV3: %w", err)
 	}
+	rulesV3(d, t)
 	return encode(d)
 }
 

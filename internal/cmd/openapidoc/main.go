@@ -5,10 +5,11 @@
 //	go run ./internal/cmd/openapidoc -v2 openapi/v2/archway.swagger.json -v3 openapi/v3
 //
 // The policies are those of the services linked into the gateway, under the default
-// configuration: the annotations, with policy.defaults filling what they leave unset. A document
-// without paths, or with an operation of a service whose REST handlers are not linked into the
-// gateway (generated before it was registered), fails the run with a message naming the
-// document and the operations, and no document is written.
+// configuration: the annotations, with policy.defaults filling what they leave unset. The
+// info and servers are the defaults of docs.openapi. A document without paths, or with an
+// operation of a service whose REST handlers are not linked into the gateway (generated before
+// it was registered), fails the run with a message naming the document and the operations, and
+// no document is written.
 package main
 
 import (
@@ -47,10 +48,12 @@ func realMain(args []string) error {
 	if err := fl.Parse(args); err != nil {
 		return err
 	}
-	table, err := policy.Build(httpServices(), config.Default())
+	cfg := config.Default()
+	table, err := policy.Build(httpServices(), cfg)
 	if err != nil {
 		return err
 	}
+	description := openapidoc.FromConfig(cfg.Docs.OpenAPI)
 	v2, err := os.ReadFile(*v2Path)
 	if err != nil {
 		return err
@@ -60,6 +63,9 @@ func realMain(args []string) error {
 	}
 	v2, err = openapidoc.PatchV2(v2, table)
 	if err != nil {
+		return fmt.Errorf("%s: %w", *v2Path, err)
+	}
+	if v2, err = openapidoc.Describe(v2, description); err != nil {
 		return fmt.Errorf("%s: %w", *v2Path, err)
 	}
 	// Every document is checked before any is written, so a refused run leaves them as they were.
@@ -77,6 +83,9 @@ func realMain(args []string) error {
 		}
 		doc, err = openapidoc.PatchV3(doc, v2, table)
 		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		if doc, err = openapidoc.Describe(doc, description); err != nil {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		out[path] = doc
