@@ -1,0 +1,415 @@
+package gateway_test
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"google.golang.org/genproto/googleapis/api/httpbody"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	testapiv1 "github.com/archway-gateway/archway/internal/testapi/gen/archway/testapi/v1"
+)
+
+// The tests of this file pin each behaviour that api.profile switches (docs/compatibility.md),
+// through a real gateway in front of a real gRPC backend, under both profiles: each fails if
+// the switch is broken either way.
+
+const (
+	archwayProfile     = "api: {profile: archway}\n"
+	grpcGatewayProfile = "api: {profile: grpc-gateway}\n"
+)
+
+// send sends a request with the test API key and the given headers, like do, but without
+// checking the answer against the published OpenAPI documents, which describe Archway's own
+// profile (201 on creates, no 501).
+func send(t *testing.T, method, url, body string, header map[string]string) (reply, []byte) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, url, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Api-Key", testAPIKey)
+	for k, v := range header {
+		if v == "" {
+			req.Header.Del(k)
+			continue
+		}
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reply{StatusCode: resp.StatusCode, Header: resp.Header}, b
+}
+
+// jsonKeys returns the members of the JSON object in body.
+func jsonKeys(t *testing.T, body []byte) map[string]json.RawMessage {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("body is not a JSON object: %v: %s", err, body)
+	}
+	return m
+}
+
+func TestProfileCreateStatus(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, config string
+		status       int
+		location     string
+	}{
+		{"archway", archwayProfile, http.StatusCreated, "/v1/users/grace-hopper"},
+		{"grpc-gateway", grpcGatewayProfile, http.StatusOK, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t, tc.config, nil)
+			resp, body := send(t, http.MethodPost, env.url+"/v1/users", `{"displayName":"Grace","email":"g@example.com"}`, nil)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
+			}
+			if got := resp.Header.Get("Location"); got != tc.location {
+				t.Errorf("Location = %q, want %q", got, tc.location)
+			}
+		})
+	}
+}
+
+func TestProfileRoutingErrors(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, config, method, path string
+		status                     int
+		allow                      string
+		body                       string
+	}{
+		{"archway, wrong method", archwayProfile, http.MethodPut, "/v1/users/ada", http.StatusMethodNotAllowed, "DELETE, GET, PATCH",
+			`{"code":12,"message":"method PUT is not allowed for this path; allowed: DELETE, GET, PATCH"}`},
+		{"grpc-gateway, wrong method", grpcGatewayProfile, http.MethodPut, "/v1/users/ada", http.StatusNotImplemented, "",
+			`{"code":12,"message":"Method Not Allowed","details":[]}`},
+		{"archway, unknown path", archwayProfile, http.MethodGet, "/v1/nothing/here", http.StatusNotFound, "",
+			`{"code":5,"message":"no API operation matches this path"}`},
+		{"grpc-gateway, unknown path", grpcGatewayProfile, http.MethodGet, "/v1/nothing/here", http.StatusNotFound, "",
+			`{"code":5,"message":"Not Found","details":[]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t, tc.config, nil)
+			resp, body := send(t, tc.method, env.url+tc.path, "", nil)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
+			}
+			if got := resp.Header.Get("Allow"); got != tc.allow {
+				t.Errorf("Allow = %q, want %q", got, tc.allow)
+			}
+			if !jsonEqualBytes(t, body, tc.body) {
+				t.Errorf("body %s, want %s", body, tc.body)
+			}
+		})
+	}
+}
+
+// jsonEqualBytes reports whether two JSON texts hold the same value.
+func jsonEqualBytes(t *testing.T, a []byte, b string) bool {
+	t.Helper()
+	var va, vb any
+	if json.Unmarshal(a, &va) != nil || json.Unmarshal([]byte(b), &vb) != nil {
+		return false
+	}
+	ja, _ := json.Marshal(va)
+	jb, _ := json.Marshal(vb)
+	return string(ja) == string(jb)
+}
+
+// TestProfileErrorBody: a backend's error is a google.rpc.Status either way; grpc-gateway's
+// marshaler writes its empty details too.
+func TestProfileErrorBody(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, config string
+		body         string
+	}{
+		{"archway", archwayProfile, `{"code":5,"message":"no user users/ada"}`},
+		{"grpc-gateway", grpcGatewayProfile, `{"code":5,"message":"no user users/ada","details":[]}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t, tc.config, nil)
+			env.users.getErr = status.Error(codes.NotFound, "no user users/ada")
+			resp, body := send(t, http.MethodGet, env.url+"/v1/users/ada", "", nil)
+			if resp.StatusCode != http.StatusNotFound || !jsonEqualBytes(t, body, tc.body) {
+				t.Errorf("answer %d %s, want 404 %s", resp.StatusCode, body, tc.body)
+			}
+		})
+	}
+}
+
+func TestProfileDefaultValuedFields(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, config string
+		want         string
+	}{
+		{"archway", archwayProfile, `{}`},
+		{"grpc-gateway", grpcGatewayProfile, `{"users":[],"nextPageToken":"","totalSize":0}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t, tc.config, nil)
+			resp, body := send(t, http.MethodGet, env.url+"/v1/users", "", nil)
+			if resp.StatusCode != http.StatusOK || !jsonEqualBytes(t, body, tc.want) {
+				t.Errorf("answer %d %s, want 200 %s", resp.StatusCode, body, tc.want)
+			}
+		})
+	}
+}
+
+// TestProfileUnknownInput: unknown body fields and query parameters are refused by Archway's
+// profile and dropped by grpc-gateway's, unless api.unknown_fields or
+// api.unknown_query_parameters says otherwise.
+func TestProfileUnknownInput(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, config           string
+		fieldStatus, qryStatus int
+	}{
+		{"archway", archwayProfile, http.StatusBadRequest, http.StatusBadRequest},
+		{"grpc-gateway", grpcGatewayProfile, http.StatusOK, http.StatusOK},
+		{"grpc-gateway, reject set", "api: {profile: grpc-gateway, unknown_fields: reject, unknown_query_parameters: reject}\n",
+			http.StatusBadRequest, http.StatusBadRequest},
+		{"archway, ignore set", "api: {unknown_fields: ignore, unknown_query_parameters: ignore}\n", http.StatusCreated, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t, tc.config, nil)
+			resp, body := send(t, http.MethodPost, env.url+"/v1/users", `{"displayName":"G","email":"g@example.com","futureField":1}`, nil)
+			if resp.StatusCode != tc.fieldStatus {
+				t.Errorf("unknown field: status %d, want %d: %s", resp.StatusCode, tc.fieldStatus, body)
+			}
+			resp, body = send(t, http.MethodGet, env.url+"/v1/users?page_size=3&utm_source=mail", "", nil)
+			if resp.StatusCode != tc.qryStatus {
+				t.Errorf("unknown query parameter: status %d, want %d: %s", resp.StatusCode, tc.qryStatus, body)
+			}
+		})
+	}
+}
+
+// TestProfileTrailingData: Archway refuses a body with data after its JSON value; grpc-gateway
+// decodes the first value and ignores the rest.
+func TestProfileTrailingData(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, config string
+		status       int
+	}{
+		{"archway", archwayProfile, http.StatusBadRequest},
+		{"grpc-gateway", grpcGatewayProfile, http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t, tc.config, nil)
+			resp, body := send(t, http.MethodPost, env.url+"/v1/users", `{"displayName":"Grace","email":"g@example.com"} {"displayName":"Eve"}`, nil)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
+			}
+			if tc.status == http.StatusOK && !strings.Contains(string(body), `"displayName":"Grace"`) {
+				t.Errorf("the backend did not get the first value: %s", body)
+			}
+		})
+	}
+}
+
+// TestProfileMethodOverride: grpc-gateway honours X-HTTP-Method-Override on a form-encoded POST,
+// and serves a form-encoded POST that no POST route matches with the GET route of its path, its
+// form read as query parameters; Archway does neither. The per-route chain still applies:
+// authentication and the query check follow the route the request reached.
+func TestProfileMethodOverride(t *testing.T) {
+	t.Parallel()
+	const deleteUser = "/storefront.users.v1.UserService/DeleteUser"
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	override := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-HTTP-Method-Override": "DELETE"}
+	anonymous := map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-HTTP-Method-Override": "DELETE", "X-Api-Key": ""}
+	for _, tc := range []struct {
+		name, config, body string
+		header             map[string]string
+		status, deletes    int
+	}{
+		{"archway, override", archwayProfile, "", override, http.StatusMethodNotAllowed, 0},
+		{"grpc-gateway, override", grpcGatewayProfile, "", override, http.StatusOK, 1},
+		{"grpc-gateway, override without credentials", grpcGatewayProfile, "", anonymous, http.StatusUnauthorized, 0},
+		{"archway, form POST to a GET route", archwayProfile, "", form, http.StatusMethodNotAllowed, 0},
+		{"grpc-gateway, form POST to a GET route", grpcGatewayProfile, "", form, http.StatusOK, 0},
+		{"grpc-gateway, unknown form parameter", grpcGatewayProfile, "bogus=1", form, http.StatusOK, 0},
+		{"grpc-gateway, unknown form parameter rejected", "api: {profile: grpc-gateway, unknown_query_parameters: reject}\n",
+			"bogus=1", form, http.StatusBadRequest, 0},
+		{"grpc-gateway, form parameter not UTF-8", grpcGatewayProfile, "name=%ff", form, http.StatusBadRequest, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t, tc.config, nil)
+			resp, body := send(t, http.MethodPost, env.url+"/v1/users/ada", tc.body, tc.header)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
+			}
+			if got := env.backendCalls(deleteUser); got != tc.deletes {
+				t.Errorf("DeleteUser called %d times, want %d", got, tc.deletes)
+			}
+			if tc.status == http.StatusOK && tc.deletes == 0 && !strings.Contains(string(body), `"name":"users/ada"`) {
+				t.Errorf("the POST did not reach GetUser: %s", body)
+			}
+		})
+	}
+}
+
+// TestProfileServerStream: a server stream is application/x-ndjson under Archway's profile and
+// application/json under grpc-gateway's; a stream that fails before its first message is a
+// plain Status under Archway's and grpc-gateway's in-stream error object under grpc-gateway's.
+func TestProfileServerStream(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, config string
+		contentType  string
+		failure      string
+	}{
+		{"archway", archwayProfile, "application/x-ndjson", `{"code":5,"message":"no order orders/ord-1"}`},
+		{"grpc-gateway", grpcGatewayProfile, "application/json", `{"error":{"code":5,"message":"no order orders/ord-1","details":[]}}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t, tc.config, nil)
+			resp, body := send(t, http.MethodGet, env.url+"/v1/orders/ord-1:watch", "", nil)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			if got := resp.Header.Get("Content-Type"); got != tc.contentType {
+				t.Errorf("Content-Type = %q, want %q", got, tc.contentType)
+			}
+			if n := len(strings.Split(strings.TrimSpace(string(body)), "\n")); n != 3 {
+				t.Errorf("%d lines, want 3: %s", n, body)
+			}
+
+			failing := newTestEnv(t, tc.config, &fakeOrders{failAtOnce: status.Error(codes.NotFound, "no order orders/ord-1")})
+			resp, body = send(t, http.MethodGet, failing.url+"/v1/orders/ord-1:watch", "", nil)
+			if resp.StatusCode != http.StatusNotFound {
+				t.Fatalf("failing stream: status %d: %s", resp.StatusCode, body)
+			}
+			line, _ := bufio.NewReader(strings.NewReader(string(body))).ReadString('\n')
+			if !jsonEqualBytes(t, []byte(line), tc.failure) {
+				t.Errorf("failing stream: body %s, want %s", body, tc.failure)
+			}
+		})
+	}
+}
+
+// newProfileFilesEnv serves the test API's FileService, whose downloads send header and trailer
+// metadata (see fakeFiles), with the given api section.
+func newProfileFilesEnv(t *testing.T, api string) *filesEnv {
+	t.Helper()
+	files := &fakeFiles{uploads: make(chan *httpbody.HttpBody, 1), updates: make(chan *testapiv1.UpdateFileRequest, 1)}
+	env := newTestAPIEnv(t, testapiv1.FileService_ServiceDesc.ServiceName,
+		func(s *grpc.Server) { testapiv1.RegisterFileServiceServer(s, files) }, testapiv1.RegisterFileServiceHandler, api)
+	return &filesEnv{testAPIEnv: env, files: files}
+}
+
+// TestProfileResponseMetadata: under Archway's profile only the allowlisted keys come back,
+// under their own names; under grpc-gateway's every key does, as Grpc-Metadata-<key> and
+// Grpc-Trailer-<key>, unless the allowlist narrows them. Error answers carry them as successes
+// do.
+func TestProfileResponseMetadata(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, config     string
+		headers          map[string]string // want, "" for absent
+		trailers         map[string]string
+		headersOnFailure string
+	}{
+		{
+			"archway, none listed", archwayProfile,
+			map[string]string{"X-Ratelimit-Remaining": "", "Foo": "", "Grpc-Metadata-Foo": ""},
+			map[string]string{"X-Checksum": "", "Grpc-Trailer-X-Checksum": ""}, "",
+		},
+		{
+			"archway, listed", "api: {forward_response_headers: [x-ratelimit-remaining, x-checksum, foo]}\n",
+			map[string]string{"X-Ratelimit-Remaining": "7", "Foo": "foo1", "Grpc-Metadata-Foo": ""},
+			map[string]string{"X-Checksum": "abc", "Foo": "foo2", "Grpc-Trailer-X-Checksum": ""}, "X-Ratelimit-Remaining",
+		},
+		{
+			"grpc-gateway, every key", grpcGatewayProfile,
+			map[string]string{"Grpc-Metadata-X-Ratelimit-Remaining": "7", "Grpc-Metadata-Foo": "foo1", "Foo": "", "X-Ratelimit-Remaining": ""},
+			map[string]string{"Grpc-Trailer-X-Checksum": "abc", "Grpc-Trailer-Foo": "foo2", "X-Checksum": ""}, "Grpc-Metadata-X-Ratelimit-Remaining",
+		},
+		{
+			"grpc-gateway, listed", "api: {profile: grpc-gateway, forward_response_headers: [x-ratelimit-remaining, x-checksum]}\n",
+			map[string]string{"Grpc-Metadata-X-Ratelimit-Remaining": "7", "Grpc-Metadata-Foo": ""},
+			map[string]string{"Grpc-Trailer-X-Checksum": "abc", "Grpc-Trailer-Foo": ""}, "Grpc-Metadata-X-Ratelimit-Remaining",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newProfileFilesEnv(t, tc.config)
+			resp, body := env.send(t, false, http.MethodGet, "/v1/files/a:content", "", "", acceptTrailers)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("answer %d %s", resp.StatusCode, body)
+			}
+			for name, want := range tc.headers {
+				if got := strings.Join(resp.Header.Values(name), ","); got != want {
+					t.Errorf("header %s = %q, want %q", name, got, want)
+				}
+			}
+			for name, want := range tc.trailers {
+				if got := strings.Join(resp.Trailer.Values(name), ","); got != want {
+					t.Errorf("trailer %s = %q, want %q", name, got, want)
+				}
+			}
+			resp, body = env.send(t, false, http.MethodGet, "/v1/files/missing:content", "", "", nil)
+			if resp.StatusCode != http.StatusNotFound {
+				t.Fatalf("error answer %d %s, want 404", resp.StatusCode, body)
+			}
+			if name := tc.headersOnFailure; name != "" && resp.Header.Get(name) != "7" {
+				t.Errorf("error answer: header %s = %q, want 7", name, resp.Header.Get(name))
+			}
+		})
+	}
+}
+
+// TestProfileEmptyBodyOnFieldRoute: an empty body on a `body: "field"` route leaves the field
+// unset under Archway's profile; grpc-gateway sets it to an empty message.
+func TestProfileEmptyBodyOnFieldRoute(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, config string
+		wantSet      bool
+	}{
+		{"archway", archwayProfile, false},
+		{"grpc-gateway", grpcGatewayProfile, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newProfileFilesEnv(t, tc.config)
+			resp, body := env.send(t, false, http.MethodPatch, "/v1/files/a", "application/json", "", nil)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("answer %d %s", resp.StatusCode, body)
+			}
+			if got := <-env.files.updates; (got.File != nil) != tc.wantSet {
+				t.Errorf("file set = %v, want %v", got.File != nil, tc.wantSet)
+			}
+		})
+	}
+}
