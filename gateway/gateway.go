@@ -661,7 +661,7 @@ func (g *Gateway) routesWithHealth(policies *policy.Table) (http.Handler, error)
 	mux.Handle("/healthz", getOnly(http.HandlerFunc(g.serveHealthz)))
 	mux.Handle("/readyz", getOnly(http.HandlerFunc(g.serveReadyz)))
 	if g.cfg.Docs.Enabled {
-		docs, err := openAPIDocuments(policies)
+		docs, err := openAPIDocuments(policies, g.grpcGateway)
 		if err != nil {
 			return nil, err
 		}

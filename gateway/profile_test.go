@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/getkin/kin-openapi/openapi3"
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -409,6 +410,45 @@ func TestProfileEmptyBodyOnFieldRoute(t *testing.T) {
 			}
 			if got := <-env.files.updates; (got.File != nil) != tc.wantSet {
 				t.Errorf("file set = %v, want %v", got.File != nil, tc.wantSet)
+			}
+		})
+	}
+}
+
+// TestProfileServedDocuments: the OpenAPI documents the gateway serves describe a create as it
+// answers it: 201 with Location under Archway's profile, 200 under grpc-gateway's.
+func TestProfileServedDocuments(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, config string
+		status       string
+		location     bool
+	}{
+		{"archway", archwayProfile, "201", true},
+		{"grpc-gateway", grpcGatewayProfile, "200", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			v2, v3 := servedDocs(t, "storefront.users.v1.UserService", tc.config)
+			for name, doc := range map[string]*openapi3.T{"v2": v2, "v3": v3["/openapi/v3/storefront/users/v1/users.openapi.json"]} {
+				if doc == nil || doc.Paths.Value("/v1/users") == nil || doc.Paths.Value("/v1/users").Post == nil {
+					t.Fatalf("%s: no POST /v1/users", name)
+				}
+				responses := doc.Paths.Value("/v1/users").Post.Responses
+				var codes []string
+				for code := range responses.Map() {
+					if strings.HasPrefix(code, "2") {
+						codes = append(codes, code)
+					}
+				}
+				if len(codes) != 1 || codes[0] != tc.status {
+					t.Errorf("%s: success responses %v, want [%s]", name, codes, tc.status)
+					continue
+				}
+				_, hasLocation := responses.Value(tc.status).Value.Headers["Location"]
+				if hasLocation != tc.location {
+					t.Errorf("%s: Location documented = %v, want %v", name, hasLocation, tc.location)
+				}
 			}
 		})
 	}
