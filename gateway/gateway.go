@@ -259,7 +259,7 @@ func (g *Gateway) newServeMux() *runtime.ServeMux {
 		runtime.WithUnescapingMode(unescapingModes[api.PathUnescaping]),
 		// Only allowlisted headers reach backends, and only the chosen metadata comes back; the
 		// gateway sets the trailers itself (metadata.go).
-		runtime.WithIncomingHeaderMatcher(headerAllowlist(api.ForwardHeaders)),
+		runtime.WithIncomingHeaderMatcher(headerAllowlist(api.ForwardHeaders, g.grpcGateway)),
 		runtime.WithOutgoingHeaderMatcher(g.responseHeaders),
 		runtime.WithOutgoingTrailerMatcher(refuseAll),
 		runtime.WithForwardResponseOption(g.forwardTrailers),
@@ -580,8 +580,11 @@ func (g *Gateway) matchRoute(r *http.Request) *routeMatch {
 }
 
 // headerAllowlist builds grpc-gateway's incoming header matcher: it passes only the listed
-// names, and a client's "Grpc-Metadata-X" header when X is listed.
-func headerAllowlist(names []string) runtime.HeaderMatcherFunc {
+// names, and a client's "Grpc-Metadata-X" header when X is listed. A listed header passes under
+// its own name, except under the grpc-gateway profile (grpcGateway) one that grpc-gateway
+// forwards as "grpcgateway-<name>" (its "permanent" HTTP headers, such as Accept-Language), which
+// passes under that name.
+func headerAllowlist(names []string, grpcGateway bool) runtime.HeaderMatcherFunc {
 	allowed := make(map[string]bool, len(names))
 	for _, n := range names {
 		allowed[http.CanonicalHeaderKey(n)] = true
@@ -594,16 +597,22 @@ func headerAllowlist(names []string) runtime.HeaderMatcherFunc {
 		if key == edge.HeaderRequestID {
 			return requestIDKey, true
 		}
-		if rest, ok := strings.CutPrefix(key, runtime.MetadataHeaderPrefix); ok {
+		rest, prefixed := strings.CutPrefix(key, runtime.MetadataHeaderPrefix)
+		if prefixed {
 			key = http.CanonicalHeaderKey(rest)
 			if key == edge.HeaderRequestID {
 				return "", false
 			}
 		}
-		if allowed[key] {
-			return strings.ToLower(key), true
+		if !allowed[key] {
+			return "", false
 		}
-		return "", false
+		if grpcGateway && !prefixed {
+			if name, ok := runtime.DefaultHeaderMatcher(key); ok {
+				return strings.ToLower(name), true
+			}
+		}
+		return strings.ToLower(key), true
 	}
 }
 

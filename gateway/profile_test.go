@@ -453,3 +453,36 @@ func TestProfileServedDocuments(t *testing.T) {
 		})
 	}
 }
+
+// TestProfileForwardedHeaderNames: the headers of api.forward_headers reach the backend under
+// their own names, except that under grpc-gateway's profile one that grpc-gateway forwards as
+// "grpcgateway-<name>" (Accept-Language) arrives under that name. Unlisted headers never do.
+func TestProfileForwardedHeaderNames(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, config string
+		want         map[string]string // metadata key: value, "" for absent
+	}{
+		{"archway", "api: {profile: archway, forward_headers: [Accept-Language, X-Tenant]}\n",
+			map[string]string{"accept-language": "fr", "grpcgateway-accept-language": "", "x-tenant": "acme", "grpcgateway-referer": "", "referer": ""}},
+		{"grpc-gateway", "api: {profile: grpc-gateway, forward_headers: [Accept-Language, X-Tenant]}\n",
+			map[string]string{"accept-language": "", "grpcgateway-accept-language": "fr", "x-tenant": "acme", "grpcgateway-referer": "", "referer": ""}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newTestEnv(t, tc.config, nil)
+			resp, body := send(t, http.MethodGet, env.url+"/v1/users/ada", "", map[string]string{
+				"Accept-Language": "fr", "X-Tenant": "acme", "Referer": "https://example.com/",
+			})
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			md := env.users.metadata()
+			for key, want := range tc.want {
+				if got := strings.Join(md.Get(key), ","); got != want {
+					t.Errorf("metadata %s = %q, want %q", key, got, want)
+				}
+			}
+		})
+	}
+}
