@@ -34,8 +34,9 @@ import (
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
 )
 
-// FuzzDecodeBody feeds untrusted bodies to the gateway's JSON decoder: it must never panic, and
-// its errors must be worded for clients, without protojson's "proto:" prefix.
+// FuzzDecodeBody feeds untrusted bodies to the gateway's JSON decoder, strict and as under the
+// grpc-gateway profile: it must never panic, and its errors must be worded for clients, without
+// protojson's "proto:" prefix.
 func FuzzDecodeBody(f *testing.F) {
 	for _, seed := range []string{
 		``, `{}`, `{"displayName":"Ada"}`, `{"displayName":`, `[1,2]`, `{"nickname":1}`, `{"tags":"x"}`,
@@ -43,15 +44,19 @@ func FuzzDecodeBody(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	m := newJSONMarshaler(true)
+	lenient := newJSONMarshaler(false)
+	lenient.followGRPCGateway()
+	codecs := []*jsonMarshaler{newJSONMarshaler(true), lenient}
 	f.Fuzz(func(t *testing.T, body string) {
-		var u usersv1.User
-		err := m.NewDecoder(strings.NewReader(body)).Decode(&u)
-		if err == nil || errors.Is(err, io.EOF) {
-			return
-		}
-		if msg := err.Error(); !strings.HasPrefix(msg, "invalid JSON body: ") || strings.Contains(msg, "proto:") {
-			t.Fatalf("decode(%q) error %q is not worded for clients", body, msg)
+		for _, m := range codecs {
+			var u usersv1.User
+			err := m.NewDecoder(strings.NewReader(body)).Decode(&u)
+			if err == nil || errors.Is(err, io.EOF) {
+				continue
+			}
+			if msg := err.Error(); !strings.HasPrefix(msg, "invalid JSON body: ") || strings.Contains(msg, "proto:") {
+				t.Fatalf("decode(%q) (grpc-gateway profile: %v) error %q is not worded for clients", body, m.grpcGateway, msg)
+			}
 		}
 	})
 }

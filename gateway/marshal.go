@@ -50,7 +50,7 @@ func newJSONMarshaler(rejectUnknownFields bool) *jsonMarshaler {
 // followGRPCGateway makes m behave as grpc-gateway's default marshaler, for the grpc-gateway
 // profile (see jsonMarshaler); it must be called before m is used.
 func (m *jsonMarshaler) followGRPCGateway() {
-	m.MarshalOptions.EmitUnpopulated = true
+	m.EmitUnpopulated = true
 	m.canonical = false
 	m.grpcGateway = true
 }

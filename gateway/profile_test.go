@@ -59,16 +59,6 @@ func send(t *testing.T, method, url, body string, header map[string]string) (rep
 	return reply{StatusCode: resp.StatusCode, Header: resp.Header}, b
 }
 
-// jsonKeys returns the members of the JSON object in body.
-func jsonKeys(t *testing.T, body []byte) map[string]json.RawMessage {
-	t.Helper()
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(body, &m); err != nil {
-		t.Fatalf("body is not a JSON object: %v: %s", err, body)
-	}
-	return m
-}
-
 func TestProfileCreateStatus(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
