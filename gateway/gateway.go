@@ -479,14 +479,18 @@ func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if rt.bodyIsHTTPBody() {
+	// grpc-gateway decodes an HttpBody request from JSON like any other message.
+	if rt.bodyIsHTTPBody() && !g.grpcGateway {
 		asRawBody(r)
 	}
 	if rt.method.IsStreamingServer() {
 		if s := edge.StateFrom(r.Context()); s != nil {
 			s.StreamResponse()
 		}
-		if rt.streamsHTTPBody() {
+		// grpc-gateway writes a stream of HttpBody as each message's data followed by a newline,
+		// and an error after the first message as its in-stream error object; Archway sends the
+		// bare data and cuts the connection on such an error (httpbody.go).
+		if rt.streamsHTTPBody() && !g.grpcGateway {
 			serveRawStream(w, r, call)
 			return
 		}

@@ -56,11 +56,12 @@ func (m *jsonMarshaler) followGRPCGateway() {
 }
 
 // StreamContentType is the media type of a server stream: one JSON object per line,
-// application/x-ndjson, or application/json under the grpc-gateway profile, as grpc-gateway
-// labels its streams.
-func (m *jsonMarshaler) StreamContentType(any) string {
+// application/x-ndjson. Under the grpc-gateway profile it is the media type of the stream's
+// first message, as grpc-gateway labels its streams: application/json, or a google.api.HttpBody's
+// own content type.
+func (m *jsonMarshaler) StreamContentType(v any) string {
 	if m.grpcGateway {
-		return m.JSONPb.ContentType(nil)
+		return m.ContentType(v)
 	}
 	return "application/x-ndjson"
 }

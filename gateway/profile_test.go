@@ -2,18 +2,28 @@ package gateway_test
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
 	"google.golang.org/genproto/googleapis/api/httpbody"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/grpc/test/bufconn"
 
+	"github.com/archway-gateway/archway/gateway"
+	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
+	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
 	testapiv1 "github.com/archway-gateway/archway/internal/testapi/gen/archway/testapi/v1"
 )
 
@@ -472,6 +482,198 @@ func TestProfileForwardedHeaderNames(t *testing.T) {
 				if got := strings.Join(md.Get(key), ","); got != want {
 					t.Errorf("metadata %s = %q, want %q", key, got, want)
 				}
+			}
+		})
+	}
+}
+
+// TestProfileMatchesGRPCGateway sends the same requests to a gateway under the grpc-gateway
+// profile and to a bare grpc-gateway ServeMux with its default options, in front of the same
+// backends, and wants the same answers: status, headers and body. Left out of the comparison
+// are the headers Archway adds to every answer or to cached reads (docs/compatibility.md), and
+// answers whose message Archway words on purpose (malformed JSON, system errors).
+func TestProfileMatchesGRPCGateway(t *testing.T) {
+	t.Parallel()
+	// Each request reaches the backend twice; drain empties the channels after each.
+	files := &fakeFiles{uploads: make(chan *httpbody.HttpBody, 2), updates: make(chan *testapiv1.UpdateFileRequest, 2)}
+	serve := func(orders *fakeOrders) (archway, bare string) {
+		lis := bufconn.Listen(1 << 20)
+		srv := grpc.NewServer()
+		usersv1.RegisterUserServiceServer(srv, &fakeUsers{})
+		ordersv1.RegisterOrderServiceServer(srv, orders)
+		testapiv1.RegisterFileServiceServer(srv, files)
+		go func() { _ = srv.Serve(lis) }()
+		t.Cleanup(srv.Stop)
+		dialer := grpc.WithContextDialer(func(ctx context.Context, _ string) (net.Conn, error) { return lis.DialContext(ctx) })
+		_, archway = serveGateway(t, `
+admin: {enabled: false}
+log: {access_log: false}
+api: {profile: grpc-gateway}
+policy: {defaults: {access: public}}
+backends:
+  - name: all
+    address: passthrough:///all
+    services: [storefront.users.v1.UserService, storefront.orders.v1.OrderService, archway.testapi.v1.FileService]
+`+testAuthn, gateway.WithService(testapiv1.FileService_ServiceDesc.ServiceName, testapiv1.RegisterFileServiceHandler), gateway.WithDialOptions(dialer))
+		conn, err := grpc.NewClient("passthrough:///all", dialer, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = conn.Close() })
+		mux := runtime.NewServeMux()
+		for _, register := range []func(context.Context, *runtime.ServeMux, *grpc.ClientConn) error{
+			usersv1.RegisterUserServiceHandler, ordersv1.RegisterOrderServiceHandler, testapiv1.RegisterFileServiceHandler,
+		} {
+			if err := register(t.Context(), mux, conn); err != nil {
+				t.Fatal(err)
+			}
+		}
+		hs := httptest.NewServer(mux)
+		t.Cleanup(hs.Close)
+		return archway, hs.URL
+	}
+	archway, bare := serve(&fakeOrders{})
+	failingArchway, failingBare := serve(&fakeOrders{failAtOnce: status.Error(codes.NotFound, "no order orders/o1")})
+
+	form := map[string]string{"Content-Type": "application/x-www-form-urlencoded"}
+	jsonBody := map[string]string{"Content-Type": "application/json"}
+	for _, tc := range []struct {
+		name, method, path, body string
+		header                   map[string]string
+		failing                  bool
+	}{
+		{name: "list, default-valued fields", method: http.MethodGet, path: "/v1/users"},
+		{name: "get", method: http.MethodGet, path: "/v1/users/ada", header: map[string]string{"Cache-Control": "no-cache"}},
+		{name: "unknown query parameter", method: http.MethodGet, path: "/v1/users?utm_source=mail&page_size=2"},
+		{name: "malformed query value", method: http.MethodGet, path: "/v1/users?page_size=lots"},
+		{name: "create", method: http.MethodPost, path: "/v1/users", body: `{"displayName":"G","email":"g@example.com"}`},
+		{name: "create, empty body", method: http.MethodPost, path: "/v1/users"},
+		{name: "create, unknown field", method: http.MethodPost, path: "/v1/users", body: `{"displayName":"G","zz":1}`},
+		{name: "create, trailing data", method: http.MethodPost, path: "/v1/users", body: `{"displayName":"G"} trailing`},
+		{name: "create, second value", method: http.MethodPost, path: "/v1/users", body: `{"displayName":"G"}{"displayName":"H"}`},
+		{name: "wrong method", method: http.MethodPut, path: "/v1/users/ada"},
+		{name: "unknown path", method: http.MethodGet, path: "/v1/nothing"},
+		{name: "method override", method: http.MethodPost, path: "/v1/users/ada",
+			header: map[string]string{"Content-Type": "application/x-www-form-urlencoded", "X-HTTP-Method-Override": "DELETE"}},
+		{name: "method override, not a form", method: http.MethodPost, path: "/v1/users/ada", header: map[string]string{"X-HTTP-Method-Override": "DELETE"}},
+		{name: "form POST to a GET route", method: http.MethodPost, path: "/v1/users/ada", body: "zz=1", header: form},
+		{name: "server stream", method: http.MethodGet, path: "/v1/orders/o1:watch"},
+		{name: "server stream failing at once", method: http.MethodGet, path: "/v1/orders/o1:watch", failing: true},
+		{name: "metadata and trailers", method: http.MethodGet, path: "/v1/files/a:content", header: map[string]string{"Te": "trailers"}},
+		{name: "metadata and trailers on an error", method: http.MethodGet, path: "/v1/files/missing:content", header: map[string]string{"Te": "trailers"}},
+		{name: "HttpBody stream", method: http.MethodGet, path: "/v1/files/a:stream"},
+		{name: "HttpBody stream failing at once", method: http.MethodGet, path: "/v1/files/missing:stream"},
+		{name: "HttpBody upload", method: http.MethodPost, path: "/v1/files:upload", body: `{"contentType":"text/plain","data":"aGk="}`, header: jsonBody},
+		{name: "empty body on a field route", method: http.MethodPatch, path: "/v1/files/a", header: jsonBody},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a, b := archway, bare
+			if tc.failing {
+				a, b = failingArchway, failingBare
+			}
+			got, want := answer(t, tc.method, a+tc.path, tc.body, tc.header), answer(t, tc.method, b+tc.path, tc.body, tc.header)
+			if got != want {
+				t.Errorf("answers differ:\nArchway:      %q\ngrpc-gateway: %q", got, want)
+			}
+			drain(files)
+		})
+	}
+}
+
+// drain empties the request channels of files.
+func drain(files *fakeFiles) {
+	for {
+		select {
+		case <-files.uploads:
+		case <-files.updates:
+		default:
+			return
+		}
+	}
+}
+
+// archwayHeaders are the headers Archway adds that grpc-gateway does not, and framing headers;
+// answer leaves them out.
+var archwayHeaders = map[string]bool{
+	"Date": true, "Content-Length": true, "Transfer-Encoding": true, "X-Request-Id": true, "X-Content-Type-Options": true,
+	"Cache-Control": true, "Age": true, "Etag": true, "Vary": true,
+	"Ratelimit-Limit": true, "Ratelimit-Policy": true, "Ratelimit-Remaining": true, "Ratelimit-Reset": true,
+}
+
+// answer sends a request and sums up its answer: the status, the headers and trailers but
+// archwayHeaders, and each line of the body, as normalised JSON where it is JSON.
+func answer(t *testing.T, method, url, body string, header map[string]string) string {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, url, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Api-Key", testAPIKey)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var parts []string
+	for k, vs := range resp.Header {
+		if !archwayHeaders[k] {
+			parts = append(parts, k+": "+strings.Join(vs, ", "))
+		}
+	}
+	for k, vs := range resp.Trailer {
+		parts = append(parts, "trailer "+k+": "+strings.Join(vs, ", "))
+	}
+	slices.Sort(parts)
+	for line := range strings.SplitSeq(string(b), "\n") {
+		var v any
+		if json.Unmarshal([]byte(line), &v) == nil {
+			n, _ := json.Marshal(v)
+			line = string(n)
+		}
+		parts = append(parts, line)
+	}
+	return resp.Status + " | " + strings.Join(parts, " | ")
+}
+
+// TestProfileHTTPBody: under Archway's profile a google.api.HttpBody request is the raw body and
+// a stream of them is their bare data back to back; under grpc-gateway's the request is the
+// HttpBody's JSON and each streamed message's data is followed by a newline.
+func TestProfileHTTPBody(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, config           string
+		uploadType, uploadBody string
+		wantType, wantData     string
+		stream                 string
+	}{
+		{"archway", archwayProfile, "text/plain", "hello", "text/plain", "hello", strings.Join(pngChunks, "")},
+		{"grpc-gateway", grpcGatewayProfile, "application/json", `{"contentType":"text/plain","data":"aGVsbG8="}`, "text/plain", "hello",
+			strings.Join(pngChunks, "\n") + "\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newProfileFilesEnv(t, tc.config)
+			resp, body := env.send(t, false, http.MethodPost, "/v1/files:upload", tc.uploadType, tc.uploadBody, nil)
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("upload: answer %d %s", resp.StatusCode, body)
+			}
+			if got := <-env.files.uploads; got.GetContentType() != tc.wantType || string(got.GetData()) != tc.wantData {
+				t.Errorf("upload: backend got %q %q, want %q %q", got.GetContentType(), got.GetData(), tc.wantType, tc.wantData)
+			}
+			resp, body = env.send(t, false, http.MethodGet, "/v1/files/a:stream", "", "", nil)
+			if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/png" || string(body) != tc.stream {
+				t.Errorf("stream: answer %d %q %q, want 200 image/png %q", resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.stream)
 			}
 		})
 	}
