@@ -61,9 +61,9 @@ func FuzzDecodeBody(f *testing.F) {
 	})
 }
 
-// FuzzReadRequests feeds untrusted NDJSON bodies to the decoder of request streams on POST: it
-// must never panic, and a refusal is an INVALID_ARGUMENT status naming the line, worded for
-// clients.
+// FuzzReadRequests feeds untrusted NDJSON bodies to the decoder of request streams on POST, and
+// to its grpc-gateway profile's twin, which reads a sequence of JSON values: it must never panic,
+// and a refusal is an INVALID_ARGUMENT status naming the line (the value), worded for clients.
 func FuzzReadRequests(f *testing.F) {
 	for _, seed := range []string{
 		"", "\n\n", "{\"text\": \"a\"}\n{\"text\": \"b\"}", "{\"text\": \"a\"}{\"text\": \"b\"}\n", "{\"text\":\n\"a\"}",
@@ -71,16 +71,20 @@ func FuzzReadRequests(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	g := &Gateway{json: newJSONMarshaler(true)}
+	lenient := newJSONMarshaler(true)
+	lenient.followGRPCGateway()
+	readers := map[string]*Gateway{"line ": {json: newJSONMarshaler(true)}, "value ": {json: lenient}}
 	md := (&ordersv1.SupportMessage{}).ProtoReflect().Descriptor()
 	f.Fuzz(func(t *testing.T, body string) {
-		err := g.readRequests(strings.NewReader(body), nil, md, func(proto.Message) bool { return true })
-		if errors.Is(err, io.EOF) {
-			return
-		}
-		st, ok := status.FromError(err)
-		if !ok || st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), "line ") || strings.Contains(st.Message(), "proto:") {
-			t.Fatalf("readRequests(%q) = %v, want io.EOF or INVALID_ARGUMENT naming the line", body, err)
+		for prefix, g := range readers {
+			err := g.readRequests(strings.NewReader(body), nil, md, func(proto.Message) bool { return true })
+			if errors.Is(err, io.EOF) {
+				continue
+			}
+			st, ok := status.FromError(err)
+			if !ok || st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), prefix) || strings.Contains(st.Message(), "proto:") {
+				t.Fatalf("readRequests(%q) = %v, want io.EOF or INVALID_ARGUMENT starting %q", body, err, prefix)
+			}
 		}
 	})
 }

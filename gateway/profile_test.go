@@ -545,6 +545,7 @@ backends:
 		{name: "list, default-valued fields", method: http.MethodGet, path: "/v1/users"},
 		{name: "get", method: http.MethodGet, path: "/v1/users/ada", header: map[string]string{"Cache-Control": "no-cache"}},
 		{name: "unknown query parameter", method: http.MethodGet, path: "/v1/users?utm_source=mail&page_size=2"},
+		{name: "query parameter for a path-bound field", method: http.MethodGet, path: "/v1/users/ada?name=users/bob"},
 		{name: "malformed query value", method: http.MethodGet, path: "/v1/users?page_size=lots"},
 		{name: "create", method: http.MethodPost, path: "/v1/users", body: `{"displayName":"G","email":"g@example.com"}`},
 		{name: "create, empty body", method: http.MethodPost, path: "/v1/users"},
@@ -674,6 +675,34 @@ func TestProfileHTTPBody(t *testing.T) {
 			resp, body = env.send(t, false, http.MethodGet, "/v1/files/a:stream", "", "", nil)
 			if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/png" || string(body) != tc.stream {
 				t.Errorf("stream: answer %d %q %q, want 200 image/png %q", resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.stream)
+			}
+		})
+	}
+}
+
+// TestProfileRequestStreamValues: a request stream on POST is newline-delimited JSON under
+// Archway's profile; under grpc-gateway's it is a sequence of JSON values, with or without
+// newlines between them. A value that is not a message is refused under both.
+func TestProfileRequestStreamValues(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name, config, body string
+		status             int
+		want               string
+	}{
+		{"archway, lines", archwayProfile, "{\"value\": 1}\n{\"value\": 2}\n", http.StatusOK, `"sum":"3"`},
+		{"archway, no newlines", archwayProfile, `{"value": 1}{"value": 2}`, http.StatusBadRequest, `line 1`},
+		{"grpc-gateway, lines", grpcGatewayProfile, "{\"value\": 1}\n{\"value\": 2}\n", http.StatusOK, `"sum":"3"`},
+		{"grpc-gateway, no newlines", grpcGatewayProfile, `{"value": 1}{"value": 2} {"value": 3}`, http.StatusOK, `"sum":"6"`},
+		{"grpc-gateway, not a message", grpcGatewayProfile, `{"value": 1}[2]`, http.StatusBadRequest, `value 2`},
+		{"grpc-gateway, cut off", grpcGatewayProfile, `{"value": 1}{"val`, http.StatusBadRequest, `value 2`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			env := newTallyGateway(t, tc.config)
+			code, _, body := postStream(t, env, false, "/v1/tally:sum", tc.body, true, nil)
+			if code != tc.status || !strings.Contains(body, tc.want) {
+				t.Errorf("answer %d %s, want %d with %s", code, body, tc.status, tc.want)
 			}
 		})
 	}
