@@ -37,13 +37,21 @@ type document struct {
 // document left with none is not served), and with each operation's security and scopes, and
 // the 201 of creates, from policies, the live route policy table, so that overrides in
 // policy.routes show in the documents (see internal/openapidoc), and with the title,
-// description, version, license, contact and servers of docs.openapi.
-func openAPIDocuments(policies *policy.Table, about config.OpenAPI) (map[string]document, error) {
+// description, version, license, contact and servers of docs.openapi. Under the grpc-gateway
+// profile creates are documented as it answers them: 200, without Location.
+func openAPIDocuments(policies *policy.Table, about config.OpenAPI, grpcGateway bool) (map[string]document, error) {
 	description := openapidoc.FromConfig(about)
 	docs := make(map[string]document)
-	add := func(name string, body []byte) {
+	add := func(name string, body []byte) error {
+		if grpcGateway {
+			var err error
+			if body, err = openapidoc.CreatesAnswer200(body, policies); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+		}
 		sum := sha256.Sum256(body)
 		docs[openAPIPrefix+name] = document{body: body, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
+		return nil
 	}
 	v2, err := fs.ReadFile(openapi.FS, openapi.V2)
 	if err != nil {
@@ -58,7 +66,9 @@ func openAPIDocuments(policies *policy.Table, about config.OpenAPI) (map[string]
 	if v2, err = openapidoc.Describe(v2, description); err != nil {
 		return nil, fmt.Errorf("openapi documents: %s: %w", openapi.V2, err)
 	}
-	add(openapi.V2, v2)
+	if err := add(openapi.V2, v2); err != nil {
+		return nil, fmt.Errorf("openapi documents: %w", err)
+	}
 	err = fs.WalkDir(openapi.FS, "v3", func(name string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
@@ -77,8 +87,7 @@ func openAPIDocuments(policies *policy.Table, about config.OpenAPI) (map[string]
 		if body, err = openapidoc.Describe(body, description); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		add(name, body)
-		return nil
+		return add(name, body)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("openapi documents: %w", err)

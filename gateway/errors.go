@@ -49,7 +49,7 @@ func (g *Gateway) handleError(ctx context.Context, _ *runtime.ServeMux, _ runtim
 		return
 	}
 	if state != nil && state.BodyTooLarge() {
-		edge.WriteStatus(w, http.StatusRequestEntityTooLarge, edge.BodyTooLargeStatus(g.cfg.API.MaxRequestBodyBytes))
+		g.writeStatus(w, http.StatusRequestEntityTooLarge, edge.BodyTooLargeStatus(g.cfg.API.MaxRequestBodyBytes), false)
 		return
 	}
 	requestID := edge.RequestIDFrom(ctx)
@@ -86,26 +86,39 @@ func (g *Gateway) handleError(ctx context.Context, _ *runtime.ServeMux, _ runtim
 	if secs, ok := backend.RetryAfter(err); ok && st.Code() == codes.Unavailable {
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 	}
-	if hasMD && acceptsTrailers(r) && g.setTrailers(w.Header(), md.TrailerMD) {
-		writeStatusWithTrailers(w, httpStatus, shown)
-		return
-	}
-	edge.WriteStatus(w, httpStatus, shown)
+	trailers := hasMD && acceptsTrailers(r) && g.setTrailers(w.Header(), md.TrailerMD)
+	g.writeStatus(w, httpStatus, shown, trailers)
 }
 
-// writeStatusWithTrailers is edge.WriteStatus for an answer that ends with trailers: without a
-// Content-Length, which would make an HTTP/1.1 server drop them (they need a chunked body).
-func writeStatusWithTrailers(w http.ResponseWriter, httpStatus int, st *status.Status) {
+// writeStatus is edge.WriteStatus for the mux's error handlers. Under the grpc-gateway profile
+// the body is rendered as grpc-gateway's default marshaler renders it, with every field
+// ("details": [] included). An answer that ends with trailers has no Content-Length, which
+// would make an HTTP/1.1 server drop them (they need a chunked body).
+func (g *Gateway) writeStatus(w http.ResponseWriter, httpStatus int, st *status.Status, trailers bool) {
+	if !g.grpcGateway && !trailers {
+		edge.WriteStatus(w, httpStatus, st)
+		return
+	}
 	if httpStatus == 0 {
 		httpStatus = edge.HTTPStatus(st.Code())
+	}
+	body := edge.StatusJSON(st)
+	if g.grpcGateway {
+		if b, err := g.json.Marshal(st.Proto()); err == nil {
+			body = b
+		}
 	}
 	h := w.Header()
 	h.Set("Content-Type", edge.ContentTypeJSON)
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Del("Content-Length")
 	h.Del("Transfer-Encoding")
+	if trailers {
+		h.Del("Content-Length")
+	} else {
+		h.Set("Content-Length", strconv.Itoa(len(body)))
+	}
 	w.WriteHeader(httpStatus)
-	_, _ = w.Write(edge.StatusJSON(st))
+	_, _ = w.Write(body)
 }
 
 // handleStreamError renders an error that ends a server stream after it started.
@@ -130,8 +143,13 @@ var allowProbeMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut
 
 // handleRoutingError answers requests that match no route: 404 for an unknown path, 405 with an
 // Allow header for a path that exists under other methods, 400 for a path that cannot be parsed.
+// Under the grpc-gateway profile it answers as grpc-gateway does (grpcGatewayRoutingStatus).
 func (g *Gateway) handleRoutingError(ctx context.Context, _ *runtime.ServeMux, _ runtime.Marshaler, w http.ResponseWriter, r *http.Request, httpStatus int) {
 	if probe, ok := ctx.Value(probeKey{}).(*[]string); ok && probe != nil {
+		return
+	}
+	if g.grpcGateway {
+		g.writeStatus(w, 0, grpcGatewayRoutingStatus(httpStatus), false)
 		return
 	}
 	var allowed []string
@@ -152,6 +170,21 @@ func (g *Gateway) handleRoutingError(ctx context.Context, _ *runtime.ServeMux, _
 		edge.WriteStatus(w, http.StatusNotFound, status.New(codes.NotFound, "no API operation matches this path"))
 	default:
 		edge.WriteStatus(w, http.StatusBadRequest, status.New(codes.InvalidArgument, "the request path is malformed"))
+	}
+}
+
+// grpcGatewayRoutingStatus is the status grpc-gateway's default routing error handler answers
+// httpStatus with: the status text as the message, UNIMPLEMENTED (501) for a path that exists
+// under other methods. A status the mux does not send (it sends 400, 404 and 405) is
+// INVALID_ARGUMENT here, where grpc-gateway would answer INTERNAL: no input reaches a 5xx.
+func grpcGatewayRoutingStatus(httpStatus int) *status.Status {
+	switch httpStatus {
+	case http.StatusMethodNotAllowed:
+		return status.New(codes.Unimplemented, http.StatusText(httpStatus))
+	case http.StatusNotFound:
+		return status.New(codes.NotFound, http.StatusText(httpStatus))
+	default:
+		return status.New(codes.InvalidArgument, http.StatusText(http.StatusBadRequest))
 	}
 }
 

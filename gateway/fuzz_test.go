@@ -34,8 +34,9 @@ import (
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
 )
 
-// FuzzDecodeBody feeds untrusted bodies to the gateway's JSON decoder: it must never panic, and
-// its errors must be worded for clients, without protojson's "proto:" prefix.
+// FuzzDecodeBody feeds untrusted bodies to the gateway's JSON decoder, strict and as under the
+// grpc-gateway profile: it must never panic, and its errors must be worded for clients, without
+// protojson's "proto:" prefix.
 func FuzzDecodeBody(f *testing.F) {
 	for _, seed := range []string{
 		``, `{}`, `{"displayName":"Ada"}`, `{"displayName":`, `[1,2]`, `{"nickname":1}`, `{"tags":"x"}`,
@@ -43,22 +44,26 @@ func FuzzDecodeBody(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	m := newJSONMarshaler(true)
+	lenient := newJSONMarshaler(false)
+	lenient.followGRPCGateway()
+	codecs := []*jsonMarshaler{newJSONMarshaler(true), lenient}
 	f.Fuzz(func(t *testing.T, body string) {
-		var u usersv1.User
-		err := m.NewDecoder(strings.NewReader(body)).Decode(&u)
-		if err == nil || errors.Is(err, io.EOF) {
-			return
-		}
-		if msg := err.Error(); !strings.HasPrefix(msg, "invalid JSON body: ") || strings.Contains(msg, "proto:") {
-			t.Fatalf("decode(%q) error %q is not worded for clients", body, msg)
+		for _, m := range codecs {
+			var u usersv1.User
+			err := m.NewDecoder(strings.NewReader(body)).Decode(&u)
+			if err == nil || errors.Is(err, io.EOF) {
+				continue
+			}
+			if msg := err.Error(); !strings.HasPrefix(msg, "invalid JSON body: ") || strings.Contains(msg, "proto:") {
+				t.Fatalf("decode(%q) (grpc-gateway profile: %v) error %q is not worded for clients", body, m.grpcGateway, msg)
+			}
 		}
 	})
 }
 
-// FuzzReadRequests feeds untrusted NDJSON bodies to the decoder of request streams on POST: it
-// must never panic, and a refusal is an INVALID_ARGUMENT status naming the line, worded for
-// clients.
+// FuzzReadRequests feeds untrusted NDJSON bodies to the decoder of request streams on POST, and
+// to its grpc-gateway profile's twin, which reads a sequence of JSON values: it must never panic,
+// and a refusal is an INVALID_ARGUMENT status naming the line (the value), worded for clients.
 func FuzzReadRequests(f *testing.F) {
 	for _, seed := range []string{
 		"", "\n\n", "{\"text\": \"a\"}\n{\"text\": \"b\"}", "{\"text\": \"a\"}{\"text\": \"b\"}\n", "{\"text\":\n\"a\"}",
@@ -66,16 +71,20 @@ func FuzzReadRequests(f *testing.F) {
 	} {
 		f.Add(seed)
 	}
-	g := &Gateway{json: newJSONMarshaler(true)}
+	lenient := newJSONMarshaler(true)
+	lenient.followGRPCGateway()
+	readers := map[string]*Gateway{"line ": {json: newJSONMarshaler(true)}, "value ": {json: lenient}}
 	md := (&ordersv1.SupportMessage{}).ProtoReflect().Descriptor()
 	f.Fuzz(func(t *testing.T, body string) {
-		err := g.readRequests(strings.NewReader(body), nil, md, func(proto.Message) bool { return true })
-		if errors.Is(err, io.EOF) {
-			return
-		}
-		st, ok := status.FromError(err)
-		if !ok || st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), "line ") || strings.Contains(st.Message(), "proto:") {
-			t.Fatalf("readRequests(%q) = %v, want io.EOF or INVALID_ARGUMENT naming the line", body, err)
+		for prefix, g := range readers {
+			err := g.readRequests(strings.NewReader(body), nil, md, func(proto.Message) bool { return true })
+			if errors.Is(err, io.EOF) {
+				continue
+			}
+			st, ok := status.FromError(err)
+			if !ok || st.Code() != codes.InvalidArgument || !strings.HasPrefix(st.Message(), prefix) || strings.Contains(st.Message(), "proto:") {
+				t.Fatalf("readRequests(%q) = %v, want io.EOF or INVALID_ARGUMENT starting %q", body, err, prefix)
+			}
 		}
 	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -53,9 +54,12 @@ type Gateway struct {
 	draining   atomic.Bool
 	// json is the JSON codec of responses; the WebSocket bridge encodes and decodes with it.
 	json *jsonMarshaler
-	// responseHeaders names the backend response metadata that reaches clients
-	// (api.forward_response_headers); see metadata.go.
-	responseHeaders runtime.HeaderMatcherFunc
+	// grpcGateway is set when api.profile is "grpc-gateway": the API then follows grpc-gateway's
+	// observable behaviour where Archway's own differs (docs/compatibility.md).
+	grpcGateway bool
+	// responseHeaders and responseTrailers name the backend response metadata that reaches
+	// clients as headers and as trailers (api.forward_response_headers); see metadata.go.
+	responseHeaders, responseTrailers runtime.HeaderMatcherFunc
 	// wsOrigins admits the cross-origin pages that may open WebSockets: cors.allowed_origins.
 	wsOrigins *edge.CORS
 	// bridges counts the WebSockets being bridged. Their connections are hijacked, so
@@ -126,7 +130,8 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 		_ = edgeFuncs.close()
 		return nil, fmt.Errorf("gateway.New: %w", err)
 	}
-	g := &Gateway{cfg: cfg, logger: o.logger, backends: backends, routes: routes, sources: svcs.sources, creates: createMethods(routes), edge: edgeFuncs}
+	g := &Gateway{cfg: cfg, logger: o.logger, backends: backends, routes: routes, sources: svcs.sources, creates: createMethods(routes), edge: edgeFuncs,
+		grpcGateway: cfg.API.GRPCGateway()}
 	g.routeChain = g.newRouteChain()
 	g.wsOrigins = edge.NewCORS(cfg.CORS)
 	g.goingAway, g.stopBridges = context.WithCancel(context.Background())
@@ -178,6 +183,9 @@ func New(ctx context.Context, cfg *config.Config, opts ...Option) (*Gateway, err
 		},
 		// After recover: metrics and the request's trace span, then the global IP filter.
 		Before: []func(http.Handler) http.Handler{edgeFuncs.tel.Middleware, edgeFuncs.ipf.GlobalMiddleware},
+		// The grpc-gateway profile honours X-HTTP-Method-Override on form-encoded POSTs, as
+		// grpc-gateway's mux does (see newServeMux).
+		KeepMethodOverride: g.grpcGateway,
 	})
 	return g, nil
 }
@@ -229,12 +237,21 @@ func (g *Gateway) registerComposite(ctx context.Context) error {
 	return nil
 }
 
-// newServeMux sets every grpc-gateway option the gateway relies on, in one place.
+// newServeMux sets every grpc-gateway option the gateway relies on, in one place. Where
+// api.profile is "grpc-gateway", it leaves grpc-gateway's own behaviour in place instead
+// (docs/compatibility.md); each such option says so.
 func (g *Gateway) newServeMux() *runtime.ServeMux {
 	api := g.cfg.API
-	g.json = newJSONMarshaler(api.UnknownFields == "reject")
-	g.responseHeaders = headerAllowlist(api.ForwardResponseHeaders, false)
-	return runtime.NewServeMux(append(marshalerOptions(g.json),
+	// JSON in and out: unknown body fields rejected unless configured otherwise; fields at their
+	// default value omitted, and bodies strict, unless the profile is grpc-gateway's.
+	g.json = newJSONMarshaler(api.RejectsUnknownFields())
+	if g.grpcGateway {
+		g.json.followGRPCGateway()
+	}
+	// Response metadata: the allowlisted keys under their own names, or under grpc-gateway's
+	// (Grpc-Metadata-<key>, Grpc-Trailer-<key>), every key unless the list narrows them.
+	g.responseHeaders, g.responseTrailers = g.responseMetadata()
+	opts := append(marshalerOptions(g.json),
 		// Every error, routing errors included, is a google.rpc.Status with a mapped HTTP status.
 		runtime.WithErrorHandler(g.handleError),
 		runtime.WithStreamErrorHandler(g.handleStreamError),
@@ -242,30 +259,38 @@ func (g *Gateway) newServeMux() *runtime.ServeMux {
 		// How the path is decoded: by default routed as sent, %2F staying inside its segment
 		// (see keepEncodedSlashes).
 		runtime.WithUnescapingMode(unescapingModes[api.PathUnescaping]),
-		// A POST is a POST: no method override, no form-encoded POST served as a GET.
-		runtime.WithDisablePathLengthFallback(),
-		runtime.WithDisableHTTPMethodOverride(),
-		// Only allowlisted headers reach backends, and only allowlisted metadata comes back; the
+		// Only allowlisted headers reach backends, and only the chosen metadata comes back; the
 		// gateway sets the trailers itself (metadata.go).
-		runtime.WithIncomingHeaderMatcher(headerAllowlist(api.ForwardHeaders, true)),
+		runtime.WithIncomingHeaderMatcher(headerAllowlist(api.ForwardHeaders, g.grpcGateway)),
 		runtime.WithOutgoingHeaderMatcher(g.responseHeaders),
 		runtime.WithOutgoingTrailerMatcher(refuseAll),
 		runtime.WithForwardResponseOption(g.forwardTrailers),
-		// Composite responses with degraded parts say so in a header; creates answer 201. The
-		// header must be set first: created writes the status line.
+		// Composite responses with degraded parts say so in a header.
 		runtime.WithForwardResponseOption(composite.SetPartialHeader),
 		// Raw google.api.HttpBody content runs in a sandbox if a browser renders it.
 		runtime.WithForwardResponseOption(sandboxRawContent),
-		runtime.WithForwardResponseOption(g.created),
 		// Per matched route: answer Allow probes, record the route, check the query string.
 		runtime.WithMiddlewares(probeMiddleware, g.routeMiddleware),
-	)...)
+	)
+	if !g.grpcGateway {
+		opts = append(opts,
+			// A POST is a POST: no method override, no form-encoded POST served as a GET.
+			// grpc-gateway honours X-HTTP-Method-Override on a form-encoded POST, and serves
+			// such a POST that matches no POST route with the GET route of its path.
+			runtime.WithDisablePathLengthFallback(),
+			runtime.WithDisableHTTPMethodOverride(),
+			// Creates answer 201 (grpc-gateway: 200). After the partial header: created writes
+			// the status line.
+			runtime.WithForwardResponseOption(g.created),
+		)
+	}
+	return runtime.NewServeMux(opts...)
 }
 
 // marshalerOptions registers the gateway's encoders on a ServeMux.
 func marshalerOptions(json *jsonMarshaler) []runtime.ServeMuxOption {
 	return []runtime.ServeMuxOption{
-		// JSON in and out; unknown body fields are rejected unless configured otherwise.
+		// JSON in and out.
 		runtime.WithMarshalerOption(runtime.MIMEWildcard, json),
 		// Server streams as Server-Sent Events for clients that ask for them (see sse.go).
 		runtime.WithMarshalerOption(sseContentType, sseMarshaler{json}),
@@ -351,9 +376,10 @@ func keepEncodedSlashes(next http.Handler) http.Handler {
 // be reached all the same, the request fails closed with INTERNAL.
 //
 // The mux wraps every registered handler, which serves one HTTP method and one pattern, in a
-// call of its own to this middleware (the method override and the POST-to-GET fallback are
-// off), so the route is looked up on the handler's first request and kept: rendering the
-// pattern costs a few allocations that no later request needs to repeat.
+// call of its own to this middleware, so the route is looked up on the handler's first request
+// and kept: rendering the pattern costs a few allocations that no later request needs to
+// repeat. (Under the grpc-gateway profile a handler also serves the form-encoded POSTs that fall
+// back to its GET route; the route is looked up again whenever the method changes.)
 func (g *Gateway) routeMiddleware(next runtime.HandlerFunc) runtime.HandlerFunc {
 	g.handlers++
 	var matched atomic.Pointer[routeMatch]
@@ -457,14 +483,18 @@ func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if rt.bodyIsHTTPBody() {
+	// grpc-gateway decodes an HttpBody request from JSON like any other message.
+	if rt.bodyIsHTTPBody() && !g.grpcGateway {
 		asRawBody(r)
 	}
 	if rt.method.IsStreamingServer() {
 		if s := edge.StateFrom(r.Context()); s != nil {
 			s.StreamResponse()
 		}
-		if rt.streamsHTTPBody() {
+		// grpc-gateway writes a stream of HttpBody as each message's data followed by a newline,
+		// and an error after the first message as its in-stream error object; Archway sends the
+		// bare data and cuts the connection on such an error (httpbody.go).
+		if rt.streamsHTTPBody() && !g.grpcGateway {
 			serveRawStream(w, r, call)
 			return
 		}
@@ -472,7 +502,11 @@ func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 			g.serveEventStream(w, r, call)
 			return
 		}
-		w = &streamWriter{ResponseWriter: w}
+		if !g.grpcGateway {
+			// grpc-gateway answers a stream that fails before its first message with its
+			// in-stream error object; Archway with a plain Status.
+			w = &streamWriter{ResponseWriter: w}
+		}
 	}
 	call.next(w, withTrailers(r), call.params)
 }
@@ -481,24 +515,31 @@ func (g *Gateway) callRoute(w http.ResponseWriter, r *http.Request) {
 // that the mux would not decode into the request faithfully: a value that is not UTF-8 (a proto
 // string cannot hold it, so the call to the backend could not even be encoded), a value its
 // field's type cannot hold (route.checkQueryValues, which also turns FieldMask values into proto
-// names) and, when
-// api.unknown_query_parameters is "reject", a query parameter that would be dropped (see
+// names) and, when unknown query parameters are rejected
+// (config.API.RejectsUnknownQueryParameters), a query parameter that would be dropped (see
 // route.checkQuery).
 func (g *Gateway) checkParameters(r *http.Request, call muxCall) error {
 	if name, ok := firstInvalidPathUTF8(call.params); ok {
 		return badRequest("path parameter", name, invalidUTF8)
 	}
-	if r.URL.RawQuery == "" {
+	if r.URL.RawQuery == "" && len(r.PostForm) == 0 {
 		return nil
 	}
-	values := r.URL.Query()
+	query := r.URL.Query()
+	// A form-encoded body that the mux parsed (the method override and the POST to GET fallback
+	// of the grpc-gateway profile) is read as query parameters too.
+	values := maps.Clone(query)
+	for key, vs := range r.PostForm {
+		values[key] = append(values[key], vs...)
+	}
 	if key, ok := firstInvalidUTF8(values); ok {
 		return badRequest("query parameter", key, invalidUTF8)
 	}
-	if err := call.route.checkQueryValues(r, values); err != nil {
+	// The query string alone: checkQueryValues may rewrite it.
+	if err := call.route.checkQueryValues(r, query); err != nil {
 		return err
 	}
-	if g.cfg.API.UnknownQueryParameters == "reject" {
+	if g.cfg.API.RejectsUnknownQueryParameters() {
 		return call.route.checkQuery(values)
 	}
 	return nil
@@ -558,37 +599,51 @@ func (g *Gateway) matchRoute(r *http.Request) *routeMatch {
 	}
 	if rt, ok := g.routes.lookup(r.Method, m.pattern); ok {
 		m.route = rt
+	} else if g.grpcGateway && r.Method == http.MethodPost {
+		// Under the grpc-gateway profile the mux serves a form-encoded POST that no POST route
+		// matches with the GET route of its path (its "path length fallback"), without changing
+		// the request's method.
+		if rt, ok := g.routes.lookup(http.MethodGet, m.pattern); ok {
+			m.route = rt
+		}
 	}
 	return m
 }
 
-// headerAllowlist builds a grpc-gateway header matcher that passes only the listed names. For
-// incoming requests, a client's "Grpc-Metadata-X" header also passes when X is listed.
-func headerAllowlist(names []string, incoming bool) runtime.HeaderMatcherFunc {
+// headerAllowlist builds grpc-gateway's incoming header matcher: it passes only the listed
+// names, and a client's "Grpc-Metadata-X" header when X is listed. A listed header passes under
+// its own name, except under the grpc-gateway profile (grpcGateway) one that grpc-gateway
+// forwards as "grpcgateway-<name>" (its "permanent" HTTP headers, such as Accept-Language), which
+// passes under that name.
+func headerAllowlist(names []string, grpcGateway bool) runtime.HeaderMatcherFunc {
 	allowed := make(map[string]bool, len(names))
 	for _, n := range names {
 		allowed[http.CanonicalHeaderKey(n)] = true
 	}
 	return func(key string) (string, bool) {
 		key = http.CanonicalHeaderKey(key)
-		if incoming {
-			// The request id always reaches the backend, and only as the edge chain set it
-			// (edge.RequestID leaves the request one X-Request-Id): never from a
-			// Grpc-Metadata- header, which would give the backend a second value.
+		// The request id always reaches the backend, and only as the edge chain set it
+		// (edge.RequestID leaves the request one X-Request-Id): never from a Grpc-Metadata-
+		// header, which would give the backend a second value.
+		if key == edge.HeaderRequestID {
+			return requestIDKey, true
+		}
+		rest, prefixed := strings.CutPrefix(key, runtime.MetadataHeaderPrefix)
+		if prefixed {
+			key = http.CanonicalHeaderKey(rest)
 			if key == edge.HeaderRequestID {
-				return requestIDKey, true
-			}
-			if rest, ok := strings.CutPrefix(key, runtime.MetadataHeaderPrefix); ok {
-				key = http.CanonicalHeaderKey(rest)
-				if key == edge.HeaderRequestID {
-					return "", false
-				}
+				return "", false
 			}
 		}
-		if allowed[key] {
-			return strings.ToLower(key), true
+		if !allowed[key] {
+			return "", false
 		}
-		return "", false
+		if grpcGateway && !prefixed {
+			if name, ok := runtime.DefaultHeaderMatcher(key); ok {
+				return strings.ToLower(name), true
+			}
+		}
+		return strings.ToLower(key), true
 	}
 }
 
@@ -646,7 +701,7 @@ func (g *Gateway) routesWithHealth(policies *policy.Table) (http.Handler, error)
 	mux.Handle("/healthz", getOnly(http.HandlerFunc(g.serveHealthz)))
 	mux.Handle("/readyz", getOnly(http.HandlerFunc(g.serveReadyz)))
 	if g.cfg.Docs.Enabled {
-		docs, err := openAPIDocuments(policies, g.cfg.Docs.OpenAPI)
+		docs, err := openAPIDocuments(policies, g.cfg.Docs.OpenAPI, g.grpcGateway)
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -23,11 +24,18 @@ import (
 // fields at their default value omitted, so a response shaped by a read mask shows only the
 // fields asked for), and a strict decoder in. Decoding errors carry messages written for API
 // clients.
+//
+// Under the grpc-gateway profile it behaves as grpc-gateway's default marshaler instead:
+// default-valued fields are emitted, a body is its first JSON value (what follows it is
+// ignored), an empty body on a `body: "field"` route sets the field to an empty message, and
+// server streams are application/json.
 type jsonMarshaler struct {
 	runtime.JSONPb
 	// canonical is true when MarshalOptions are protojson's defaults, the output that the
 	// gateway's encoder reproduces.
 	canonical bool
+	// grpcGateway selects grpc-gateway's decoding of bodies and media type of streams.
+	grpcGateway bool
 }
 
 func newJSONMarshaler(rejectUnknownFields bool) *jsonMarshaler {
@@ -39,8 +47,24 @@ func newJSONMarshaler(rejectUnknownFields bool) *jsonMarshaler {
 	return m
 }
 
-// StreamContentType is the media type of a server stream: one JSON object per line.
-func (*jsonMarshaler) StreamContentType(any) string { return "application/x-ndjson" }
+// followGRPCGateway makes m behave as grpc-gateway's default marshaler, for the grpc-gateway
+// profile (see jsonMarshaler); it must be called before m is used.
+func (m *jsonMarshaler) followGRPCGateway() {
+	m.EmitUnpopulated = true
+	m.canonical = false
+	m.grpcGateway = true
+}
+
+// StreamContentType is the media type of a server stream: one JSON object per line,
+// application/x-ndjson. Under the grpc-gateway profile it is the media type of the stream's
+// first message, as grpc-gateway labels its streams: application/json, or a google.api.HttpBody's
+// own content type.
+func (m *jsonMarshaler) StreamContentType(v any) string {
+	if m.grpcGateway {
+		return m.ContentType(v)
+	}
+	return "application/x-ndjson"
+}
 
 // ContentType is application/json, or, for a google.api.HttpBody, its own content type
 // (httpbody.go).
@@ -150,7 +174,16 @@ func (m *jsonMarshaler) decode(r io.Reader, v any) error {
 		return bodyReadError(err)
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
+		if m.grpcGateway {
+			// grpc-gateway allocates the field's message before it finds the body empty.
+			_, _ = protoTarget(v)
+		}
 		return errEmptyBody
+	}
+	if m.grpcGateway {
+		if data, err = firstValue(data); err != nil {
+			return bodyError(err)
+		}
 	}
 	if msg, ok := protoTarget(v); ok {
 		err = m.UnmarshalOptions.Unmarshal(maskPathsAsJSON(data, msg.ProtoReflect().Descriptor()), msg)
@@ -161,6 +194,16 @@ func (m *jsonMarshaler) decode(r io.Reader, v any) error {
 		return bodyError(err)
 	}
 	return nil
+}
+
+// firstValue returns the first JSON value of data, without what follows it: grpc-gateway reads
+// a body with a streaming JSON decoder, so trailing data after the value goes unread.
+func firstValue(data []byte) ([]byte, error) {
+	var v json.RawMessage
+	if err := json.NewDecoder(bytes.NewReader(data)).Decode(&v); err != nil {
+		return nil, err
+	}
+	return v, nil
 }
 
 // bodyReadError words an error reading the request body for clients: the body limit or the

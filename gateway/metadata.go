@@ -11,10 +11,12 @@ import (
 )
 
 // Response metadata. A backend's header and trailer metadata reach the client only for the keys
-// listed in api.forward_response_headers, under the same name (headerAllowlist), on successes and
-// on errors alike: header metadata as response headers, trailer metadata as HTTP trailers when
-// the client sent "TE: trailers" (RFC 9110 section 6.5.1: trailers that the client has not asked
-// for may be dropped on the way).
+// listed in api.forward_response_headers, under the same name (responseMetadata), on successes
+// and on errors alike: header metadata as response headers, trailer metadata as HTTP trailers
+// when the client sent "TE: trailers" (RFC 9110 section 6.5.1: trailers that the client has not
+// asked for may be dropped on the way). Under the grpc-gateway profile every key reaches the
+// client unless the list names some, as "Grpc-Metadata-<key>" and "Grpc-Trailer-<key>", the
+// names grpc-gateway's default matchers give them.
 //
 // grpc-gateway forwards header metadata on successes itself (the outgoing header matcher). Its
 // trailers are declared in the Trailer header and their values added to the header map under the
@@ -51,6 +53,30 @@ func acceptsTrailers(r *http.Request) bool {
 	return false
 }
 
+// responseMetadata returns the matchers of the backend response metadata that reaches clients,
+// as headers and as trailers: the keys of api.forward_response_headers under their own names or,
+// under the grpc-gateway profile, under grpc-gateway's, every key when the list is empty.
+func (g *Gateway) responseMetadata() (headers, trailers runtime.HeaderMatcherFunc) {
+	names := g.cfg.API.ForwardResponseHeaders
+	allowed := make(map[string]bool, len(names))
+	for _, n := range names {
+		allowed[strings.ToLower(n)] = true
+	}
+	every := g.grpcGateway && len(names) == 0
+	matcher := func(prefix string) runtime.HeaderMatcherFunc {
+		return func(key string) (string, bool) {
+			if !every && !allowed[strings.ToLower(key)] {
+				return "", false
+			}
+			return prefix + strings.ToLower(key), true
+		}
+	}
+	if g.grpcGateway {
+		return matcher(runtime.MetadataHeaderPrefix), matcher(runtime.MetadataTrailerPrefix)
+	}
+	return matcher(""), matcher("")
+}
+
 // refuseAll is grpc-gateway's outgoing trailer matcher: the gateway forwards trailers itself.
 func refuseAll(string) (string, bool) { return "", false }
 
@@ -70,19 +96,19 @@ func (g *Gateway) forwardTrailers(ctx context.Context, w http.ResponseWriter, _ 
 // added to, so that calling it again (grpc-gateway forwarded the headers, then the response
 // failed to encode) does not repeat a value.
 func (g *Gateway) setHeaders(h http.Header, md metadata.MD) {
-	g.setMetadata(h, md, "")
+	setMetadata(h, md, g.responseHeaders, "")
 }
 
 // setTrailers sets the allowlisted keys of md as trailers (see the top of this file); it
 // reports whether it set any.
 func (g *Gateway) setTrailers(h http.Header, md metadata.MD) bool {
-	return g.setMetadata(h, md, http.TrailerPrefix)
+	return setMetadata(h, md, g.responseTrailers, http.TrailerPrefix)
 }
 
-func (g *Gateway) setMetadata(h http.Header, md metadata.MD, prefix string) bool {
+func setMetadata(h http.Header, md metadata.MD, match runtime.HeaderMatcherFunc, prefix string) bool {
 	set := false
 	for k, vs := range md {
-		name, ok := g.responseHeaders(k)
+		name, ok := match(k)
 		if !ok || len(vs) == 0 {
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -186,7 +187,12 @@ func (g *Gateway) sendRequests(body io.Reader, query url.Values, stream grpc.Cli
 // skipped), sets the query parameters on each message, as the WebSocket bridge does, and hands
 // it to each. It returns io.EOF at the end of the body, nil when each returns false, and an
 // INVALID_ARGUMENT status for a line that is not a message or a body that breaks a limit.
+// Under the grpc-gateway profile the body is a sequence of JSON values, with or without
+// newlines between them, as grpc-gateway's streaming JSON decoder reads it (readValues).
 func (g *Gateway) readRequests(body io.Reader, query url.Values, md protoreflect.MessageDescriptor, each func(proto.Message) bool) error {
+	if g.json.grpcGateway {
+		return g.readValues(body, query, md, each)
+	}
 	br := bufio.NewReader(body)
 	for line := 1; ; line++ {
 		text, readErr := br.ReadBytes('\n')
@@ -207,6 +213,36 @@ func (g *Gateway) readRequests(body io.Reader, query url.Values, md protoreflect
 		}
 		if readErr != nil {
 			return io.EOF
+		}
+	}
+}
+
+// readValues is readRequests for the grpc-gateway profile: the body is read as a sequence of
+// JSON values, one request message each, separated by whitespace or by nothing at all.
+func (g *Gateway) readValues(body io.Reader, query url.Values, md protoreflect.MessageDescriptor, each func(proto.Message) bool) error {
+	dec := json.NewDecoder(body)
+	for n := 1; ; n++ {
+		var data json.RawMessage
+		if err := dec.Decode(&data); err != nil {
+			var syntax *json.SyntaxError
+			switch {
+			case errors.Is(err, io.EOF):
+				return io.EOF
+			case errors.As(err, &syntax) || errors.Is(err, io.ErrUnexpectedEOF):
+				return status.Error(codes.InvalidArgument, fmt.Sprintf("value %d of the request body: %v", n, bodyError(err)))
+			default:
+				return status.Error(codes.InvalidArgument, bodyReadError(err).Error())
+			}
+		}
+		msg := newMessage(md)
+		if err := g.json.UnmarshalOptions.Unmarshal(data, msg); err != nil {
+			return status.Error(codes.InvalidArgument, fmt.Sprintf("value %d of the request body: %v", n, bodyError(err)))
+		}
+		if err := runtime.PopulateQueryParameters(msg, query, utilities.NewDoubleArray(nil)); err != nil {
+			return status.Error(codes.InvalidArgument, err.Error())
+		}
+		if !each(msg) {
+			return nil
 		}
 	}
 }

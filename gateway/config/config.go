@@ -189,15 +189,26 @@ type Log struct {
 
 // API configures the REST/JSON side of the gateway.
 type API struct {
+	// Profile selects whose observable behaviour the API follows where
+	// Archway deliberately differs from grpc-gateway: [ProfileArchway] or
+	// [ProfileGRPCGateway] (see docs/compatibility.md for every difference
+	// it switches). The settings of this section that are set explicitly
+	// win over the profile. By default "archway".
+	Profile Profile `yaml:"profile"`
+
 	// UnknownQueryParameters decides what happens to a query parameter that
 	// matches no field of the request message: "reject" answers 400
-	// INVALID_ARGUMENT, "ignore" drops it. By default "reject".
-	UnknownQueryParameters string `yaml:"unknown_query_parameters"`
+	// INVALID_ARGUMENT, "ignore" drops it. By default, empty: the profile
+	// decides, "reject" under "archway" and "ignore" under "grpc-gateway"
+	// (see [API.RejectsUnknownQueryParameters]).
+	UnknownQueryParameters Strictness `yaml:"unknown_query_parameters"`
 
 	// UnknownFields decides what happens to a JSON body field that matches no
 	// field of the request message: "reject" answers 400 INVALID_ARGUMENT,
-	// "ignore" drops it. By default "reject".
-	UnknownFields string `yaml:"unknown_fields"`
+	// "ignore" drops it. By default, empty: the profile decides, "reject"
+	// under "archway" and "ignore" under "grpc-gateway" (see
+	// [API.RejectsUnknownFields]).
+	UnknownFields Strictness `yaml:"unknown_fields"`
 
 	// MaxRequestBodyBytes caps the size of a request body, in bytes; a larger
 	// body is answered with 413. Must be positive. By default 4194304 (4 MiB).
@@ -222,9 +233,12 @@ type API struct {
 	// ForwardResponseHeaders lists the backend response metadata keys
 	// returned to the client, on successes and errors alike: header metadata
 	// as HTTP headers, trailer metadata as HTTP trailers when the request
-	// has "TE: trailers". [Load] and [Parse] store them
-	// in lower case, as gRPC metadata keys are. By default empty: no
-	// metadata is returned.
+	// has "TE: trailers". Under the "archway" profile they keep their names;
+	// under "grpc-gateway" they are named "Grpc-Metadata-<key>" (headers) and
+	// "Grpc-Trailer-<key>" (trailers), as grpc-gateway names them. [Load] and
+	// [Parse] store them in lower case, as gRPC metadata keys are. By
+	// default empty: under "archway" no metadata is returned, under
+	// "grpc-gateway" every key is.
 	ForwardResponseHeaders []string `yaml:"forward_response_headers"`
 
 	// MaxGRPCTimeout caps the deadline a client may ask for with the
@@ -378,8 +392,7 @@ func Default() *Config {
 			FlushInterval:          Duration(100 * time.Millisecond),
 		},
 		API: API{
-			UnknownQueryParameters:   "reject",
-			UnknownFields:            "reject",
+			Profile:                  ProfileArchway,
 			MaxRequestBodyBytes:      4 << 20,
 			MaxGRPCTimeout:           Duration(time.Minute),
 			MaxJSONDepth:             100,

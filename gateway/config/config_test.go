@@ -50,8 +50,7 @@ func TestDefault(t *testing.T) {
 			FlushInterval: config.Duration(100 * time.Millisecond),
 		},
 		API: config.API{
-			UnknownQueryParameters:   "reject",
-			UnknownFields:            "reject",
+			Profile:                  config.ProfileArchway,
 			MaxRequestBodyBytes:      4194304,
 			MaxGRPCTimeout:           config.Duration(time.Minute),
 			MaxJSONDepth:             100,

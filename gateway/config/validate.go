@@ -66,9 +66,10 @@ func (c *Config) check() []error {
 	ch.oneOf("log.format", c.Log.Format, "json", "text")
 	ch.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 
-	ch.oneOf("api.unknown_query_parameters", c.API.UnknownQueryParameters, "reject", "ignore")
+	ch.oneOf("api.profile", string(c.API.Profile), string(ProfileArchway), string(ProfileGRPCGateway))
+	ch.strictness("api.unknown_query_parameters", c.API.UnknownQueryParameters)
 	ch.oneOf("api.path_unescaping", c.API.PathUnescaping, "all_except_slash", "legacy")
-	ch.oneOf("api.unknown_fields", c.API.UnknownFields, "reject", "ignore")
+	ch.strictness("api.unknown_fields", c.API.UnknownFields)
 	if c.API.MaxRequestBodyBytes <= 0 {
 		ch.failf("api.max_request_body_bytes", "must be positive, got %d", c.API.MaxRequestBodyBytes)
 	}
@@ -151,6 +152,13 @@ func (ch *checker) oneOf(path, value string, allowed ...string) {
 		want = "one of " + want
 	}
 	ch.failf(path, "must be %s, got %q", want, value)
+}
+
+// strictness checks a setting that may be left empty for the profile to decide.
+func (ch *checker) strictness(path string, s Strictness) {
+	if s != "" {
+		ch.oneOf(path, string(s), string(Reject), string(Ignore))
+	}
 }
 
 // reservedHeaders are names that describe the HTTP connection or the gRPC

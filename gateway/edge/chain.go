@@ -53,6 +53,10 @@ type Options struct {
 	// WriteLimits bounds how long writing a response may take (see [LimitWrites]). By default
 	// (the zero value), writes are not bounded.
 	WriteLimits WriteLimits
+	// KeepMethodOverride leaves X-HTTP-Method-Override and its relatives on the request, for a
+	// handler that honours them (the grpc-gateway profile). By default false: they are dropped
+	// (see [StripMethodOverride]).
+	KeepMethodOverride bool
 }
 
 // Chain wraps next in the gateway's HTTP chain. The order of the links is written down here
@@ -75,7 +79,7 @@ type Options struct {
 //  6. Before: the links of [Options.Before], in order (the global IP filter, metrics, tracing),
 //     so that a panic in them is recovered and their answers are logged.
 //  7. Method override: drop X-HTTP-Method-Override, so the method a client sends is the method
-//     that is routed and logged.
+//     that is routed and logged (unless [Options.KeepMethodOverride]).
 //  8. CORS: answer preflight requests without routing them, and add CORS headers to the answers
 //     to allowed origins.
 //  9. Body limit: 413 up front for an oversized Content-Length, and a capped reader otherwise;
@@ -98,7 +102,9 @@ func Chain(next http.Handler, opts Options) http.Handler {
 		h = LimitBodies(h, opts.MaxBodyBytes, opts.BodyBudget)
 	}
 	h = NewCORS(opts.CORS).Middleware(h)
-	h = StripMethodOverride(h)
+	if !opts.KeepMethodOverride {
+		h = StripMethodOverride(h)
+	}
 	for i := len(opts.Before) - 1; i >= 0; i-- {
 		h = opts.Before[i](h)
 	}

@@ -392,3 +392,41 @@ func patchOperations(d *object, t *policy.Table, patch func(verb string, op *obj
 		return nil
 	})
 }
+
+// CreatesAnswer200 documents the creates of a document that PatchV2 or PatchV3 completed as the
+// gateway answers them under the grpc-gateway profile (config.ProfileGRPCGateway): 200 instead
+// of 201, without Location.
+func CreatesAnswer200(doc []byte, t *policy.Table) ([]byte, error) {
+	d, err := decode(doc)
+	if err != nil {
+		return nil, fmt.Errorf("openapidoc.CreatesAnswer200: %w", err)
+	}
+	m, err := newMethods(t)
+	if err != nil {
+		return nil, fmt.Errorf("openapidoc.CreatesAnswer200: %w", err)
+	}
+	err = eachOperation(d, func(verb string, op *object) error {
+		p, err := m.method(op.str("operationId"))
+		if err != nil || !creates(p, verb) {
+			return err
+		}
+		responses := op.obj("responses")
+		if responses == nil {
+			return nil
+		}
+		if created := responses.obj("201"); created != nil {
+			if headers := created.obj("headers"); headers != nil {
+				headers.del(locationHeader)
+				if len(headers.keys) == 0 {
+					created.del("headers")
+				}
+			}
+		}
+		responses.rename("201", "200")
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("openapidoc.CreatesAnswer200: %w", err)
+	}
+	return encode(d)
+}

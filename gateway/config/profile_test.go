@@ -1,0 +1,62 @@
+package config_test
+
+import (
+	"testing"
+
+	"github.com/archway-gateway/archway/gateway/config"
+)
+
+// TestProfileDecidesUnsetStrictness pins how api.profile and the two strictness settings
+// combine: the profile decides what is left unset, and a setting given in the file or the
+// environment wins over it.
+func TestProfileDecidesUnsetStrictness(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name                string
+		yaml                string
+		env                 []string
+		grpcGateway         bool
+		rejectQuery, reject bool
+	}{
+		{name: "defaults", rejectQuery: true, reject: true},
+		{name: "archway", yaml: "api: {profile: archway}", rejectQuery: true, reject: true},
+		{name: "grpc-gateway", yaml: "api: {profile: grpc-gateway}", grpcGateway: true},
+		{name: "grpc-gateway from the environment", env: []string{"ARCHWAY_API_PROFILE=grpc-gateway"}, grpcGateway: true},
+		{
+			name: "grpc-gateway, explicit reject wins", yaml: "api: {profile: grpc-gateway, unknown_fields: reject}",
+			grpcGateway: true, reject: true,
+		},
+		{
+			name: "grpc-gateway, explicit reject from the environment wins", yaml: "api: {profile: grpc-gateway}",
+			env: []string{"ARCHWAY_API_UNKNOWN_QUERY_PARAMETERS=reject"}, grpcGateway: true, rejectQuery: true,
+		},
+		{name: "archway, explicit ignore wins", yaml: "api: {unknown_query_parameters: ignore}", reject: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := config.Parse([]byte(tc.yaml), tc.env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := c.API.GRPCGateway(); got != tc.grpcGateway {
+				t.Errorf("GRPCGateway() = %v, want %v", got, tc.grpcGateway)
+			}
+			if got := c.API.RejectsUnknownQueryParameters(); got != tc.rejectQuery {
+				t.Errorf("RejectsUnknownQueryParameters() = %v, want %v", got, tc.rejectQuery)
+			}
+			if got := c.API.RejectsUnknownFields(); got != tc.reject {
+				t.Errorf("RejectsUnknownFields() = %v, want %v", got, tc.reject)
+			}
+		})
+	}
+}
+
+// TestProfileIsValidated checks that a profile Archway does not know is refused at load, with
+// the field named, whether it came from the file or the environment.
+func TestProfileIsValidated(t *testing.T) {
+	t.Parallel()
+	_, err := config.Parse([]byte("api: {profile: grpc_gateway}\n"), nil)
+	assertError(t, err, `config.Parse: api.profile: must be "archway" or "grpc-gateway", got "grpc_gateway"`)
+	_, err = config.Parse(nil, []string{"ARCHWAY_API_PROFILE=envoy"})
+	assertError(t, err, `api.profile: must be "archway" or "grpc-gateway", got "envoy" (set by ARCHWAY_API_PROFILE)`)
+}
