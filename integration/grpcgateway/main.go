@@ -458,6 +458,9 @@ func readExpected(path string) (map[string]map[string]expectation, error) {
 	return exp, nil
 }
 
+// ownPrefix starts the names of Archway's own tests (testdata/suite/archway_test.go).
+const ownPrefix = "TestArchway"
+
 // cannotRunMarker is what the shim's error says when a test asks for a mux option Archway does
 // not offer (see testdata/shim).
 const cannotRunMarker = "archway-ggsuite: cannot run: needs mux option"
@@ -467,6 +470,12 @@ const cannotRunMarker = "archway-ggsuite: cannot run: needs mux option"
 // With partial (a -run filter), listed tests that did not run are not counted.
 func report(out io.Writer, cfg string, res *results, exp map[string]expectation, partial bool) int {
 	leaves := res.leaves()
+	own := 0
+	for _, name := range leaves {
+		if strings.HasPrefix(name, ownPrefix) {
+			own++
+		}
+	}
 	var pass, fail, cannot, skip int
 	bad := 0
 	var lines []string
@@ -510,8 +519,8 @@ func report(out io.Writer, cfg string, res *results, exp map[string]expectation,
 			}
 		}
 	}
-	fmt.Fprintf(out, "Archway, configuration %s: %d tests, %d pass, %d fail, %d cannot run, %d skipped\n",
-		cfg, len(leaves), pass, fail, cannot, skip)
+	fmt.Fprintf(out, "Archway, configuration %s: %d tests (%d of grpc-gateway's suite, %d of Archway's own), %d pass, %d fail, %d cannot run, %d skipped\n",
+		cfg, len(leaves), len(leaves)-own, own, pass, fail, cannot, skip)
 	slices.Sort(lines)
 	for _, l := range lines {
 		fmt.Fprintln(out, l)
