@@ -108,7 +108,7 @@ func run(args []string, out io.Writer) error {
 		if tmp, err = os.MkdirTemp("", "archway-ggsuite-"); err != nil {
 			return err
 		}
-		defer os.RemoveAll(tmp)
+		defer func() { _ = os.RemoveAll(tmp) }()
 	} else if tmp, err = filepath.Abs(tmp); err != nil {
 		return err
 	}
@@ -117,15 +117,15 @@ func run(args []string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(out, "suite prepared and built in %s\n", time.Since(start).Round(time.Second))
+	_, _ = fmt.Fprintf(out, "suite prepared and built in %s\n", time.Since(start).Round(time.Second))
 	if *control {
 		res, err := runSuite(bin, tmp, "", *runRE, nil)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "control (bare grpc-gateway mux): %s\n", res.summary())
+		_, _ = fmt.Fprintf(out, "control (bare grpc-gateway mux): %s\n", res.summary())
 		for _, name := range res.failed() {
-			fmt.Fprintf(out, "  FAIL %s\n", name)
+			_, _ = fmt.Fprintf(out, "  FAIL %s\n", name)
 		}
 		if len(res.failed()) > 0 {
 			return errors.New("the control run failed")
@@ -385,7 +385,10 @@ func runBinary(bin, tmp, sock string, flags, env []string) (*results, error) {
 		return nil, werr
 	}
 	if len(res.outcome) == 0 {
-		return nil, fmt.Errorf("the suite ran no test: %v\n%s", werr, stderr.String())
+		if werr == nil {
+			werr = errors.New("the test binary exited 0")
+		}
+		return nil, fmt.Errorf("the suite ran no test: %w\n%s", werr, stderr.String())
 	}
 	return res, nil
 }
@@ -519,11 +522,11 @@ func report(out io.Writer, cfg string, res *results, exp map[string]expectation,
 			}
 		}
 	}
-	fmt.Fprintf(out, "Archway, configuration %s: %d tests (%d of grpc-gateway's suite, %d of Archway's own), %d pass, %d fail, %d cannot run, %d skipped\n",
+	_, _ = fmt.Fprintf(out, "Archway, configuration %s: %d tests (%d of grpc-gateway's suite, %d of Archway's own), %d pass, %d fail, %d cannot run, %d skipped\n",
 		cfg, len(leaves), len(leaves)-own, own, pass, fail, cannot, skip)
 	slices.Sort(lines)
 	for _, l := range lines {
-		fmt.Fprintln(out, l)
+		_, _ = fmt.Fprintln(out, l)
 	}
 	return bad
 }
