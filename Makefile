@@ -45,8 +45,16 @@ lint: third_party/.fetched ## Run go vet, golangci-lint, buf lint, buf format an
 	./tools/buf-breaking.sh "$(BREAKING_AGAINST)"
 
 .PHONY: test
-test: ## Run every test (unit and integration)
+test: ## Run every test (unit and integration), then grpc-gateway's example suite against Archway
 	go test $(GO_TEST_FLAGS) ./...
+	$(MAKE) test-grpc-gateway
+
+# The configurations of integration/grpcgateway/testdata/configs that the suite runs in.
+GGSUITE_CONFIGS ?= defaults lenient
+
+.PHONY: test-grpc-gateway
+test-grpc-gateway: ## Run grpc-gateway's example integration suite against Archway (docs/grpc-gateway-suite.md)
+	go run ./integration/grpcgateway $(addprefix -config ,$(GGSUITE_CONFIGS))
 
 BENCH_OUT ?= results/$(shell date -u +%Y%m%dT%H%M%SZ)
 
