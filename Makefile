@@ -50,7 +50,7 @@ test: ## Run every test (unit and integration), then grpc-gateway's example suit
 	$(MAKE) test-grpc-gateway
 
 # The configurations of integration/grpcgateway/testdata/configs that the suite runs in.
-GGSUITE_CONFIGS ?= defaults lenient
+GGSUITE_CONFIGS ?= defaults grpc-gateway
 
 .PHONY: test-grpc-gateway
 test-grpc-gateway: ## Run grpc-gateway's example integration suite against Archway (docs/grpc-gateway-suite.md)

@@ -192,7 +192,14 @@ func TestDescriptorSetsRefused(t *testing.T) {
 			sets: []string{writeSet(t, "things.binpb", false, thingsFile("acme.things.v1",
 				thingMethod{name: "AddThing", rule: &annotations.HttpRule{Pattern: &annotations.HttpRule_Post{Post: "/v1/things"}, Body: "thing"}}))},
 			services: []string{"acme.things.v1.ThingService"},
-			want:     []string{"things.binpb", "acme.things.v1.ThingService.AddThing", `body "thing"`, "no such field"},
+			want:     []string{"things.binpb", "acme.things.v1.ThingService.AddThing", `body "thing"`, "has no field"},
+		},
+		{
+			name: "body path through a scalar",
+			sets: []string{writeSet(t, "things.binpb", false, thingsFile("acme.things.v1",
+				thingMethod{name: "AddThing", rule: &annotations.HttpRule{Pattern: &annotations.HttpRule_Post{Post: "/v1/things"}, Body: "title.text"}}))},
+			services: []string{"acme.things.v1.ThingService"},
+			want:     []string{"things.binpb", "acme.things.v1.ThingService.AddThing", `body "title.text"`, `field "title" is not a singular message`},
 		},
 		{
 			name: "rule without a pattern",

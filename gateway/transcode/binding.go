@@ -104,9 +104,8 @@ func newBinding(md protoreflect.MethodDescriptor, r *annotations.HttpRule) (*Bin
 		}
 	}
 	if b.Body != "" && b.Body != "*" {
-		fd := in.Fields().ByName(protoreflect.Name(b.Body))
-		if fd == nil {
-			return nil, fmt.Errorf("body %q: %s has no such field", b.Body, in.FullName())
+		if err := checkBodyField(in, b.Body); err != nil {
+			return nil, fmt.Errorf("body %q: %w", b.Body, err)
 		}
 	}
 	if b.ResponseBody != "" && md.Output().Fields().ByName(protoreflect.Name(b.ResponseBody)) == nil {
@@ -136,6 +135,27 @@ func checkPathField(md protoreflect.MessageDescriptor, path string) error {
 		}
 		if fd.Kind() != protoreflect.MessageKind {
 			return fmt.Errorf("field %q is not a message, so %q cannot go on", seg, path)
+		}
+		md = fd.Message()
+	}
+	return nil
+}
+
+// checkBodyField checks that the dotted field path of a `body: "field"` binding names a field
+// of md, reached through singular message fields ("payload.input_value" is a field of the
+// message in payload).
+func checkBodyField(md protoreflect.MessageDescriptor, path string) error {
+	segs := strings.Split(path, ".")
+	for i, seg := range segs {
+		fd := md.Fields().ByName(protoreflect.Name(seg))
+		if fd == nil {
+			return fmt.Errorf("%s has no field %q", md.FullName(), seg)
+		}
+		if i == len(segs)-1 {
+			return nil
+		}
+		if fd.Kind() != protoreflect.MessageKind || fd.IsList() || fd.IsMap() {
+			return fmt.Errorf("field %q is not a singular message, so %q cannot go on", seg, path)
 		}
 		md = fd.Message()
 	}
@@ -183,8 +203,13 @@ func (b *Binding) bodyField() protoreflect.FieldDescriptor {
 }
 
 // CheckTranslatable reports what of the binding the handlers built from descriptors (Register)
-// do not translate yet: a repeated, map or enum field as the body.
+// do not translate yet: a repeated, map or enum field as the body, or a body nested in another
+// field ("payload.input_value").
 func (b *Binding) CheckTranslatable() error {
+	if strings.Contains(b.Body, ".") {
+		return fmt.Errorf("%s: google.api.http: body %q: a nested field path as the body is not supported yet for services loaded from descriptors",
+			b.Method.FullName(), b.Body)
+	}
 	if fd := b.bodyField(); fd != nil && !bodyFieldSupported(fd) {
 		return fmt.Errorf("%s: google.api.http: body %q: a %s field as the body is not supported yet for services loaded from descriptors",
 			b.Method.FullName(), b.Body, kindName(fd))

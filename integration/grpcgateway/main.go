@@ -23,11 +23,15 @@
 // explain, or when a listed test passes (the list must stay true).
 //
 // With -control it runs the unmodified suite against the bare grpc-gateway mux instead, as a
-// control; that run needs the suite's fixed ports (9090, 8088, 8089…) free.
+// control.
+//
+// The suite listens on fixed ports (9090, 8088, 8089…), some on every interface. Where the
+// machine allows it (`unshare` and `ip`, as on CI), the test binary runs in a network namespace
+// of its own with only a loopback interface, so the ports are private to the run.
 //
 // Run it from the repository root:
 //
-//	go run ./integration/grpcgateway -config defaults -config lenient
+//	go run ./integration/grpcgateway -config defaults -config grpc-gateway
 //	go run ./integration/grpcgateway -control
 //
 // `make test` runs it after the Go tests, and CI through it.
@@ -118,6 +122,7 @@ func run(args []string, out io.Writer) error {
 		return err
 	}
 	_, _ = fmt.Fprintf(out, "suite prepared and built in %s\n", time.Since(start).Round(time.Second))
+	isolate(out)
 	if *control {
 		res, err := runSuite(bin, tmp, "", *runRE, nil)
 		if err != nil {
@@ -352,6 +357,24 @@ func (r *results) merge(o *results) {
 	}
 }
 
+// isolation is the command that runs the test binary in a network namespace of its own, with
+// only a loopback interface, where the suite's fixed ports (9090, 8088, 8089…, some on every
+// interface) are private to the run: nothing outside can reach them and two runs cannot
+// collide. Empty where the machine does not allow unprivileged namespaces (see isolate).
+var isolation []string
+
+// isolate sets isolation when `unshare` can create a user and network namespace here and bring
+// its loopback interface up, and says what it found.
+func isolate(out io.Writer) {
+	wrap := []string{"unshare", "--user", "--map-root-user", "--net", "sh", "-c", `ip link set lo up && exec "$@"`, "sh"}
+	if err := exec.Command(wrap[0], append(wrap[1:], "true")...).Run(); err != nil {
+		_, _ = fmt.Fprintf(out, "no network namespace (%v): the suite's fixed ports are opened on this host\n", err)
+		return
+	}
+	isolation = wrap
+	_, _ = fmt.Fprintln(out, "the suite runs in a network namespace of its own (loopback only)")
+}
+
 // runBinary runs the test binary once with the given test flags.
 func runBinary(bin, tmp, sock string, flags, env []string) (*results, error) {
 	if sock != "" {
@@ -363,7 +386,8 @@ func runBinary(bin, tmp, sock string, flags, env []string) (*results, error) {
 	if sock != "" {
 		args = append(args, "-network=unix", "-endpoint="+sock)
 	}
-	cmd := exec.Command("go", args...)
+	argv := append(slices.Clone(isolation), append([]string{"go"}, args...)...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = filepath.Join(tmp, "examples", "internal", "integration")
 	cmd.Env = append(os.Environ(), env...)
 	var stderr bytes.Buffer

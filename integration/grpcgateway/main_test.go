@@ -10,7 +10,7 @@ import (
 
 func TestReadExpected(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "expected.txt")
-	text := "# comment\n\ndefaults TestA/sub 201 on create\ndefaults TestB cannot run: needs mux option runtime.WithX\nlenient TestA/sub reason\n"
+	text := "# comment\n\ndefaults TestA/sub 201 on create\ndefaults TestB cannot run: needs mux option runtime.WithX\ngrpc-gateway TestA/sub reason\n"
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -24,8 +24,8 @@ func TestReadExpected(t *testing.T) {
 	if got := exp["defaults"]["TestB"]; !got.cannotRun {
 		t.Errorf("TestB = %+v, want cannot run", got)
 	}
-	if len(exp["lenient"]) != 1 {
-		t.Errorf("lenient = %v", exp["lenient"])
+	if len(exp["grpc-gateway"]) != 1 {
+		t.Errorf("grpc-gateway = %v", exp["grpc-gateway"])
 	}
 	for name, bad := range map[string]string{
 		"no reason": "defaults TestA\n",
