@@ -5,10 +5,14 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
 BUF := go tool -modfile=tools/go.mod buf
-GOLANGCI_LINT := go tool -modfile=tools/go.mod golangci-lint
+GOLANGCI_LINT := go tool -modfile=$(CURDIR)/tools/go.mod golangci-lint
 # The branch that `buf breaking` compares the protos against.
 BREAKING_AGAINST ?= main
 GO_TEST_FLAGS ?= -race -count=1 -timeout=15m
+# The Go modules of the repository: the root one, which library users import, and the nested
+# ones that keep the harness's, the manifests tests' and the browser tests' dependencies out of
+# it (tools/go.mod holds no package). `make test` and `make lint` run in each.
+GO_MODULES := . bench deploy internal/browsertest
 
 .PHONY: help
 help: ## Show this help
@@ -38,15 +42,15 @@ check-generated: generate ## Fail if gen/, openapi/ or internal/testapi/ differ 
 
 .PHONY: lint
 lint: third_party/.fetched ## Run go vet, golangci-lint, buf lint, buf format and buf breaking
-	go vet ./...
-	$(GOLANGCI_LINT) run ./...
+	for m in $(GO_MODULES); do go -C $$m vet ./... || exit 1; done
+	for m in $(GO_MODULES); do (cd $$m && $(GOLANGCI_LINT) run ./...) || exit 1; done
 	$(BUF) lint
 	$(BUF) format --exit-code -d
 	./tools/buf-breaking.sh "$(BREAKING_AGAINST)"
 
 .PHONY: test
-test: ## Run every test (unit and integration), then grpc-gateway's example suite against Archway
-	go test $(GO_TEST_FLAGS) ./...
+test: ## Run every test (unit and integration) of every module, then grpc-gateway's example suite against Archway
+	for m in $(GO_MODULES); do go -C $$m test $(GO_TEST_FLAGS) ./... || exit 1; done
 	$(MAKE) test-grpc-gateway
 
 # The configurations of integration/grpcgateway/testdata/configs that the suite runs in.
@@ -60,12 +64,12 @@ BENCH_OUT ?= results/$(shell date -u +%Y%m%dT%H%M%SZ)
 
 .PHONY: bench
 bench: ## Run the load harness against every target (several minutes); report in results/<time>/
-	go build -o bin/archway-bench ./bench/cmd/archway-bench
+	go -C bench build -o ../bin/archway-bench ./cmd/archway-bench
 	bin/archway-bench -out $(BENCH_OUT)
 
 .PHONY: bench-quick
 bench-quick: ## Run the load harness with short runs (under 3 minutes), as CI does
-	go build -o bin/archway-bench ./bench/cmd/archway-bench
+	go -C bench build -o ../bin/archway-bench ./cmd/archway-bench
 	bin/archway-bench -quick -out $(BENCH_OUT)
 
 .PHONY: bench-micro

@@ -2,6 +2,8 @@ package gateway_test
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"log/slog"
@@ -39,6 +41,17 @@ func writeJWKS(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// hs256Token returns a JWT for issuer https://issuer.test and audience archway, signed with
+// key, that expires in an hour.
+func hs256Token(key []byte, sub string) string {
+	enc := func(v string) string { return base64.RawURLEncoding.EncodeToString([]byte(v)) }
+	signing := enc(`{"alg":"HS256","kid":"hs-1","typ":"JWT"}`) + "." +
+		enc(fmt.Sprintf(`{"iss":"https://issuer.test","aud":"archway","sub":%q,"exp":%d}`, sub, time.Now().Add(time.Hour).Unix()))
+	mac := hmac.New(sha256.New, key)
+	mac.Write([]byte(signing))
+	return signing + "." + base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
 
 // streamAuthn is the authn section of a gateway that accepts testAPIKey, the tokens of

@@ -11,4 +11,8 @@
 // Where chromium is not installed, the tests that need it are skipped, unless
 // ARCHWAY_TEST_REQUIRE_CHROMIUM=1 (as CI sets it) makes that a failure. The pages a test loads
 // must be served on loopback: the browser uses no proxy and has no network of its own.
+//
+// The directory is a Go module of its own, so that chromedp stays out of the root module's
+// requirements; it also holds the gateway's browser tests (CORS, the docs page, EventSource,
+// WebSocket), which build their gateways through the exported API of package gateway.
 package browsertest

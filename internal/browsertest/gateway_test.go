@@ -1,4 +1,4 @@
-package gateway_test
+package browsertest_test
 
 import (
 	"crypto/hmac"
@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +22,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/archway-gateway/archway/gateway"
+	"github.com/archway-gateway/archway/gateway/config"
+	"github.com/archway-gateway/archway/internal/apitest"
 	"github.com/archway-gateway/archway/internal/browsertest"
 	"github.com/archway-gateway/archway/openapi"
 	"github.com/archway-gateway/archway/server"
@@ -114,6 +120,43 @@ func servePage(t *testing.T, page string) string {
 	return srv.URL
 }
 
+// testAPIKey is an API key of the gateways of storefrontGateway: testAuthn configures it for
+// a client that holds every scope of the storefront APIs.
+const testAPIKey = "test-key"
+
+// testAuthn is the authn section of a gateway that accepts testAPIKey.
+const testAuthn = `
+authn:
+  api_keys:
+    - client_id: tester
+      sha256: 62af8704764faf8ea82fc61ce9c4c3908b6cb97d463a634e9e587d7c885db0ef
+      scopes: [users.read, users.write, orders.write, orders.admin, catalog.write]
+`
+
+// testJWTSecret signs the HS256 tokens of hs256Token.
+var testJWTSecret = []byte(strings.Repeat("s", 32))
+
+// writeJWKS writes the key set of testJWTSecret, as hs256Token's kid names it, and returns its
+// path.
+func writeJWKS(t *testing.T) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "jwks.json")
+	if err := os.WriteFile(path, fmt.Appendf(nil, `{"keys":[{"kty":"oct","kid":"hs-1","alg":"HS256","k":%q}]}`,
+		base64.RawURLEncoding.EncodeToString(testJWTSecret)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// streamAuthn is the authn section of a gateway that accepts testAPIKey, the tokens of
+// hs256Token, and both of the browsers' ways to send them on streams.
+func streamAuthn(jwks string) string {
+	return testAuthn + fmt.Sprintf(`  jwt_issuers:
+    - {issuer: "https://issuer.test", audiences: [archway], jwks_file: %q, algorithms: [HS256]}
+  stream_credentials: {websocket_protocol: true, query_parameter: true}
+`, jwks)
+}
+
 // hs256Token returns a JWT for issuer https://issuer.test and audience archway, signed with
 // key, that expires in an hour.
 func hs256Token(key []byte, sub string) string {
@@ -135,14 +178,23 @@ func storefrontGateway(t *testing.T, extra string) http.Handler {
 		t.Fatalf("server.Start: %v", err)
 	}
 	t.Cleanup(sf.Stop)
-	return newGateway(t, fmt.Sprintf(`
+	cfg, err := config.Parse([]byte(fmt.Sprintf(`
 admin: {enabled: false}
 log: {access_log: false}
 backends:
   - {name: users, address: %q, services: [storefront.users.v1.UserService]}
   - {name: orders, address: %q, services: [storefront.orders.v1.OrderService]}
   - {name: catalog, address: %q, services: [storefront.catalog.v1.CatalogService]}
-`, sf.Addr(server.Users), sf.Addr(server.Orders), sf.Addr(server.Catalog))+extra).Handler()
+`, sf.Addr(server.Users), sf.Addr(server.Orders), sf.Addr(server.Catalog))+extra), nil)
+	if err != nil {
+		t.Fatalf("config.Parse: %v", err)
+	}
+	gw, err := gateway.New(t.Context(), cfg, gateway.WithLogger(slog.New(slog.DiscardHandler)))
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	t.Cleanup(func() { _ = gw.Close() })
+	return gw.Handler()
 }
 
 // TestBrowserCORS loads pages from other origins into headless Chromium and has them call a
@@ -323,10 +375,28 @@ es.addEventListener("error", (e) => {
 </script>
 `
 
-// advanceOrder moves a storefront order to its next state through the gateway.
+// apiClient checks every response to an API request against the published OpenAPI documents
+// (see internal/apitest): one that does not match fails the request.
+var apiClient = &http.Client{Transport: apitest.Transport(nil)}
+
+// advanceOrder moves a storefront order to its next state through the gateway, with
+// testAPIKey.
 func advanceOrder(t *testing.T, apiURL, order string) {
 	t.Helper()
-	resp, body := do(t, http.MethodPost, apiURL+"/v1/"+order+":advance", "{}", nil)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, apiURL+"/v1/"+order+":advance", strings.NewReader("{}"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("X-Api-Key", testAPIKey)
+	resp, err := apiClient.Do(req)
+	if err != nil {
+		t.Fatalf("advance %s: %v", order, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("advance %s: HTTP %d %s", order, resp.StatusCode, body)
 	}
