@@ -258,7 +258,7 @@ func (g *Gateway) newServeMux() *runtime.ServeMux {
 		runtime.WithRoutingErrorHandler(g.handleRoutingError),
 		// How the path is decoded: by default routed as sent, %2F staying inside its segment
 		// (see keepEncodedSlashes).
-		runtime.WithUnescapingMode(unescapingModes[api.PathUnescaping]),
+		runtime.WithUnescapingMode(unescapingModes[api.Unescaping()]),
 		// Only allowlisted headers reach backends, and only the chosen metadata comes back; the
 		// gateway sets the trailers itself (metadata.go).
 		runtime.WithIncomingHeaderMatcher(headerAllowlist(api.ForwardHeaders, g.grpcGateway)),
@@ -717,7 +717,7 @@ func (g *Gateway) routesWithHealth(policies *policy.Table) (http.Handler, error)
 		mux.Handle(g.cfg.Docs.Path, getOnly(page))
 		mux.Handle(g.cfg.Docs.Path+"/", getOnly(page))
 	}
-	if g.cfg.API.PathUnescaping == "all_except_slash" {
+	if g.cfg.API.Unescaping() == "all_except_slash" {
 		mux.Handle("/", keepEncodedSlashes(g.mux))
 	} else {
 		mux.Handle("/", g.mux)

@@ -257,7 +257,8 @@ type API struct {
 	// other escape in the values of path variables; %2F reaches the backend
 	// still encoded, never as a slash. "legacy" is grpc-gateway's default:
 	// the whole path is decoded before routing, so %2F separates segments.
-	// By default "all_except_slash".
+	// By default empty: the profile decides ("all_except_slash" under
+	// "archway", "legacy" under "grpc-gateway"; see [API.Unescaping]).
 	PathUnescaping string `yaml:"path_unescaping"`
 }
 
@@ -396,7 +397,6 @@ func Default() *Config {
 			MaxRequestBodyBytes:      4 << 20,
 			MaxGRPCTimeout:           Duration(time.Minute),
 			MaxJSONDepth:             100,
-			PathUnescaping:           "all_except_slash",
 			MaxTotalRequestBodyBytes: 64 << 20,
 		},
 		Composite: Composite{

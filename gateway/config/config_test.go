@@ -54,7 +54,6 @@ func TestDefault(t *testing.T) {
 			MaxRequestBodyBytes:      4194304,
 			MaxGRPCTimeout:           config.Duration(time.Minute),
 			MaxJSONDepth:             100,
-			PathUnescaping:           "all_except_slash",
 			MaxTotalRequestBodyBytes: 64 << 20,
 		},
 		Composite: config.Composite{Mode: "auto", Timeout: config.Duration(2 * time.Second)},

@@ -15,9 +15,9 @@ const (
 	// Archway in its place: unknown input ignored, 200 on creates, 501 on a wrong method,
 	// default-valued fields emitted, every response metadata key as Grpc-Metadata-<key> and
 	// Grpc-Trailer-<key>, trailing data after a JSON body ignored, X-HTTP-Method-Override and
-	// the form POST to GET fallback honoured. Security properties (authentication, limits,
-	// fail-closed routes, path unescaping, Content-Length with Transfer-Encoding refused) stay
-	// as they are.
+	// the form POST to GET fallback honoured, the whole path decoded before routing. Security
+	// properties (authentication, limits, fail-closed routes, Content-Length with
+	// Transfer-Encoding refused) stay as they are.
 	ProfileGRPCGateway Profile = "grpc-gateway"
 )
 
@@ -31,6 +31,19 @@ const (
 	// Ignore drops such input.
 	Ignore Strictness = "ignore"
 )
+
+// Unescaping returns how the URL path is decoded: api.path_unescaping when it is set, else the
+// profile's choice ("all_except_slash" under "archway", grpc-gateway's "legacy" under
+// "grpc-gateway").
+func (a *API) Unescaping() string {
+	switch {
+	case a.PathUnescaping != "":
+		return a.PathUnescaping
+	case a.GRPCGateway():
+		return "legacy"
+	}
+	return "all_except_slash"
+}
 
 // GRPCGateway reports whether the API follows grpc-gateway's behaviour (api.profile
 // "grpc-gateway").

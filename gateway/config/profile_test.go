@@ -6,8 +6,8 @@ import (
 	"github.com/archway-gateway/archway/gateway/config"
 )
 
-// TestProfileDecidesUnsetStrictness pins how api.profile and the two strictness settings
-// combine: the profile decides what is left unset, and a setting given in the file or the
+// TestProfileDecidesUnsetStrictness pins how api.profile, the two strictness settings and
+// api.path_unescaping combine: the profile decides what is left unset, and a setting given in the file or the
 // environment wins over it.
 func TestProfileDecidesUnsetStrictness(t *testing.T) {
 	t.Parallel()
@@ -17,20 +17,26 @@ func TestProfileDecidesUnsetStrictness(t *testing.T) {
 		env                 []string
 		grpcGateway         bool
 		rejectQuery, reject bool
+		unescaping          string
 	}{
-		{name: "defaults", rejectQuery: true, reject: true},
-		{name: "archway", yaml: "api: {profile: archway}", rejectQuery: true, reject: true},
-		{name: "grpc-gateway", yaml: "api: {profile: grpc-gateway}", grpcGateway: true},
-		{name: "grpc-gateway from the environment", env: []string{"ARCHWAY_API_PROFILE=grpc-gateway"}, grpcGateway: true},
+		{name: "defaults", rejectQuery: true, reject: true, unescaping: "all_except_slash"},
+		{name: "archway", yaml: "api: {profile: archway}", rejectQuery: true, reject: true, unescaping: "all_except_slash"},
+		{name: "grpc-gateway", yaml: "api: {profile: grpc-gateway}", grpcGateway: true, unescaping: "legacy"},
+		{name: "grpc-gateway from the environment", env: []string{"ARCHWAY_API_PROFILE=grpc-gateway"}, grpcGateway: true, unescaping: "legacy"},
 		{
 			name: "grpc-gateway, explicit reject wins", yaml: "api: {profile: grpc-gateway, unknown_fields: reject}",
-			grpcGateway: true, reject: true,
+			grpcGateway: true, reject: true, unescaping: "legacy",
 		},
 		{
 			name: "grpc-gateway, explicit reject from the environment wins", yaml: "api: {profile: grpc-gateway}",
-			env: []string{"ARCHWAY_API_UNKNOWN_QUERY_PARAMETERS=reject"}, grpcGateway: true, rejectQuery: true,
+			env: []string{"ARCHWAY_API_UNKNOWN_QUERY_PARAMETERS=reject"}, grpcGateway: true, rejectQuery: true, unescaping: "legacy",
 		},
-		{name: "archway, explicit ignore wins", yaml: "api: {unknown_query_parameters: ignore}", reject: true},
+		{
+			name: "grpc-gateway, explicit unescaping wins", yaml: "api: {profile: grpc-gateway, path_unescaping: all_except_slash}",
+			grpcGateway: true, unescaping: "all_except_slash",
+		},
+		{name: "archway, explicit ignore wins", yaml: "api: {unknown_query_parameters: ignore}", reject: true, unescaping: "all_except_slash"},
+		{name: "archway, explicit legacy wins", yaml: "api: {path_unescaping: legacy}", rejectQuery: true, reject: true, unescaping: "legacy"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -46,6 +52,9 @@ func TestProfileDecidesUnsetStrictness(t *testing.T) {
 			}
 			if got := c.API.RejectsUnknownFields(); got != tc.reject {
 				t.Errorf("RejectsUnknownFields() = %v, want %v", got, tc.reject)
+			}
+			if got := c.API.Unescaping(); got != tc.unescaping {
+				t.Errorf("Unescaping() = %q, want %q", got, tc.unescaping)
 			}
 		})
 	}

@@ -68,7 +68,9 @@ func (c *Config) check() []error {
 
 	ch.oneOf("api.profile", string(c.API.Profile), string(ProfileArchway), string(ProfileGRPCGateway))
 	ch.strictness("api.unknown_query_parameters", c.API.UnknownQueryParameters)
-	ch.oneOf("api.path_unescaping", c.API.PathUnescaping, "all_except_slash", "legacy")
+	if c.API.PathUnescaping != "" {
+		ch.oneOf("api.path_unescaping", c.API.PathUnescaping, "all_except_slash", "legacy")
+	}
 	ch.strictness("api.unknown_fields", c.API.UnknownFields)
 	if c.API.MaxRequestBodyBytes <= 0 {
 		ch.failf("api.max_request_body_bytes", "must be positive, got %d", c.API.MaxRequestBodyBytes)

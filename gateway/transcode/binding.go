@@ -114,9 +114,9 @@ func newBinding(md protoreflect.MethodDescriptor, r *annotations.HttpRule) (*Bin
 	return b, nil
 }
 
-// checkPathField checks that the dotted field path names a singular field of md reached through
-// singular message fields, and a value rather than a message (except the well-known types
-// written as one string).
+// checkPathField checks that the dotted field path names a field of md reached through singular
+// message fields, and values rather than a message (except the well-known types written as one
+// string). The last field may be repeated: its values are comma-separated in the segment.
 func checkPathField(md protoreflect.MessageDescriptor, path string) error {
 	segs := strings.Split(path, ".")
 	for i, seg := range segs {
@@ -124,8 +124,8 @@ func checkPathField(md protoreflect.MessageDescriptor, path string) error {
 		if fd == nil {
 			return fmt.Errorf("%s has no field %q", md.FullName(), seg)
 		}
-		if fd.IsList() || fd.IsMap() {
-			return fmt.Errorf("field %q is repeated: a path variable binds one value", seg)
+		if fd.IsMap() || (fd.IsList() && i < len(segs)-1) {
+			return fmt.Errorf("field %q is a %s: a path variable binds one field's value", seg, kindName(fd))
 		}
 		if i == len(segs)-1 {
 			if fd.Kind() == protoreflect.MessageKind && !scalarMessage(fd.Message().FullName()) {
@@ -160,6 +160,22 @@ func checkBodyField(md protoreflect.MessageDescriptor, path string) error {
 		md = fd.Message()
 	}
 	return nil
+}
+
+// fieldAt returns the field that the dotted path names, or nil; the path is known to be valid
+// (checkPathField).
+func fieldAt(md protoreflect.MessageDescriptor, path string) protoreflect.FieldDescriptor {
+	var fd protoreflect.FieldDescriptor
+	for _, seg := range strings.Split(path, ".") {
+		if md == nil {
+			return nil
+		}
+		if fd = md.Fields().ByName(protoreflect.Name(seg)); fd == nil {
+			return nil
+		}
+		md = fd.Message()
+	}
+	return fd
 }
 
 // scalarMessage reports whether grpc-gateway reads a message of this type from one path or
@@ -206,6 +222,12 @@ func (b *Binding) bodyField() protoreflect.FieldDescriptor {
 // do not translate yet: a repeated, map or enum field as the body, or a body nested in another
 // field ("payload.input_value").
 func (b *Binding) CheckTranslatable() error {
+	for _, fp := range b.Path.Fields() {
+		if fd := fieldAt(b.Method.Input(), fp); fd != nil && fd.IsList() {
+			return fmt.Errorf("%s: google.api.http: path variable %q: a repeated field in the path is not supported yet for services loaded from descriptors",
+				b.Method.FullName(), fp)
+		}
+	}
 	if strings.Contains(b.Body, ".") {
 		return fmt.Errorf("%s: google.api.http: body %q: a nested field path as the body is not supported yet for services loaded from descriptors",
 			b.Method.FullName(), b.Body)
