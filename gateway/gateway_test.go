@@ -282,6 +282,12 @@ var apiClient = &http.Client{Transport: apitest.Transport(nil)}
 // sent), and returns the response with its body read; see apiClient.
 func do(t *testing.T, method, url, body string, header map[string]string) (reply, []byte) {
 	t.Helper()
+	return doWith(t, apiClient, method, url, body, header)
+}
+
+// doWith is do through client.
+func doWith(t *testing.T, client *http.Client, method, url, body string, header map[string]string) (reply, []byte) {
+	t.Helper()
 	var r io.Reader
 	if body != "" {
 		r = strings.NewReader(body)
@@ -298,7 +304,7 @@ func do(t *testing.T, method, url, body string, header map[string]string) (reply
 		}
 		req.Header.Set(k, v)
 	}
-	resp, err := apiClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

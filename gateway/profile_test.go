@@ -41,32 +41,7 @@ const (
 // profile (201 on creates, no 501).
 func send(t *testing.T, method, url, body string, header map[string]string) (reply, []byte) {
 	t.Helper()
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(t.Context(), method, url, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-Api-Key", testAPIKey)
-	for k, v := range header {
-		if v == "" {
-			req.Header.Del(k)
-			continue
-		}
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = resp.Body.Close() }()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return reply{StatusCode: resp.StatusCode, Header: resp.Header}, b
+	return doWith(t, http.DefaultClient, method, url, body, header)
 }
 
 func TestProfileCreateStatus(t *testing.T) {
@@ -604,8 +579,7 @@ func drain(files *fakeFiles) {
 // answer leaves them out.
 var archwayHeaders = map[string]bool{
 	"Date": true, "Content-Length": true, "Transfer-Encoding": true, "X-Request-Id": true, "X-Content-Type-Options": true,
-	"Content-Security-Policy": true,
-	"Cache-Control":           true, "Age": true, "Etag": true, "Vary": true,
+	"Cache-Control": true, "Age": true, "Etag": true, "Vary": true, "Content-Security-Policy": true,
 	"Ratelimit-Limit": true, "Ratelimit-Policy": true, "Ratelimit-Remaining": true, "Ratelimit-Reset": true,
 }
 

@@ -96,14 +96,7 @@ func withoutDescriptions(ps []param) []param {
 func TestPatchAlignsNames(t *testing.T) {
 	t.Parallel()
 	tb := usersAndCatalog(t)
-	v2, err := openapidoc.PatchV2([]byte(alignV2Doc), tb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v3, err := openapidoc.PatchV3([]byte(alignV3Doc), v2, tb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v2, v3 := patchBoth(t, tb, alignV2Doc, alignV3Doc)
 	names2, names3 := namesOf(t, v2), namesOf(t, v3)
 	want := map[string][]param{
 		"GET /v1/users/{user}":               {{"UserService_GetUser", "operationId", ""}, {"user", "path", ""}},

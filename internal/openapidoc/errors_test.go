@@ -115,14 +115,7 @@ func errorCodes(op errOperation) []string {
 func TestPatchDocumentsErrors(t *testing.T) {
 	t.Parallel()
 	tb := table(t)
-	v2, err := openapidoc.PatchV2([]byte(errorsV2Doc), tb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v3, err := openapidoc.PatchV3([]byte(errorsV3Doc), v2, tb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v2, v3 := patchBoth(t, tb, errorsV2Doc, errorsV3Doc)
 	for name, doc := range map[string][]byte{"v2": v2, "v3": v3} {
 		ops := errOperations(t, doc)
 		read, write := ops["GET /v1/products/{id}"], ops["POST /v1/products/{productId}/stock:adjust"]

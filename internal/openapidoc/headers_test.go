@@ -102,14 +102,7 @@ func headerType(h map[string]any) any {
 func TestPatchDocumentsHeaders(t *testing.T) {
 	t.Parallel()
 	tb := headersTable(t, config.Default())
-	v2, err := openapidoc.PatchV2([]byte(headersV2Doc), tb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v3, err := openapidoc.PatchV3([]byte(headersV3Doc), v2, tb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	v2, v3 := patchBoth(t, tb, headersV2Doc, headersV3Doc)
 	for _, doc := range []struct {
 		name string
 		body []byte

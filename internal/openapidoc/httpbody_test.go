@@ -44,14 +44,7 @@ func TestPatchDocumentsHTTPBody(t *testing.T) {
   "/v1/files/{name}": {"patch": {"operationId": "FileService_UpdateFile", "responses": {"200": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/archway.testapi.v1.File"}}}}},
             "requestBody": {"content": {"application/json": {"schema": {"$ref": "#/components/schemas/archway.testapi.v1.File"}}}, "required": true}}}
 }}`
-	gotV2, err := openapidoc.PatchV2([]byte(v2), tb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gotV3, err := openapidoc.PatchV3([]byte(v3), gotV2, tb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gotV2, gotV3 := patchBoth(t, tb, v2, v3)
 	binary := `{"type":"string","format":"binary"}`
 	s2, s3 := squeeze(string(gotV2)), squeeze(string(gotV3))
 	// Every HttpBody reference is gone; the JSON File bodies stay.

@@ -14,6 +14,20 @@ import (
 	testapiv1 "github.com/archway-gateway/archway/internal/testapi/gen/archway/testapi/v1"
 )
 
+// patchBoth patches a v2 document and a v3 one with the policies of tb, as the pipeline does.
+func patchBoth(t *testing.T, tb *policy.Table, v2, v3 string) (patchedV2, patchedV3 []byte) {
+	t.Helper()
+	patchedV2, err := openapidoc.PatchV2([]byte(v2), tb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	patchedV3, err = openapidoc.PatchV3([]byte(v3), patchedV2, tb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return patchedV2, patchedV3
+}
+
 // squeeze drops the white space of a JSON text, so that checks ignore indentation.
 func squeeze(s string) string { return strings.Join(strings.Fields(s), "") }
 
@@ -151,14 +165,7 @@ func TestPatchDocumentsStreams(t *testing.T) {
   "/v1/orders/{name}:watch": {"get": {"operationId": "OrderService_WatchOrder", "responses": {"200": {"description": "One change.", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
   "/v1/orders:chat": {"get": {"operationId": "OrderService_SupportChat", "responses": {"200": {"description": "One message of a SupportChat. (streaming responses)", "content": {"application/json": {}}}}}}
 }}`
-	gotV2, err := openapidoc.PatchV2([]byte(v2), tb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gotV3, err := openapidoc.PatchV3([]byte(v3), gotV2, tb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gotV2, gotV3 := patchBoth(t, tb, v2, v3)
 	for _, c := range []struct {
 		doc  []byte
 		want []string
@@ -207,14 +214,7 @@ func TestPatchDocumentsRequestStreams(t *testing.T) {
     "requestBody": {"content": {"application/json": {"schema": {"type": "object"}}}, "required": true},
     "responses": {"200": {"description": "A total. (streaming responses)", "content": {"application/json": {"schema": {"type": "object"}}}}}}}
 }}`
-	gotV2, err := openapidoc.PatchV2([]byte(v2), tb)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gotV3, err := openapidoc.PatchV3([]byte(v3), gotV2, tb)
-	if err != nil {
-		t.Fatal(err)
-	}
+	gotV2, gotV3 := patchBoth(t, tb, v2, v3)
 	s2, s3 := squeeze(string(gotV2)), squeeze(string(gotV3))
 	for _, c := range []struct {
 		name, doc string

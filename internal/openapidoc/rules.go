@@ -194,11 +194,26 @@ func constrainSchema(schema *object, md protoreflect.MessageDescriptor, v2 bool)
 // into their definitions, the message schemas inlined as body parameters, and the query
 // parameters of operations.
 func rulesV2(d *object, t *policy.Table) {
-	defs := d.obj("definitions")
+	carryRules(d, t, d.obj("definitions"), v2Name, true)
+}
+
+// rulesV3 is rulesV2 for an OpenAPI v3 document: its component schemas and query parameters.
+func rulesV3(d *object, t *policy.Table) {
+	var schemas *object
+	if components := d.obj("components"); components != nil {
+		schemas = components.obj("schemas")
+	}
+	carryRules(d, t, schemas, func(name string) string { return name }, false)
+}
+
+// carryRules is rulesV2 and rulesV3: schemas holds the document's message schemas, under the
+// names that schemaName gives full message names; a v2 query parameter holds its constraints
+// itself, a v3 one in its schema.
+func carryRules(d *object, t *policy.Table, schemas *object, schemaName func(string) string, v2 bool) {
 	for _, md := range messagesOf(t) {
-		if defs != nil {
-			if schema := defs.obj(v2Name(string(md.FullName()))); schema != nil {
-				constrainSchema(schema, md, true)
+		if schemas != nil {
+			if schema := schemas.obj(schemaName(string(md.FullName()))); schema != nil {
+				constrainSchema(schema, md, v2)
 			}
 		}
 	}
@@ -220,48 +235,19 @@ func rulesV2(d *object, t *policy.Table) {
 			}
 			switch po.str("in") {
 			case "query":
-				if f := in.Fields().ByJSONName(po.str("name")); f != nil && rulesOf(f) != nil {
-					constrain(po, typeRules(rulesOf(f)), true)
+				f := in.Fields().ByJSONName(po.str("name"))
+				if f == nil || rulesOf(f) == nil {
+					continue
 				}
+				target := po
+				if !v2 {
+					target = po.obj("schema")
+				}
+				constrain(target, typeRules(rulesOf(f)), v2)
 			case "body":
 				f := in.Fields().ByName(protoreflect.Name(po.str("name")))
-				if f != nil && f.Message() != nil && po.obj("schema") != nil {
+				if v2 && f != nil && f.Message() != nil && po.obj("schema") != nil {
 					constrainSchema(po.obj("schema"), f.Message(), true)
-				}
-			}
-		}
-		return nil
-	})
-}
-
-// rulesV3 is rulesV2 for an OpenAPI v3 document: its component schemas and query parameters.
-func rulesV3(d *object, t *policy.Table) {
-	components := d.obj("components")
-	var schemas *object
-	if components != nil {
-		schemas = components.obj("schemas")
-	}
-	for _, md := range messagesOf(t) {
-		if schemas != nil {
-			if schema := schemas.obj(string(md.FullName())); schema != nil {
-				constrainSchema(schema, md, false)
-			}
-		}
-	}
-	m, err := newMethods(t)
-	if err != nil {
-		return
-	}
-	_ = eachOperation(d, func(_ string, op *object) error {
-		p, err := m.method(op.str("operationId"))
-		if err != nil || p.Descriptor == nil {
-			return nil
-		}
-		params, _ := op.get("parameters").([]any)
-		for _, param := range params {
-			if po, ok := param.(*object); ok && po.str("in") == "query" {
-				if f := p.Descriptor.Input().Fields().ByJSONName(po.str("name")); f != nil && rulesOf(f) != nil {
-					constrain(po.obj("schema"), typeRules(rulesOf(f)), false)
 				}
 			}
 		}
