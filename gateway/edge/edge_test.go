@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/archway-gateway/archway/gateway/edge"
 )
@@ -212,4 +213,20 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.w.Write(p)
+}
+
+// TestStatusJSONIsCompact: an error body is the same bytes on every build, without the white
+// space protojson varies, invalid UTF-8 in the message included.
+func TestStatusJSONIsCompact(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		msg, want string
+	}{
+		{"no user users/ada", `{"code":5,"message":"no user users/ada"}`},
+		{"bad \xff byte", "{\"code\":5,\"message\":\"bad \ufffd byte\"}"},
+	} {
+		if got := string(edge.StatusJSON(status.New(codes.NotFound, tc.msg))); got != tc.want {
+			t.Errorf("StatusJSON(%q) = %s, want %s", tc.msg, got, tc.want)
+		}
+	}
 }

@@ -1,6 +1,8 @@
 package edge
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -53,14 +55,19 @@ var statusMarshal = protojson.MarshalOptions{}
 // StatusJSON renders st as the JSON of a google.rpc.Status. It always returns a body: a detail
 // whose type is not linked into the binary cannot be rendered, and a message that quotes a
 // client's bytes may not be valid UTF-8, which JSON cannot carry, so then it renders the code
-// and the message with invalid bytes replaced, rather than nothing.
+// and the message with invalid bytes replaced, rather than nothing. The body is compact:
+// protojson varies its white space from build to build, and the same error must read the same.
 func StatusJSON(st *status.Status) []byte {
 	body, err := statusMarshal.Marshal(st.Proto())
 	if err != nil {
 		msg := strings.ToValidUTF8(st.Message(), "\uFFFD")
 		body, _ = statusMarshal.Marshal(status.New(st.Code(), msg).Proto())
 	}
-	return body
+	var compact bytes.Buffer
+	if json.Compact(&compact, body) != nil {
+		return body
+	}
+	return compact.Bytes()
 }
 
 // WriteStatus writes st as a google.rpc.Status JSON body with the given HTTP status code. When
