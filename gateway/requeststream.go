@@ -60,13 +60,27 @@ func (g *Gateway) serveRequestStream(w http.ResponseWriter, r *http.Request, rt 
 			s.StreamResponse()
 		}
 	}
+	// HTTP/1 cannot read a request body while it writes the response (net/http then discards
+	// the rest of the body itself): a bidirectional stream's whole request stream is read
+	// first, within the body limit, and a failure is answered before the backend is called.
+	var buffered []proto.Message
+	if bidi && r.ProtoMajor < 2 {
+		err := g.readRequests(r.Body, query, rt.method.Input(), func(m proto.Message) bool {
+			buffered = append(buffered, m)
+			return true
+		})
+		if !errors.Is(err, io.EOF) {
+			g.handleError(ctx, g.mux, outbound, w, r, err)
+			return
+		}
+	}
 	stream, err := b.Conn.NewStream(ctx, &grpc.StreamDesc{ServerStreams: bidi, ClientStreams: true}, rt.policy.Method)
 	if err != nil {
 		g.handleError(ctx, g.mux, outbound, w, r, err)
 		return
 	}
 	if bidi {
-		g.serveBidiStream(ctx, cancel, w, r, rt, stream, query)
+		g.serveBidiStream(ctx, cancel, w, r, rt, stream, query, buffered)
 		return
 	}
 	if err := g.sendRequests(r.Body, query, stream, rt.method.Input()); err != nil {
@@ -88,9 +102,10 @@ func (g *Gateway) serveRequestStream(w http.ResponseWriter, r *http.Request, rt 
 // serveBidiStream sends the request messages while it writes the response messages. A request
 // stream that fails (a malformed line, a body over the limit) ends the call with its error:
 // answered like any failed request when no response message has been written yet, else as the
-// last line of the response stream.
+// last line of the response stream. Over HTTP/1 the request stream was read before the call,
+// into buffered.
 func (g *Gateway) serveBidiStream(ctx context.Context, cancel context.CancelFunc, w http.ResponseWriter, r *http.Request,
-	rt *route, stream grpc.ClientStream, query url.Values,
+	rt *route, stream grpc.ClientStream, query url.Values, buffered []proto.Message,
 ) {
 	outbound := runtime.Marshaler(g.json)
 	// failed holds the request stream's error, put there before the call is cancelled, so
@@ -99,21 +114,8 @@ func (g *Gateway) serveBidiStream(ctx context.Context, cancel context.CancelFunc
 	sending := make(chan struct{})
 	send := func() error { return g.sendRequests(r.Body, query, stream, rt.method.Input()) }
 	if r.ProtoMajor < 2 {
-		// HTTP/1 cannot read a request body while it writes the response (net/http then
-		// discards the rest of the body itself): the whole request stream is read first,
-		// within the body limit, and a failure is answered before any response is written.
-		var msgs []proto.Message
-		err := g.readRequests(r.Body, query, rt.method.Input(), func(m proto.Message) bool {
-			msgs = append(msgs, m)
-			return true
-		})
-		if !errors.Is(err, io.EOF) {
-			cancel()
-			g.handleError(ctx, g.mux, outbound, w, r, err)
-			return
-		}
 		send = func() error {
-			for _, m := range msgs {
+			for _, m := range buffered {
 				if stream.SendMsg(m) != nil {
 					return nil
 				}
