@@ -259,6 +259,7 @@ type statusBody struct {
 type reply struct {
 	StatusCode int
 	Header     http.Header
+	Trailer    http.Header
 }
 
 // testAPIKey is the API key that do sends, unless the header map sets X-Api-Key to "". Its
@@ -313,7 +314,7 @@ func doWith(t *testing.T, client *http.Client, method, url, body string, header 
 	if err != nil {
 		t.Fatal(err)
 	}
-	return reply{StatusCode: resp.StatusCode, Header: resp.Header}, b
+	return reply{StatusCode: resp.StatusCode, Header: resp.Header, Trailer: resp.Trailer}, b
 }
 
 func decodeStatus(t *testing.T, resp reply, body []byte) statusBody {

@@ -4,7 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"io"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -587,27 +587,7 @@ var archwayHeaders = map[string]bool{
 // archwayHeaders, and each line of the body, as normalised JSON where it is JSON.
 func answer(t *testing.T, method, url, body string, header map[string]string) string {
 	t.Helper()
-	var r io.Reader
-	if body != "" {
-		r = strings.NewReader(body)
-	}
-	req, err := http.NewRequestWithContext(t.Context(), method, url, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-Api-Key", testAPIKey)
-	for k, v := range header {
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := io.ReadAll(resp.Body)
-	_ = resp.Body.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp, b := send(t, method, url, body, header)
 	var parts []string
 	for k, vs := range resp.Header {
 		if !archwayHeaders[k] {
@@ -626,7 +606,7 @@ func answer(t *testing.T, method, url, body string, header map[string]string) st
 		}
 		parts = append(parts, line)
 	}
-	return resp.Status + " | " + strings.Join(parts, " | ")
+	return fmt.Sprintf("%d %s | %s", resp.StatusCode, http.StatusText(resp.StatusCode), strings.Join(parts, " | "))
 }
 
 // TestProfileHTTPBody: under Archway's profile a google.api.HttpBody request is the raw body and
