@@ -528,9 +528,12 @@ func (g *Gateway) checkParameters(r *http.Request, call muxCall) error {
 	query := r.URL.Query()
 	// A form-encoded body that the mux parsed (the method override and the POST to GET fallback
 	// of the grpc-gateway profile) is read as query parameters too.
-	values := maps.Clone(query)
-	for key, vs := range r.PostForm {
-		values[key] = append(values[key], vs...)
+	values := query
+	if len(r.PostForm) > 0 {
+		values = maps.Clone(query)
+		for key, vs := range r.PostForm {
+			values[key] = append(values[key], vs...)
+		}
 	}
 	if key, ok := firstInvalidUTF8(values); ok {
 		return badRequest("query parameter", key, invalidUTF8)
