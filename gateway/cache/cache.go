@@ -15,14 +15,13 @@ import (
 	"time"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
-	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/archway-gateway/archway/gateway/config"
 	"github.com/archway-gateway/archway/gateway/edge"
 	"github.com/archway-gateway/archway/gateway/policy"
+	"github.com/archway-gateway/archway/gateway/transcode"
 )
 
 // HeaderDebug is the response header that says how the cache answered a read, when the
@@ -195,8 +194,7 @@ func (c *Cache) route(p *policy.Policy) *route {
 	rt := &route{unary: true, primary: make(map[string]bool)}
 	if md := p.Descriptor; md != nil {
 		rt.unary = !md.IsStreamingClient() && !md.IsStreamingServer()
-		rule, _ := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule)
-		if get := rule.GetGet(); get != "" {
+		if get := transcode.Rule(md).GetGet(); get != "" {
 			if full, ok := parseTemplate(get, false); ok && full.hasPrefix() {
 				rt.read, rt.readOK = parseTemplate(get, true)
 			}

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/grpc-ecosystem/grpc-gateway/v2/runtime"
+
+	"github.com/archway-gateway/archway/gateway/transcode"
 )
 
 // A resource name is a path without its version prefix and verb, such as "users/ada/orders".
@@ -47,52 +49,28 @@ type template struct {
 	parts []string
 }
 
-// parseTemplate parses a template. When withoutPrefix is set, a leading literal segment (the
-// version prefix, "v1") is left out. It returns false for a template that binds nothing but
-// still has wildcards outside variables, which cannot be resolved to one resource.
+// parseTemplate parses a template with the gateway's one google.api.http template parser
+// (package transcode); the leading slash is optional, as in policy invalidation patterns, and
+// the verb is dropped. When withoutPrefix is set, a leading literal segment (the version prefix,
+// "v1") is left out. It returns false for a template that does not parse, or that has wildcards
+// outside variables, which cannot be resolved to one resource.
 func parseTemplate(s string, withoutPrefix bool) (template, bool) {
-	s = strings.TrimPrefix(s, "/")
-	var t template
-	depth, start := 0, 0
-	for i := 0; i <= len(s); i++ {
-		if i < len(s) {
-			switch s[i] {
-			case '{':
-				depth++
-				continue
-			case '}':
-				depth--
-				continue
-			case '/':
-				if depth > 0 {
-					continue
-				}
-			default:
-				continue
-			}
-		}
-		part := s[start:i]
-		start = i + 1
-		if i == len(s) {
-			part = stripVerb(part)
-		}
-		switch {
-		case strings.HasPrefix(part, "{"):
-			name, _, _ := strings.Cut(strings.TrimSuffix(strings.TrimPrefix(part, "{"), "}"), "=")
-			if name == "" {
-				return template{}, false
-			}
-			t.parts = append(t.parts, "{"+name+"}")
-		case part == "" || strings.Contains(part, "*") || strings.ContainsAny(part, "{}"):
-			return template{}, false
-		default:
-			t.parts = append(t.parts, part)
-		}
-	}
-	if depth != 0 {
+	parsed, err := transcode.ParseTemplate("/" + strings.TrimPrefix(s, "/"))
+	if err != nil {
 		return template{}, false
 	}
-	if withoutPrefix && len(t.parts) > 0 && !strings.HasPrefix(t.parts[0], "{") {
+	var t template
+	for _, seg := range parsed.Segments {
+		switch {
+		case seg.FieldPath != "":
+			t.parts = append(t.parts, "{"+seg.FieldPath+"}")
+		case seg.Wildcard != "":
+			return template{}, false
+		default:
+			t.parts = append(t.parts, seg.Literal)
+		}
+	}
+	if withoutPrefix && t.hasPrefix() {
 		t.parts = t.parts[1:]
 	}
 	return t, len(t.parts) > 0

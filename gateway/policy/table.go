@@ -9,12 +9,12 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 
 	"github.com/archway-gateway/archway/gateway/config"
+	"github.com/archway-gateway/archway/gateway/transcode"
 	policyv1 "github.com/archway-gateway/archway/gen/archway/policy/v1"
 )
 
@@ -237,8 +237,7 @@ func FullMethodName(md protoreflect.MethodDescriptor) string {
 
 // boundToGET reports whether the method's primary google.api.http binding is a GET.
 func boundToGET(md protoreflect.MethodDescriptor) bool {
-	rule, _ := proto.GetExtension(md.Options(), annotations.E_Http).(*annotations.HttpRule)
-	return rule.GetGet() != ""
+	return transcode.Rule(md).GetGet() != ""
 }
 
 // Describe returns p in one line, for logs: "public, rate-limit default, timeout 30s, idempotent".
