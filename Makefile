@@ -49,9 +49,14 @@ lint: third_party/.fetched ## Run go vet, golangci-lint, buf lint, buf format an
 	./tools/buf-breaking.sh "$(BREAKING_AGAINST)"
 
 .PHONY: test
-test: ## Run every test (unit and integration) of every module, then grpc-gateway's example suite against Archway
+test: ## Run every test (unit and integration) of every module, the integration suite again on the descriptor path, then grpc-gateway's example suite against Archway
 	for m in $(GO_MODULES); do go -C $$m test $(GO_TEST_FLAGS) ./... || exit 1; done
+	$(MAKE) test-integration-descriptors
 	$(MAKE) test-grpc-gateway
+
+.PHONY: test-integration-descriptors
+test-integration-descriptors: ## Run the integration suite with the storefront loaded from a descriptor set, translated without its generated handlers
+	ARCHWAY_TEST_STOREFRONT=descriptors go test -count=1 -timeout=15m ./integration/
 
 # The configurations of integration/grpcgateway/testdata/configs that the suite runs in.
 GGSUITE_CONFIGS ?= defaults grpc-gateway

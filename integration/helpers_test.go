@@ -10,10 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -27,6 +29,10 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protodesc"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/descriptorpb"
 
 	ordersv1 "github.com/archway-gateway/archway/gen/storefront/orders/v1"
 	usersv1 "github.com/archway-gateway/archway/gen/storefront/users/v1"
@@ -69,8 +75,47 @@ var build = sync.OnceValues(func() (bins, error) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return bins{}, fmt.Errorf("go build: %w\n%s", err, out)
 	}
-	return bins{storefront: filepath.Join(dir, "storefront"), archway: filepath.Join(dir, "archway")}, nil
+	b := bins{storefront: filepath.Join(dir, "storefront"), archway: filepath.Join(dir, "archway")}
+	if os.Getenv("ARCHWAY_TEST_STOREFRONT") == "descriptors" {
+		b.storefrontSet = filepath.Join(dir, "storefront.binpb")
+		if err := writeStorefrontSet(b.storefrontSet); err != nil {
+			return bins{}, err
+		}
+	}
+	return b, nil
 })
+
+// writeStorefrontSet writes the storefront services' files, with everything they import, as a
+// serialized FileDescriptorSet built from the descriptors linked into the test binary, as
+// `buf build -o` writes one.
+func writeStorefrontSet(path string) error {
+	var files []*descriptorpb.FileDescriptorProto
+	seen := make(map[string]bool)
+	var add func(fd protoreflect.FileDescriptor)
+	add = func(fd protoreflect.FileDescriptor) {
+		if seen[fd.Path()] {
+			return
+		}
+		seen[fd.Path()] = true
+		imports := fd.Imports()
+		for i := range imports.Len() {
+			add(imports.Get(i).FileDescriptor)
+		}
+		files = append(files, protodesc.ToFileDescriptorProto(fd))
+	}
+	for _, svc := range slices.Sorted(maps.Values(backendServices)) {
+		d, err := protoregistry.GlobalFiles.FindDescriptorByName(protoreflect.FullName(svc))
+		if err != nil {
+			return fmt.Errorf("storefront descriptor set: %w", err)
+		}
+		add(d.ParentFile())
+	}
+	data, err := proto.Marshal(&descriptorpb.FileDescriptorSet{File: files})
+	if err != nil {
+		return fmt.Errorf("storefront descriptor set: %w", err)
+	}
+	return os.WriteFile(path, data, 0o600)
+}
 
 // TestMain runs the tests, then removes the binaries they built.
 func TestMain(m *testing.M) {
@@ -84,6 +129,11 @@ func TestMain(m *testing.M) {
 // bins are the paths of the built binaries.
 type bins struct {
 	storefront, archway string
+	// storefrontSet is, with ARCHWAY_TEST_STOREFRONT=descriptors, the path of a descriptor set
+	// of the storefront services, which every gateway of gatewayConfig then loads: the whole
+	// suite runs against the storefront translated from descriptors, without the generated
+	// handlers linked into the binary. It is empty otherwise.
+	storefrontSet string
 }
 
 // binaries returns the built binaries, building them on first use. It skips the test with -short
@@ -406,6 +456,9 @@ var userKeys = map[string]struct {
 // address), with loopback listeners on free ports, JSON logs and short timeouts.
 func gatewayConfig(addrs map[string]string) string {
 	var b strings.Builder
+	if set := storefrontSet(); set != "" {
+		fmt.Fprintf(&b, "apis:\n  - descriptor_set: %q\n", set)
+	}
 	b.WriteString(`listen: {address: "127.0.0.1:0"}
 admin: {enabled: true, address: "127.0.0.1:0"}
 log: {format: json, level: info, access_log: true}
@@ -428,6 +481,16 @@ authn:
 			name, addrs[name], backendServices[name])
 	}
 	return b.String()
+}
+
+// storefrontSet returns the descriptor set of the storefront that gateways load, or "" when
+// they serve it through the handlers linked into the binary (see bins.storefrontSet).
+func storefrontSet() string {
+	b, err := build()
+	if err != nil {
+		return ""
+	}
+	return b.storefrontSet
 }
 
 // gateway is a running archway process and its listeners.
@@ -454,6 +517,11 @@ func startGatewayConfig(t *testing.T, yaml string) *gateway {
 	}
 	p := startProc(t, "archway", binaries(t).archway, []string{"serve", "-config", cfg},
 		[]string{"ARCHWAY_AUTHN_IDENTITY_SECRET=" + identitySecret})
+	if set := storefrontSet(); set != "" && strings.Contains(yaml, set) {
+		p.waitRecord(t, startTimeout, "of a service served from "+set, func(r record) bool {
+			return r.str("msg") == "service served from its descriptor set" && r.str("descriptor_set") == set
+		})
+	}
 	return &gateway{
 		proc:  p,
 		api:   "http://" + p.listenAddr(t, "listener", "api"),
